@@ -1,0 +1,49 @@
+# event-controller container image.
+#
+#   docker build -t event-controller .
+#   docker run --rm \
+#     -v "$PWD/conf/config.toml:/etc/event-controller/config.toml:ro" \
+#     -v "$PWD/target/plugins:/etc/event-controller/plugins:ro" \
+#     event-controller replay /etc/event-controller/sample-events.jsonl
+#
+# Mount points: /etc/event-controller/config.toml (CONFIG_FILE) and
+# /etc/event-controller/plugins/ (PLUGINS_DIR). The image also carries the example plugins in
+# /usr/share/event-controller/plugins for a first try.
+
+ARG RUST_VERSION=1.95
+
+FROM rust:${RUST_VERSION}-bookworm AS builder
+WORKDIR /src
+RUN rustup target add wasm32-unknown-unknown wasm32-wasip1
+# Manifests first, so the dependency download is cached across source changes.
+COPY Cargo.toml Cargo.lock ./
+COPY host/Cargo.toml host/
+COPY guest-sdk/Cargo.toml guest-sdk/
+COPY plugins-wasm plugins-wasm
+COPY tests tests
+COPY host host
+COPY guest-sdk guest-sdk
+COPY conf conf
+COPY scripts scripts
+RUN cargo fetch --locked
+RUN cargo build --locked --release -p event-controller \
+ && bash scripts/build-plugins.sh \
+ && install -D target/release/event-controller /out/event-controller \
+ && mkdir -p /out/plugins && cp target/plugins/*.wasm /out/plugins/
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin event-controller \
+ && mkdir -p /etc/event-controller/plugins
+COPY --from=builder /out/event-controller /usr/local/bin/event-controller
+COPY --from=builder /out/plugins/ /usr/share/event-controller/plugins/
+COPY conf/config.toml /etc/event-controller/config.toml
+COPY conf/sample-events.jsonl /etc/event-controller/sample-events.jsonl
+ENV CONFIG_FILE=/etc/event-controller/config.toml \
+    PLUGINS_DIR=/etc/event-controller/plugins
+# Nothing is written at run time: the root filesystem can be read-only.
+USER 10001:10001
+ENTRYPOINT ["/usr/local/bin/event-controller"]
+CMD ["run"]

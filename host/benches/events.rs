@@ -1,0 +1,131 @@
+//! Per-event cost of the host and of plugins, measured side by side in one run.
+//!
+//! Events: the 5-8 KB Pod events of `conf/sample-events.jsonl` (recorded from a real API server).
+//!
+//! - `host_overhead_noop`: the host's own work per event (read the head, copy the event into the
+//!   guest, call, free) with `test_noop`, a plugin that ignores its input.
+//! - `replay_plugin_simple`: `plugin_simple` end to end through `replay` (read the line, call the
+//!   plugin, write the log line to a file).
+//! - `replay_native_baseline`: the same pipeline with plugin_simple's logic compiled natively and
+//!   called in-process instead of through wasm: the baseline.
+//! - `replay_full_parse`: a straightforward guest that parses the whole event into a
+//!   `serde_json::Value`, for contrast.
+//!
+//! Run with `just bench` (it builds the plugins first).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use event_controller::dispatch::Dispatcher;
+use event_controller::event::WatchEvent;
+use event_controller::logging::{self, LogFormat, LogSettings};
+use event_controller::plugin::{Outcome, Plugin};
+use event_controller::runtime::Runtime;
+use event_controller::source::replay::replay;
+use event_controller_guest::abi::Level;
+use event_controller_guest::head::EventHead;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Events per benchmark iteration.
+const BATCH: usize = 1000;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+}
+
+fn plugin_path(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    ["plugins", "test-plugins"]
+        .iter()
+        .map(|dir| target.join(dir).join(format!("{name}.wasm")))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name}.wasm is not built: run `just plugins`"))
+}
+
+/// The sample's Pod events of 5-8 KiB, repeated to `BATCH` lines.
+fn pod_lines() -> Vec<String> {
+    let sample = std::fs::read_to_string(repo().join("conf/sample-events.jsonl")).expect("sample");
+    let pods: Vec<&str> = sample
+        .lines()
+        .filter(|l| (5000..=8192).contains(&l.len()) && l.contains(r#""kind":"Pod""#))
+        .collect();
+    assert!(!pods.is_empty(), "no 5-8 KB Pod events in the sample");
+    pods.iter().cycle().take(BATCH).map(|l| l.to_string()).collect()
+}
+
+fn dispatcher(runtime: &Runtime, plugin: &str) -> Dispatcher {
+    let plugin = Plugin::load(runtime, &plugin_path(plugin), "{}".to_owned()).expect("plugin loads");
+    Dispatcher::new(vec![plugin])
+}
+
+/// plugin_simple's logic, native: the same head read and message as the guest.
+fn native_simple(raw: &[u8]) -> Option<Outcome> {
+    let head = EventHead::read(raw).ok()?;
+    Some(Outcome {
+        level: Level::Info,
+        message: format!("Kind: {}; Name: {}", head.kind?, head.name?),
+    })
+}
+
+fn native_replay(input: &[u8]) {
+    for line in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let event = WatchEvent::parse(line.to_vec()).expect("valid event");
+        if let Some(outcome) = native_simple(event.raw()) {
+            logging::plugin_outcome("plugin_simple", event.meta(), &outcome);
+        }
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    let log_dir = tempfile::tempdir().expect("tmp");
+    let _log = logging::init(&LogSettings {
+        format: LogFormat::Text,
+        filter: "info".to_owned(),
+        file: Some(log_dir.path().join("bench.log")),
+    })
+    .expect("logging");
+    let runtime = Runtime::new().expect("runtime");
+    let lines = pod_lines();
+    let input = lines.join("\n").into_bytes();
+    let events: Vec<WatchEvent> = lines
+        .iter()
+        .map(|l| WatchEvent::parse(l.clone().into_bytes()).expect("valid"))
+        .collect();
+
+    let mut group = c.benchmark_group("per_event");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.measurement_time(Duration::from_secs(4));
+    group.sample_size(20);
+
+    let mut noop = dispatcher(&runtime, "test_noop");
+    group.bench_function("host_overhead_noop", |b| {
+        b.iter(|| {
+            for line in &lines {
+                let event = WatchEvent::parse(line.as_bytes().to_vec()).expect("valid");
+                noop.deliver(&event);
+            }
+        })
+    });
+    group.bench_function("wasm_call_only_noop", |b| {
+        b.iter(|| events.iter().for_each(|e| noop.deliver(e)))
+    });
+    let mut simple = dispatcher(&runtime, "plugin_simple");
+    group.bench_function("replay_plugin_simple", |b| {
+        b.iter(|| replay(Cursor::new(&input), &mut simple).expect("replay"))
+    });
+    group.bench_function("replay_native_baseline", |b| {
+        b.iter(|| native_replay(&input))
+    });
+    let mut full = dispatcher(&runtime, "test_full_parse");
+    group.bench_function("replay_full_parse", |b| {
+        b.iter(|| replay(Cursor::new(&input), &mut full).expect("replay"))
+    });
+    group.finish();
+}
+
+criterion_group!(events, benches);
+criterion_main!(events);

@@ -1,0 +1,188 @@
+//! The TOML config file. Every key is documented in `conf/config.toml`.
+//!
+//! Precedence, highest first: command-line flags, environment variables, this file, defaults.
+//! Flags and env vars are resolved by the CLI; this module reads the file and knows the defaults.
+//! Unknown keys and wrong types are errors that name the file, line and key.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where plugins are looked for when neither flag, env var nor config file says.
+pub const DEFAULT_PLUGINS_DIR: &str = "/etc/event-controller/plugins";
+
+/// The config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a key is unknown or has the wrong type.
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the offending key or value.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The contents of the config file.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Directory of `*.wasm` plugins.
+    pub plugins_dir: Option<PathBuf>,
+    /// Log level (`info`, `WARNING`, ...) or `RUST_LOG`-style directives.
+    pub log_level: Option<String>,
+    /// `text` or `json`.
+    pub log_format: Option<crate::logging::LogFormat>,
+    /// Per-plugin sections, `[plugins.NAME]`, keyed by the plugin's file stem.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginSection>,
+}
+
+/// One `[plugins.NAME]` section.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSection {
+    /// `false` keeps the plugin unloaded.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// Any table; handed to the plugin's `init` as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl Default for PluginSection {
+    fn default() -> Self {
+        PluginSection {
+            enabled: true,
+            config: toml::Table::new(),
+        }
+    }
+}
+
+impl PluginSection {
+    /// The `config` table as the JSON text `init` receives (`{}` when empty).
+    pub fn config_json(&self) -> String {
+        toml_to_json(toml::Value::Table(self.config.clone())).to_string()
+    }
+}
+
+impl FileConfig {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses config text; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let offset = e.span().map_or(0, |span| span.start);
+            let (line, column) = line_and_column(text, offset);
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                message: e.message().trim_end().to_owned(),
+            }
+        })
+    }
+
+    /// The section for plugin `name`, or the default (enabled, empty config).
+    pub fn plugin(&self, name: &str) -> PluginSection {
+        self.plugins.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    (line, column)
+}
+
+/// TOML to JSON; datetimes become their RFC 3339 strings.
+fn toml_to_json(value: toml::Value) -> serde_json::Value {
+    use serde_json::Value as Json;
+    match value {
+        toml::Value::String(s) => Json::String(s),
+        toml::Value::Integer(i) => Json::from(i),
+        toml::Value::Float(f) => Json::from(f),
+        toml::Value::Boolean(b) => Json::Bool(b),
+        toml::Value::Datetime(d) => Json::String(d.to_string()),
+        toml::Value::Array(items) => Json::Array(items.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => Json::Object(
+            table
+                .into_iter()
+                .map(|(k, v)| (k, toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<FileConfig, ConfigError> {
+        FileConfig::parse(Path::new("conf/test.toml"), text)
+    }
+
+    #[test]
+    fn reads_plugin_sections() {
+        let config = parse(
+            "plugins_dir = \"/p\"\nlog_format = \"json\"\n\n[plugins.alerts]\nenabled = false\n\n[plugins.dns.config]\nzone = \"example.com.\"\nttl = 60\nat = 1979-05-27T07:32:00Z\n",
+        )
+        .expect("valid");
+        assert_eq!(config.plugins_dir.as_deref(), Some(Path::new("/p")));
+        assert!(!config.plugin("alerts").enabled);
+        assert_eq!(
+            config.plugin("dns").config_json(),
+            r#"{"at":"1979-05-27T07:32:00Z","ttl":60,"zone":"example.com."}"#
+        );
+        assert_eq!(config.plugin("absent").config_json(), "{}");
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_and_key() {
+        let err = parse("log_level = \"info\"\n\n[plugins.x]\nenable = true\n").expect_err("typo");
+        let text = err.to_string();
+        assert!(text.starts_with("conf/test.toml:4:1: unknown field `enable`"), "{text}");
+    }
+
+    #[test]
+    fn wrong_types_name_file_line_and_key() {
+        let err = parse("plugins_dir = 5\n").expect_err("type");
+        let text = err.to_string();
+        assert!(text.starts_with("conf/test.toml:1:"), "{text}");
+        assert!(text.contains("invalid type"), "{text}");
+        let err = parse("log_format = \"xml\"\n").expect_err("variant");
+        assert!(err.to_string().contains("xml"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let err = parse("a = \n").expect_err("syntax");
+        assert!(err.to_string().starts_with("conf/test.toml:1:"), "{err}");
+    }
+}

@@ -1,0 +1,222 @@
+//! One watch event: the server's bytes, kept as they came, plus the identity the host needs.
+//!
+//! The host never re-serializes an event. [`WatchEvent::parse`] reads only the head of the JSON
+//! (type, kind, apiVersion, metadata) and keeps the original bytes, which every plugin receives.
+
+use bytes::Bytes;
+use event_controller_guest::head::{EventHead, HeadError};
+use std::borrow::Cow;
+use std::fmt;
+
+/// The `type` of a watch event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// The object was created (or listed at start).
+    Added,
+    /// The object changed.
+    Modified,
+    /// The object was deleted; the event carries its last state.
+    Deleted,
+    /// A progress marker carrying only a resourceVersion; never passed to plugins.
+    Bookmark,
+    /// An error from the server (e.g. 410 Gone) carrying a `Status`; never passed to plugins.
+    Error,
+}
+
+impl EventType {
+    /// The name as the API server writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+            EventType::Bookmark => "BOOKMARK",
+            EventType::Error => "ERROR",
+        }
+    }
+
+    fn parse(name: &str) -> Option<EventType> {
+        Some(match name {
+            "ADDED" => EventType::Added,
+            "MODIFIED" => EventType::Modified,
+            "DELETED" => EventType::Deleted,
+            "BOOKMARK" => EventType::Bookmark,
+            "ERROR" => EventType::Error,
+            _ => return None,
+        })
+    }
+
+    /// True for the types plugins receive: ADDED, MODIFIED and DELETED.
+    pub fn is_object_change(self) -> bool {
+        matches!(
+            self,
+            EventType::Added | EventType::Modified | EventType::Deleted
+        )
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a line or message is not a usable watch event.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EventError {
+    /// The JSON is malformed or truncated where the host reads it.
+    #[error("malformed watch event: {0}")]
+    Malformed(#[from] HeadError),
+    /// The event is not UTF-8 (JSON must be).
+    #[error("malformed watch event: not valid UTF-8")]
+    NotUtf8,
+    /// No `type` field.
+    #[error("watch event has no \"type\"")]
+    MissingType,
+    /// A `type` the API does not define.
+    #[error("watch event has unknown type {0:?}")]
+    UnknownType(String),
+    /// An object change without `object.kind` or `object.metadata.name`.
+    #[error("{event_type} event has no object.{field}")]
+    MissingField {
+        /// The event's type.
+        event_type: EventType,
+        /// The missing field, e.g. `metadata.name`.
+        field: &'static str,
+    },
+}
+
+/// The identity of an event's object, read once from the head of its JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventMeta {
+    /// The event's type.
+    pub event_type: EventType,
+    /// `object.apiVersion` (empty when absent).
+    pub api_version: String,
+    /// `object.kind` (empty only for BOOKMARK/ERROR events without one).
+    pub kind: String,
+    /// `object.metadata.namespace`; `None` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    /// `object.metadata.name` (empty only for BOOKMARK/ERROR events).
+    pub name: String,
+    /// `object.metadata.uid`.
+    pub uid: Option<String>,
+    /// `object.metadata.resourceVersion`.
+    pub resource_version: Option<String>,
+    /// `object.metadata.labels`, in document order.
+    pub labels: Vec<(String, String)>,
+}
+
+/// One watch event: the exact bytes the server sent and their identity.
+#[derive(Debug, Clone)]
+pub struct WatchEvent {
+    raw: Bytes,
+    meta: EventMeta,
+}
+
+impl WatchEvent {
+    /// Reads the identity of one watch event (one line of a watch stream, without its newline).
+    pub fn parse(raw: impl Into<Bytes>) -> Result<WatchEvent, EventError> {
+        let raw = raw.into();
+        if std::str::from_utf8(&raw).is_err() {
+            return Err(EventError::NotUtf8);
+        }
+        let meta = EventMeta::from_head(EventHead::read(&raw)?)?;
+        Ok(WatchEvent { raw, meta })
+    }
+
+    /// The bytes exactly as the server sent them.
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// The event's identity.
+    pub fn meta(&self) -> &EventMeta {
+        &self.meta
+    }
+}
+
+fn owned(value: Option<Cow<'_, str>>) -> Option<String> {
+    value.map(Cow::into_owned)
+}
+
+impl EventMeta {
+    fn from_head(head: EventHead<'_>) -> Result<EventMeta, EventError> {
+        let type_name = head.event_type.ok_or(EventError::MissingType)?;
+        let event_type = EventType::parse(&type_name)
+            .ok_or_else(|| EventError::UnknownType(type_name.into_owned()))?;
+        let required = |value: Option<Cow<'_, str>>, field| match value {
+            Some(v) => Ok(v.into_owned()),
+            None if !event_type.is_object_change() => Ok(String::new()),
+            None => Err(EventError::MissingField { event_type, field }),
+        };
+        Ok(EventMeta {
+            event_type,
+            kind: required(head.kind, "kind")?,
+            name: required(head.name, "metadata.name")?,
+            api_version: owned(head.api_version).unwrap_or_default(),
+            namespace: owned(head.namespace),
+            uid: owned(head.uid),
+            resource_version: owned(head.resource_version),
+            labels: head
+                .labels
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        })
+    }
+
+    /// `namespace/name`, or `name` for cluster-scoped objects.
+    pub fn object_ref(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{ns}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_bytes_and_reads_identity() {
+        let line = br#"{"type":"DELETED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a","namespace":"ns","uid":"u","resourceVersion":"9"}}}"#;
+        let event = WatchEvent::parse(line.to_vec()).expect("valid");
+        assert_eq!(event.raw(), line);
+        let meta = event.meta();
+        assert_eq!(meta.event_type, EventType::Deleted);
+        assert_eq!(meta.object_ref(), "ns/a");
+        assert_eq!(meta.resource_version.as_deref(), Some("9"));
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_event() {
+        let err = |s: &str| WatchEvent::parse(s.as_bytes().to_vec()).expect_err(s);
+        assert_eq!(err(r#"{"object":{}}"#), EventError::MissingType);
+        assert_eq!(
+            err(r#"{"type":"CHANGED","object":{}}"#),
+            EventError::UnknownType("CHANGED".into())
+        );
+        assert!(matches!(
+            err(r#"{"type":"ADDED","object":{"kind":"Pod","metadata":{}}}"#),
+            EventError::MissingField {
+                field: "metadata.name",
+                ..
+            }
+        ));
+        assert!(matches!(err("{\"type\":"), EventError::Malformed(_)));
+        assert_eq!(
+            WatchEvent::parse(vec![b'{', 0xff, b'}']).expect_err("utf8"),
+            EventError::NotUtf8
+        );
+    }
+
+    #[test]
+    fn bookmarks_need_no_name() {
+        let line = br#"{"type":"BOOKMARK","object":{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"12"}}}"#;
+        let event = WatchEvent::parse(line.to_vec()).expect("valid");
+        assert_eq!(event.meta().event_type, EventType::Bookmark);
+        assert!(!event.meta().event_type.is_object_change());
+    }
+}

@@ -1,0 +1,163 @@
+//! Log set-up (text for people, JSON for pipelines) and the log lines plugins cause.
+//!
+//! Messages from plugins use the target `plugin`, so `RUST_LOG=plugin=warn` filters them apart
+//! from the host's own lines (targets `event_controller::...`).
+
+use crate::event::EventMeta;
+use crate::plugin::Outcome;
+use event_controller_guest::abi::Level;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, fields at the top level.
+    Json,
+}
+
+/// Where and how to log.
+#[derive(Debug, Clone, Default)]
+pub struct LogSettings {
+    /// Text or JSON.
+    pub format: LogFormat,
+    /// A level name (`info`, `WARNING`...) or `RUST_LOG`-style directives.
+    pub filter: String,
+    /// Write to this file instead of stderr.
+    pub file: Option<PathBuf>,
+}
+
+/// The log could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    /// The level or filter does not parse.
+    #[error("invalid log level or filter {filter:?}: {message}")]
+    Filter {
+        /// The filter as given.
+        filter: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The log file cannot be opened.
+    #[error("cannot open log file {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Keeps the background log writer alive; dropping it flushes every pending line.
+pub struct LogGuard {
+    _worker: WorkerGuard,
+}
+
+/// Turns the seed's level names (`WARNING`, `CRITICAL`) and plain levels into a filter.
+fn filter_directives(level: &str) -> String {
+    match level.trim().to_ascii_lowercase().as_str() {
+        "warning" => "warn".to_owned(),
+        "critical" | "fatal" => "error".to_owned(),
+        "" => "info".to_owned(),
+        simple @ ("trace" | "debug" | "info" | "warn" | "error" | "off") => simple.to_owned(),
+        _ => level.trim().to_owned(),
+    }
+}
+
+/// Installs the global subscriber.
+pub fn init(settings: &LogSettings) -> Result<LogGuard, LoggingError> {
+    let filter = EnvFilter::try_new(filter_directives(&settings.filter)).map_err(|e| {
+        LoggingError::Filter {
+            filter: settings.filter.clone(),
+            message: e.to_string(),
+        }
+    })?;
+    let (writer, guard, ansi) = match &settings.file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|source| LoggingError::File {
+                    path: path.clone(),
+                    source,
+                })?;
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(false)
+                .finish(file);
+            (writer, guard, false)
+        }
+        None => {
+            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(false)
+                .finish(std::io::stderr());
+            (writer, guard, std::io::stderr().is_terminal())
+        }
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    // A second initialisation (tests, benchmarks) keeps the first subscriber.
+    let _ = match settings.format {
+        LogFormat::Text => builder.with_ansi(ansi).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
+    Ok(LogGuard { _worker: guard })
+}
+
+/// Emits one tracing event at a level chosen at run time.
+macro_rules! at_level {
+    ($level:expr, $($rest:tt)+) => {
+        match $level {
+            Level::Trace => tracing::trace!($($rest)+),
+            Level::Debug => tracing::debug!($($rest)+),
+            Level::Info => tracing::info!($($rest)+),
+            Level::Warn => tracing::warn!($($rest)+),
+            Level::Error => tracing::error!($($rest)+),
+        }
+    };
+}
+
+/// Logs the outcome a plugin returned for an event, with the event's identity as fields.
+pub fn plugin_outcome(plugin: &str, event: &EventMeta, outcome: &Outcome) {
+    at_level!(
+        outcome.level,
+        target: "plugin",
+        plugin,
+        event_type = event.event_type.as_str(),
+        kind = event.kind.as_str(),
+        namespace = event.namespace.as_deref().unwrap_or(""),
+        name = event.name.as_str(),
+        "{}",
+        outcome.message
+    );
+}
+
+/// Logs a line a plugin wrote through the `log` import (`stream = "log"`) or to stdout/stderr.
+pub fn plugin_line(plugin: &str, stream: &'static str, level: Level, text: &str) {
+    at_level!(level, target: "plugin", plugin, stream, "{}", text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_seeds_level_names() {
+        assert_eq!(filter_directives("WARNING"), "warn");
+        assert_eq!(filter_directives("Debug"), "debug");
+        assert_eq!(filter_directives("CRITICAL"), "error");
+        assert_eq!(filter_directives("plugin=warn,info"), "plugin=warn,info");
+    }
+}

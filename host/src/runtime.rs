@@ -1,0 +1,72 @@
+//! The shared wasmtime `Engine` and `Linker`: one of each for the whole process.
+
+use crate::logging;
+use crate::plugin::HostState;
+use event_controller_guest::abi::{self, Level};
+use wasmtime::{Caller, Config, Engine, Extern, Linker, OptLevel};
+
+/// The wasm stack a plugin call may use before it traps.
+pub const MAX_WASM_STACK: usize = 512 << 10;
+
+/// Why the runtime could not be set up (a bug or an unsupported platform, not bad input).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the WebAssembly runtime: {0}")]
+pub struct RuntimeError(String);
+
+/// The engine every plugin is compiled with and the host functions every plugin may import.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+}
+
+impl Runtime {
+    /// Creates the engine and links WASI preview 1 and the `event_controller` host functions.
+    pub fn new() -> Result<Runtime, RuntimeError> {
+        let mut config = Config::new();
+        config
+            .cranelift_opt_level(OptLevel::Speed)
+            .max_wasm_stack(MAX_WASM_STACK)
+            // Traps are reported as one line; backtraces would need debug info anyway.
+            .wasm_backtrace_max_frames(None);
+        let engine = Engine::new(&config).map_err(|e| RuntimeError(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut HostState| {
+            &mut state.wasi
+        })
+        .map_err(|e| RuntimeError(format!("linking WASI: {e:#}")))?;
+        linker
+            .func_wrap(abi::HOST_MODULE, abi::LOG_IMPORT, host_log)
+            .map_err(|e| RuntimeError(format!("linking {}: {e:#}", abi::LOG_IMPORT)))?;
+        Ok(Runtime { engine, linker })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The linker holding the host functions.
+    pub fn linker(&self) -> &Linker<HostState> {
+        &self.linker
+    }
+}
+
+/// `event_controller::log(level, ptr, len)`: logs guest text under the plugin's name.
+fn host_log(
+    mut caller: Caller<'_, HostState>,
+    level: i32,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<()> {
+    let Some(Extern::Memory(memory)) = caller.get_export(abi::MEMORY) else {
+        wasmtime::bail!("log: the plugin has no memory export");
+    };
+    let (offset, size) = (ptr as u32 as usize, len as u32 as usize);
+    let data = memory.data(&caller);
+    let Some(bytes) = offset.checked_add(size).and_then(|end| data.get(offset..end)) else {
+        wasmtime::bail!("log: range {offset:#x}+{size} lies outside the plugin's memory");
+    };
+    let text = String::from_utf8_lossy(&bytes[..size.min(abi::MAX_LOG_LEN)]);
+    logging::plugin_line(&caller.data().plugin, "log", Level::from_i32(level), &text);
+    Ok(())
+}

@@ -1,0 +1,31 @@
+# event-controller tasks. `just --list` shows them.
+# Every recipe installs what it lacks (wasm targets), so a fresh machine with only a
+# Rust toolchain and `just` can run any of them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+# The demo: build the plugins and the host, then replay real recorded watch events through every
+# example plugin.
+demo: plugins
+    cargo run --quiet -p event-controller -- replay conf/sample-events.jsonl --plugins-dir target/plugins
+
+# The whole test suite: formatting, lints, unit and integration tests on real built plugins.
+test: plugins lint
+    cargo test -p event-controller -p event-controller-guest
+
+# Formatting and clippy, warnings as errors.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Build every plugin (examples into target/plugins, test plugins into target/test-plugins).
+plugins:
+    bash scripts/build-plugins.sh
+
+# Benchmarks (criterion): host overhead, plugin_simple end to end, native baseline, full parse.
+bench: plugins
+    cargo bench -p event-controller --bench events
+
+# Check one plugin against the ABI and call it with a sample event.
+check PLUGIN: plugins
+    cargo run --quiet -p event-controller -- check {{PLUGIN}}

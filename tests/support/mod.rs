@@ -1,0 +1,134 @@
+//! Shared helpers for the integration tests: the real binary, real plugins, parsed JSON logs.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_owned()
+}
+
+/// A built plugin: `target/plugins/NAME.wasm` or `target/test-plugins/NAME.wasm`.
+pub fn plugin(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    for dir in ["plugins", "test-plugins"] {
+        let path = target.join(dir).join(format!("{name}.wasm"));
+        if path.is_file() {
+            return path;
+        }
+    }
+    panic!("plugin {name}.wasm is not built: run `just plugins` (scripts/build-plugins.sh) first");
+}
+
+/// A temporary plugins directory holding copies of the named plugins.
+pub fn plugins_dir(names: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in names {
+        std::fs::copy(plugin(name), dir.path().join(format!("{name}.wasm"))).expect("copy plugin");
+    }
+    dir
+}
+
+/// The binary, with no configuration leaking in from the environment.
+pub fn controller() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_event-controller"));
+    for var in [
+        "RUST_LOG",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+        "LOG_FILE",
+        "CONFIG_FILE",
+        "PLUGINS_DIR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `replay` of `events` (a path) over `plugins_dir` with JSON logs on stderr.
+pub fn replay(plugins_dir: &Path, events: &Path, extra: &[&str]) -> Run {
+    let output = controller()
+        .args(["replay", "--log-format", "json", "--plugins-dir"])
+        .arg(plugins_dir)
+        .arg(events)
+        .args(extra)
+        .output()
+        .expect("run event-controller");
+    Run::from(output)
+}
+
+/// A finished run of the binary, its stderr parsed as JSON log lines.
+pub struct Run {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub logs: Vec<Value>,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let logs = stderr
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect();
+        Run {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr,
+            logs,
+        }
+    }
+}
+
+impl Run {
+    /// Log lines whose `plugin` field is `plugin`, as (level, message), in order.
+    pub fn plugin_messages(&self, plugin: &str) -> Vec<(String, String)> {
+        self.logs
+            .iter()
+            .filter(|l| l["target"] == "plugin" && l["plugin"] == plugin)
+            .map(|l| (str_of(l, "level"), str_of(l, "message")))
+            .collect()
+    }
+
+    /// Error lines of the host (not plugin output) whose message contains `needle`.
+    pub fn errors_containing(&self, needle: &str) -> Vec<&Value> {
+        self.logs
+            .iter()
+            .filter(|l| l["level"] == "ERROR" && str_of(l, "message").contains(needle))
+            .collect()
+    }
+}
+
+pub fn str_of(value: &Value, key: &str) -> String {
+    value[key].as_str().unwrap_or_default().to_owned()
+}
+
+/// Writes `lines` as a JSONL events file in `dir`.
+pub fn events_file(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write events");
+    path
+}
+
+/// A small Pod watch event.
+pub fn pod_event(event_type: &str, namespace: &str, name: &str) -> String {
+    serde_json::json!({
+        "type": event_type,
+        "object": {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}"), "resourceVersion": "1"},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]}
+        }
+    })
+    .to_string()
+}
