@@ -13,7 +13,12 @@ fn expected_simple_lines() -> Vec<(String, String)> {
     let text = std::fs::read_to_string(repo().join("conf/sample-events.jsonl")).expect("sample");
     text.lines()
         .map(|line| serde_json::from_str::<Value>(line).expect("fixture is JSON"))
-        .filter(|event| matches!(event["type"].as_str(), Some("ADDED" | "MODIFIED" | "DELETED")))
+        .filter(|event| {
+            matches!(
+                event["type"].as_str(),
+                Some("ADDED" | "MODIFIED" | "DELETED")
+            )
+        })
         .map(|event| {
             let object = &event["object"];
             let message = format!(
@@ -34,14 +39,18 @@ fn sample_events_give_the_seeds_exact_lines() {
 
     let simple = run.plugin_messages("plugin_simple");
     assert_eq!(simple, expected_simple_lines());
-    assert_eq!(simple.len(), 33, "33 object events; the BOOKMARK is not passed on");
+    assert_eq!(
+        simple.len(),
+        33,
+        "33 object events; the BOOKMARK is not passed on"
+    );
     assert_eq!(simple[0].1, "Kind: Pod; Name: web-7d4b9c6f5-x2k8p");
 
     // Fields on every outcome line identify the event.
     let first = run
         .logs
         .iter()
-        .find(|l| l["plugin"] == "plugin_simple")
+        .find(|l| l["target"] == "plugin" && l["plugin"] == "plugin_simple")
         .expect("a plugin line");
     assert_eq!(first["event_type"], "ADDED");
     assert_eq!(first["kind"], "Pod");
@@ -50,10 +59,25 @@ fn sample_events_give_the_seeds_exact_lines() {
 
     // The crashloop plugin warns on exactly the Pods the fixture drove into trouble.
     let crashloop = run.plugin_messages("plugin_crashloop");
-    assert!(!crashloop.is_empty(), "crashloop saw nothing:\n{}", run.stderr);
-    assert!(crashloop.iter().all(|(level, _)| level == "WARN"), "{crashloop:?}");
-    assert!(crashloop.iter().any(|(_, m)| m.contains("CrashLoopBackOff")), "{crashloop:?}");
-    assert!(crashloop.iter().any(|(_, m)| m.contains("OOMKilled")), "{crashloop:?}");
+    assert!(
+        !crashloop.is_empty(),
+        "crashloop saw nothing:\n{}",
+        run.stderr
+    );
+    assert!(
+        crashloop.iter().all(|(level, _)| level == "WARN"),
+        "{crashloop:?}"
+    );
+    assert!(
+        crashloop
+            .iter()
+            .any(|(_, m)| m.contains("CrashLoopBackOff")),
+        "{crashloop:?}"
+    );
+    assert!(
+        crashloop.iter().any(|(_, m)| m.contains("OOMKilled")),
+        "{crashloop:?}"
+    );
 
     let summary = run
         .logs
@@ -74,7 +98,11 @@ fn broken_plugins_are_named_and_the_rest_go_on() {
         "test_bad_json",
         "test_no_handle_event",
     ]);
-    std::fs::write(dir.path().join("not_wasm.wasm"), "#!/bin/sh\necho I am not wasm\n").expect("write");
+    std::fs::write(
+        dir.path().join("not_wasm.wasm"),
+        "#!/bin/sh\necho I am not wasm\n",
+    )
+    .expect("write");
     std::fs::write(dir.path().join("README.md"), "not a plugin").expect("write");
     let events = events_file(
         dir.path(),
@@ -90,7 +118,11 @@ fn broken_plugins_are_named_and_the_rest_go_on() {
     assert!(run.status.success(), "replay failed:\n{}", run.stderr);
 
     // The good plugin saw every event.
-    let simple: Vec<String> = run.plugin_messages("plugin_simple").into_iter().map(|m| m.1).collect();
+    let simple: Vec<String> = run
+        .plugin_messages("plugin_simple")
+        .into_iter()
+        .map(|m| m.1)
+        .collect();
     assert_eq!(
         simple,
         [
@@ -124,13 +156,19 @@ fn broken_plugins_are_named_and_the_rest_go_on() {
     let message = str_of(trap, "message");
     assert!(message.contains("trapped"), "{message}");
     assert!(message.contains("fresh instance"), "{message}");
-    let survived: Vec<String> = run.plugin_messages("test_trap").into_iter().map(|m| m.1).collect();
+    let survived: Vec<String> = run
+        .plugin_messages("test_trap")
+        .into_iter()
+        .map(|m| m.1)
+        .collect();
     assert_eq!(survived, ["ok first", "ok after-crash", "ok last"]);
 
     // Bad results are reported per event and the plugin keeps being called.
     let bad_pointer = run.errors_containing("outside the");
     assert_eq!(bad_pointer.len(), 4, "{}", run.stderr);
-    assert!(bad_pointer.iter().all(|l| l["plugin"] == "test_bad_pointer"));
+    assert!(bad_pointer
+        .iter()
+        .all(|l| l["plugin"] == "test_bad_pointer"));
     let bad_json = run.errors_containing("result is not a JSON object");
     assert_eq!(bad_json.len(), 4, "{}", run.stderr);
     assert!(bad_json.iter().all(|l| l["plugin"] == "test_bad_json"));
@@ -158,11 +196,20 @@ fn malformed_lines_are_reported_with_their_number_and_skipped() {
     assert!(run.stderr.contains("3 of 5 lines"), "{}", run.stderr);
     for line in [2, 4, 5] {
         let hits = run.errors_containing(&format!("line {line}:"));
-        assert_eq!(hits.len(), 1, "line {line} not reported once:\n{}", run.stderr);
+        assert_eq!(
+            hits.len(),
+            1,
+            "line {line} not reported once:\n{}",
+            run.stderr
+        );
     }
     assert!(str_of(run.errors_containing("line 4:")[0], "message").contains("truncated"));
     assert!(str_of(run.errors_containing("line 5:")[0], "message").contains("unknown type"));
-    let simple: Vec<String> = run.plugin_messages("plugin_simple").into_iter().map(|m| m.1).collect();
+    let simple: Vec<String> = run
+        .plugin_messages("plugin_simple")
+        .into_iter()
+        .map(|m| m.1)
+        .collect();
     assert_eq!(simple, ["Kind: Pod; Name: good", "Kind: Pod; Name: good"]);
 }
 
@@ -187,7 +234,7 @@ fn replays_from_stdin_and_writes_a_log_file() {
     let line: Value = text
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|l| l["plugin"] == "plugin_simple")
+        .find(|l| l["target"] == "plugin" && l["plugin"] == "plugin_simple")
         .expect("plugin line in the log file");
     assert_eq!(line["message"], "Kind: Pod; Name: from-stdin");
 }
@@ -195,7 +242,11 @@ fn replays_from_stdin_and_writes_a_log_file() {
 #[test]
 fn text_logs_carry_the_fields_too() {
     let dir = plugins_dir(&["plugin_simple"]);
-    let events = events_file(dir.path(), "e.jsonl", &[pod_event("ADDED", "shop", "web-1")]);
+    let events = events_file(
+        dir.path(),
+        "e.jsonl",
+        &[pod_event("ADDED", "shop", "web-1")],
+    );
     let output = controller()
         .args(["replay", "--plugins-dir"])
         .arg(dir.path())
@@ -223,9 +274,17 @@ fn text_logs_carry_the_fields_too() {
 fn init_receives_the_plugins_config_section() {
     let dir = plugins_dir(&["test_init_config"]);
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, "[plugins.test_init_config.config]\ngreeting = \"hej\"\n").expect("write");
+    std::fs::write(
+        &config,
+        "[plugins.test_init_config.config]\ngreeting = \"hej\"\n",
+    )
+    .expect("write");
     let events = events_file(dir.path(), "e.jsonl", &[pod_event("ADDED", "ns", "p")]);
-    let run = replay(dir.path(), &events, &["--config", config.to_str().expect("utf8")]);
+    let run = replay(
+        dir.path(),
+        &events,
+        &["--config", config.to_str().expect("utf8")],
+    );
     assert!(run.status.success(), "{}", run.stderr);
     assert_eq!(
         run.plugin_messages("test_init_config"),
@@ -234,20 +293,34 @@ fn init_receives_the_plugins_config_section() {
 
     // Without the key the plugin refuses to start: its reason and the refusal are logged.
     std::fs::write(&config, "[plugins.test_init_config.config]\nother = 1\n").expect("write");
-    let run = replay(dir.path(), &events, &["--config", config.to_str().expect("utf8")]);
+    let run = replay(
+        dir.path(),
+        &events,
+        &["--config", config.to_str().expect("utf8")],
+    );
     assert!(run.status.success(), "{}", run.stderr);
     let reason = run.plugin_messages("test_init_config");
     assert_eq!(reason.len(), 1, "{}", run.stderr);
     assert_eq!(reason[0].0, "ERROR");
     assert!(reason[0].1.contains("greeting"), "{reason:?}");
-    assert_eq!(run.errors_containing("init refused the plugin's config").len(), 1, "{}", run.stderr);
+    assert_eq!(
+        run.errors_containing("init refused the plugin's config")
+            .len(),
+        1,
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn a_bad_config_file_names_file_line_and_key() {
     let dir = tempfile::tempdir().expect("tmp");
     let config = dir.path().join("bad.toml");
-    std::fs::write(&config, "plugins_dir = \"/p\"\n\n[plugins.x]\nenabeld = true\n").expect("write");
+    std::fs::write(
+        &config,
+        "plugins_dir = \"/p\"\n\n[plugins.x]\nenabeld = true\n",
+    )
+    .expect("write");
     let output = controller()
         .args(["replay", "-", "--config"])
         .arg(&config)
@@ -269,7 +342,13 @@ fn wasi_output_and_the_log_import_reach_the_log() {
         .logs
         .iter()
         .filter(|l| l["plugin"] == "test_wasi_stdout")
-        .map(|l| (str_of(l, "stream"), str_of(l, "level"), str_of(l, "message")))
+        .map(|l| {
+            (
+                str_of(l, "stream"),
+                str_of(l, "level"),
+                str_of(l, "message"),
+            )
+        })
         .collect();
     assert!(
         wasi.contains(&("stdout".into(), "INFO".into(), "stdout line for p1".into())),
@@ -299,26 +378,51 @@ fn a_plugin_written_by_hand_in_wat_works() {
         .and_then(|rest| rest.split("```").next())
         .expect("a wat block in docs/ABI.md");
     let dir = tempfile::tempdir().expect("tmp");
-    std::fs::write(dir.path().join("by_hand.wasm"), wat::parse_str(wat).expect("valid wat")).expect("write");
+    std::fs::write(
+        dir.path().join("by_hand.wasm"),
+        wat::parse_str(wat).expect("valid wat"),
+    )
+    .expect("write");
     let events = events_file(dir.path(), "e.jsonl", &[pod_event("ADDED", "ns", "x")]);
     let run = replay(dir.path(), &events, &[]);
     assert!(run.status.success(), "{}", run.stderr);
-    assert_eq!(run.plugin_messages("by_hand"), [("INFO".to_owned(), "hello".to_owned())]);
+    assert_eq!(
+        run.plugin_messages("by_hand"),
+        [("INFO".to_owned(), "hello".to_owned())]
+    );
 }
 
 #[test]
 fn check_validates_and_calls_a_plugin() {
-    let output = controller().arg("check").arg(plugin("plugin_simple")).output().expect("run");
+    let output = controller()
+        .arg("check")
+        .arg(plugin("plugin_simple"))
+        .output()
+        .expect("run");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("result:   INFO Kind: Pod; Name: web-7d4b9c6f5-x2k8p"), "{stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("result:   INFO Kind: Pod; Name: web-7d4b9c6f5-x2k8p"),
+        "{stdout}"
+    );
     assert!(stdout.contains("abi:      v1 (declared)"), "{stdout}");
 
-    let output = controller().arg("check").arg(plugin("test_no_handle_event")).output().expect("run");
+    let output = controller()
+        .arg("check")
+        .arg(plugin("test_no_handle_event"))
+        .output()
+        .expect("run");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("test_no_handle_event.wasm"), "{stderr}");
-    assert!(stderr.contains("missing export `handle_event` (expected func (i32, i32) -> i64)"), "{stderr}");
+    assert!(
+        stderr.contains("missing export `handle_event` (expected func (i32, i32) -> i64)"),
+        "{stderr}"
+    );
 }
 
 #[test]

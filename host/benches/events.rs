@@ -54,11 +54,16 @@ fn pod_lines() -> Vec<String> {
         .filter(|l| (5000..=8192).contains(&l.len()) && l.contains(r#""kind":"Pod""#))
         .collect();
     assert!(!pods.is_empty(), "no 5-8 KB Pod events in the sample");
-    pods.iter().cycle().take(BATCH).map(|l| l.to_string()).collect()
+    pods.iter()
+        .cycle()
+        .take(BATCH)
+        .map(|l| l.to_string())
+        .collect()
 }
 
 fn dispatcher(runtime: &Runtime, plugin: &str) -> Dispatcher {
-    let plugin = Plugin::load(runtime, &plugin_path(plugin), "{}".to_owned()).expect("plugin loads");
+    let plugin =
+        Plugin::load(runtime, &plugin_path(plugin), "{}".to_owned()).expect("plugin loads");
     Dispatcher::new(vec![plugin])
 }
 

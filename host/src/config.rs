@@ -15,12 +15,12 @@ pub const DEFAULT_PLUGINS_DIR: &str = "/etc/event-controller/plugins";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not valid TOML, or a key is unknown or has the wrong type.
     #[error("{path}:{line}:{column}: {message}")]
@@ -86,9 +86,9 @@ impl PluginSection {
 impl FileConfig {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         Self::parse(path, &text)
     }
@@ -117,7 +117,10 @@ impl FileConfig {
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }
 
@@ -167,7 +170,10 @@ mod tests {
     fn unknown_keys_name_file_line_and_key() {
         let err = parse("log_level = \"info\"\n\n[plugins.x]\nenable = true\n").expect_err("typo");
         let text = err.to_string();
-        assert!(text.starts_with("conf/test.toml:4:1: unknown field `enable`"), "{text}");
+        assert!(
+            text.starts_with("conf/test.toml:4:1: unknown field `enable`"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl fmt::Display for EventType {
 pub enum EventError {
     /// The JSON is malformed or truncated where the host reads it.
     #[error("malformed watch event: {0}")]
-    Malformed(#[from] HeadError),
+    Malformed(HeadError),
     /// The event is not UTF-8 (JSON must be).
     #[error("malformed watch event: not valid UTF-8")]
     NotUtf8,
@@ -121,7 +121,7 @@ impl WatchEvent {
         if std::str::from_utf8(&raw).is_err() {
             return Err(EventError::NotUtf8);
         }
-        let meta = EventMeta::from_head(EventHead::read(&raw)?)?;
+        let meta = EventMeta::from_head(EventHead::read(&raw).map_err(EventError::Malformed)?)?;
         Ok(WatchEvent { raw, meta })
     }
 

@@ -8,12 +8,12 @@ use std::time::Instant;
 
 /// The directory could not be listed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot list plugins directory {path}: {source}")]
+#[error("cannot list plugins directory {path}: {cause}")]
 pub struct DirError {
     /// The directory.
     pub path: PathBuf,
     /// The I/O error.
-    pub source: std::io::Error,
+    pub cause: std::io::Error,
 }
 
 /// The result of loading a directory: the plugins that loaded and why the others did not.
@@ -34,9 +34,9 @@ fn is_plugin_file(path: &Path) -> bool {
 
 /// Lists the plugin files of `dir`, sorted by name; other files are skipped with a debug log.
 pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, DirError> {
-    let dir_error = |source| DirError {
+    let dir_error = |cause| DirError {
         path: dir.to_owned(),
-        source,
+        cause,
     };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(dir_error)? {

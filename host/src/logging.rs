@@ -45,12 +45,12 @@ pub enum LoggingError {
         message: String,
     },
     /// The log file cannot be opened.
-    #[error("cannot open log file {path}: {source}")]
+    #[error("cannot open log file {path}: {cause}")]
     File {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -84,9 +84,9 @@ pub fn init(settings: &LogSettings) -> Result<LogGuard, LoggingError> {
                 .create(true)
                 .append(true)
                 .open(path)
-                .map_err(|source| LoggingError::File {
+                .map_err(|cause| LoggingError::File {
                     path: path.clone(),
-                    source,
+                    cause,
                 })?;
             let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
                 .lossy(false)

@@ -76,7 +76,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         None => FileConfig::default(),
     };
     let log_settings = LogSettings {
-        format: cli.log_format.or(file_config.log_format).unwrap_or_default(),
+        format: cli
+            .log_format
+            .or(file_config.log_format)
+            .unwrap_or_default(),
         filter: cli
             .log_level
             .clone()
@@ -165,7 +168,11 @@ fn check(path: &Path, event_file: Option<&Path>, config: &FileConfig) -> Result<
     println!("loaded:   in {load_ms:.1} ms (compile, ABI check, instantiate, init)");
     println!(
         "abi:      v1 ({}); init: {}; _initialize: {}; WASI: {}",
-        if shape.declares_version { "declared" } else { "assumed" },
+        if shape.declares_version {
+            "declared"
+        } else {
+            "assumed"
+        },
         yes_no(shape.has_init),
         yes_no(shape.has_initialize),
         yes_no(shape.uses_wasi)

@@ -30,10 +30,8 @@ impl Runtime {
             .wasm_backtrace_max_frames(None);
         let engine = Engine::new(&config).map_err(|e| RuntimeError(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut HostState| {
-            &mut state.wasi
-        })
-        .map_err(|e| RuntimeError(format!("linking WASI: {e:#}")))?;
+        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut HostState| &mut state.wasi)
+            .map_err(|e| RuntimeError(format!("linking WASI: {e:#}")))?;
         linker
             .func_wrap(abi::HOST_MODULE, abi::LOG_IMPORT, host_log)
             .map_err(|e| RuntimeError(format!("linking {}: {e:#}", abi::LOG_IMPORT)))?;
@@ -63,7 +61,10 @@ fn host_log(
     };
     let (offset, size) = (ptr as u32 as usize, len as u32 as usize);
     let data = memory.data(&caller);
-    let Some(bytes) = offset.checked_add(size).and_then(|end| data.get(offset..end)) else {
+    let Some(bytes) = offset
+        .checked_add(size)
+        .and_then(|end| data.get(offset..end))
+    else {
         wasmtime::bail!("log: range {offset:#x}+{size} lies outside the plugin's memory");
     };
     let text = String::from_utf8_lossy(&bytes[..size.min(abi::MAX_LOG_LEN)]);

@@ -224,10 +224,7 @@ mod tests {
 
     #[test]
     fn names_a_mistyped_export() {
-        let wat = GOOD.replace(
-            "(result i64) i64.const 0",
-            "(result i32) i32.const 0",
-        );
+        let wat = GOOD.replace("(result i64) i64.const 0", "(result i32) i32.const 0");
         let err = check(&module(&wat)).expect_err("mistyped");
         assert_eq!(
             err.to_string(),
@@ -242,6 +239,10 @@ mod tests {
             r#"(import "env" "abort" (func (param i32))) (memory"#,
         );
         let err = check(&module(&wat)).expect_err("foreign import");
-        assert!(err.to_string().starts_with("imports `env::abort` (func (i32) -> ())"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("imports `env::abort` (func (i32) -> ())"),
+            "{err}"
+        );
     }
 }

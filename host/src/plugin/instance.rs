@@ -3,8 +3,8 @@
 //! An instance is created once and reused for every event. Any trap poisons it: the caller
 //! ([`super::Plugin`]) drops it and starts a fresh one for the next event.
 
-use super::output::CapturedOutput;
 use super::outcome::Outcome;
+use super::output::CapturedOutput;
 use event_controller_guest::abi::{self, Level};
 use std::sync::Arc;
 use wasmtime::{InstancePre, Memory, Store, StoreLimits, StoreLimitsBuilder, TypedFunc};
@@ -103,7 +103,7 @@ pub enum CallError {
     BadResult(String),
     /// No instance could be started for this event.
     #[error("could not start a fresh instance: {0}")]
-    Restart(#[from] StartError),
+    Restart(StartError),
 }
 
 impl CallError {
@@ -236,8 +236,9 @@ impl Instance {
         input: &[u8],
         call: impl FnOnce(&mut Store<HostState>, i32, i32) -> wasmtime::Result<R>,
     ) -> Result<R, CallError> {
-        let len = i32::try_from(input.len())
-            .map_err(|_| CallError::BadResult(format!("input of {} bytes is too large", input.len())))?;
+        let len = i32::try_from(input.len()).map_err(|_| {
+            CallError::BadResult(format!("input of {} bytes is too large", input.len()))
+        })?;
         let ptr = self
             .alloc
             .call(&mut self.store, len)
@@ -250,7 +251,8 @@ impl Instance {
                 memory_size: self.memory.data_size(&self.store),
             });
         }
-        let result = call(&mut self.store, ptr, len).map_err(|e| CallError::Trap(trap_message(e)))?;
+        let result =
+            call(&mut self.store, ptr, len).map_err(|e| CallError::Trap(trap_message(e)))?;
         self.dealloc
             .call(&mut self.store, (ptr, len))
             .map_err(|e| CallError::Trap(format!("in dealloc: {}", trap_message(e))))?;

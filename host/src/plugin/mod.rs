@@ -21,12 +21,12 @@ use wasmtime::{InstancePre, Module};
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
-    #[error("plugin {path}: cannot read: {source}")]
+    #[error("plugin {path}: cannot read: {cause}")]
     Read {
         /// The plugin file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file is not a core WebAssembly module.
     #[error("plugin {path}: {reason}")]
@@ -45,20 +45,20 @@ pub enum LoadError {
         message: String,
     },
     /// The module breaks the guest ABI.
-    #[error("plugin {path}: does not follow the plugin ABI (docs/ABI.md): {source}")]
+    #[error("plugin {path}: does not follow the plugin ABI (docs/ABI.md): {cause}")]
     Abi {
         /// The plugin file.
         path: PathBuf,
         /// The broken rule.
-        source: AbiError,
+        cause: AbiError,
     },
     /// The module could not be linked or started (`_initialize`, version, `init`).
-    #[error("plugin {path}: {source}")]
+    #[error("plugin {path}: {cause}")]
     Start {
         /// The plugin file.
         path: PathBuf,
         /// What failed.
-        source: StartError,
+        cause: StartError,
     },
 }
 
@@ -83,9 +83,9 @@ impl Plugin {
     /// Reads, compiles and checks `path`, then starts an instance with `config_json` (the
     /// plugin's config table as JSON, `{}` when it has none).
     pub fn load(runtime: &Runtime, path: &Path, config_json: String) -> Result<Plugin, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        let bytes = std::fs::read(path).map_err(|cause| LoadError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         Self::from_bytes(runtime, path, &bytes, config_json)
     }
@@ -105,13 +105,13 @@ impl Plugin {
             path: path.to_owned(),
             message: format!("{e:#}"),
         })?;
-        let shape = abi::check(&module).map_err(|source| LoadError::Abi {
+        let shape = abi::check(&module).map_err(|cause| LoadError::Abi {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
-        let start_error = |source| LoadError::Start {
+        let start_error = |cause| LoadError::Start {
             path: path.to_owned(),
-            source,
+            cause,
         };
         let pre = runtime.linker().instantiate_pre(&module).map_err(|e| {
             start_error(StartError::Failed {
@@ -151,11 +151,10 @@ impl Plugin {
     pub fn handle_event(&mut self, event: &[u8]) -> Result<Option<Outcome>, CallError> {
         let instance = match &mut self.instance {
             Some(instance) => instance,
-            empty => empty.insert(Instance::start(
-                &self.pre,
-                self.name.clone(),
-                &self.config_json,
-            )?),
+            empty => empty.insert(
+                Instance::start(&self.pre, self.name.clone(), &self.config_json)
+                    .map_err(CallError::Restart)?,
+            ),
         };
         let result = instance.handle_event(event);
         if matches!(&result, Err(e) if e.poisons_instance()) {
@@ -187,13 +186,20 @@ mod tests {
     #[test]
     fn explains_files_that_are_not_modules() {
         assert!(check_header(b"").unwrap_err().contains("empty"));
-        assert!(check_header(b"#!/bin/sh\necho hi").unwrap_err().contains("no \\0asm"));
-        assert!(check_header(b"\0asm\x0d\0\x01\0").unwrap_err().contains("component"));
+        assert!(check_header(b"#!/bin/sh\necho hi")
+            .unwrap_err()
+            .contains("no \\0asm"));
+        assert!(check_header(b"\0asm\x0d\0\x01\0")
+            .unwrap_err()
+            .contains("component"));
         assert!(check_header(b"\0asm\x01\0\0\0").is_ok());
     }
 
     #[test]
     fn names_plugins_by_file_stem() {
-        assert_eq!(plugin_name(Path::new("/p/plugin_simple.wasm")), "plugin_simple");
+        assert_eq!(
+            plugin_name(Path::new("/p/plugin_simple.wasm")),
+            "plugin_simple"
+        );
     }
 }

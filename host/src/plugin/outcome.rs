@@ -25,8 +25,8 @@ impl Outcome {
     /// Parses a result buffer. `Ok(None)` means the plugin has nothing to log.
     /// Unknown fields are ignored; the error text says what is wrong with the result.
     pub fn parse(bytes: &[u8]) -> Result<Option<Outcome>, String> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| format!("result is not valid UTF-8 ({e})"))?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|e| format!("result is not valid UTF-8 ({e})"))?;
         let raw: RawOutcome<'_> = serde_json::from_str(text)
             .map_err(|e| format!("result is not a JSON object of the ABI's form ({e})"))?;
         let level = match raw.level.as_deref() {
