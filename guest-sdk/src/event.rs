@@ -4,16 +4,18 @@ use std::cell::OnceCell;
 
 use serde::Deserialize;
 
-use crate::head::EventHead;
+use crate::head::{EventHead, Fields};
 use crate::Error;
 
 /// A watch event, `{"type":"ADDED","object":{...}}`, exactly as the API server sent it.
 ///
-/// Nothing is parsed until asked for. [`Event::head`] (and the accessors built on it) reads only
-/// `type`, `object.kind`/`apiVersion` and `object.metadata`, once; [`Event::parse`] and
-/// [`Event::object`] deserialize into the author's own types.
+/// Nothing is parsed until asked for. The accessors [`Event::kind`], [`Event::name`]... read only
+/// the identity at the start of the event, once; [`Event::head`] and [`Event::label`] read the
+/// whole of `object.metadata`, once; [`Event::parse`] and [`Event::object`] deserialize into the
+/// author's own types.
 pub struct Event<'a> {
     raw: &'a str,
+    identity: OnceCell<Result<EventHead<'a>, String>>,
     head: OnceCell<Result<EventHead<'a>, String>>,
 }
 
@@ -22,6 +24,7 @@ impl<'a> Event<'a> {
     pub fn new(raw: &'a str) -> Event<'a> {
         Event {
             raw,
+            identity: OnceCell::new(),
             head: OnceCell::new(),
         }
     }
@@ -38,7 +41,7 @@ impl<'a> Event<'a> {
         self.raw
     }
 
-    /// The event's head (type, kind, apiVersion, metadata identity), read on first use.
+    /// The event's head (type, kind, apiVersion, metadata identity and labels), read on first use.
     pub fn head(&self) -> Result<&EventHead<'a>, Error> {
         self.cached_head()
             .as_ref()
@@ -46,38 +49,49 @@ impl<'a> Event<'a> {
     }
 
     fn cached_head(&self) -> &Result<EventHead<'a>, String> {
-        self.head
-            .get_or_init(|| EventHead::read(self.raw.as_bytes()).map_err(|error| error.to_string()))
+        self.head.get_or_init(|| read(self.raw, Fields::ALL))
     }
 
-    /// The head, or `None` if it is unreadable (without building an [`Error`]).
+    /// The full head, or `None` if it is unreadable (without building an [`Error`]).
     fn head_ok(&self) -> Option<&EventHead<'a>> {
         self.cached_head().as_ref().ok()
     }
 
+    /// The identity part of the head (no labels): the full head if already read, else the
+    /// cheaper identity read.
+    fn identity_ok(&self) -> Option<&EventHead<'a>> {
+        let cached = match self.head.get() {
+            Some(full) => full,
+            None => self
+                .identity
+                .get_or_init(|| read(self.raw, Fields::IDENTITY)),
+        };
+        cached.as_ref().ok()
+    }
+
     /// `type`: `ADDED`, `MODIFIED` or `DELETED`; `None` if absent or the head is unreadable.
     pub fn event_type(&self) -> Option<&str> {
-        self.head_ok()?.event_type.as_deref()
+        self.identity_ok()?.event_type.as_deref()
     }
 
     /// `object.kind`, e.g. `Pod`.
     pub fn kind(&self) -> Option<&str> {
-        self.head_ok()?.kind.as_deref()
+        self.identity_ok()?.kind.as_deref()
     }
 
     /// `object.apiVersion`, e.g. `v1` or `apps/v1`.
     pub fn api_version(&self) -> Option<&str> {
-        self.head_ok()?.api_version.as_deref()
+        self.identity_ok()?.api_version.as_deref()
     }
 
     /// `object.metadata.name`.
     pub fn name(&self) -> Option<&str> {
-        self.head_ok()?.name.as_deref()
+        self.identity_ok()?.name.as_deref()
     }
 
     /// `object.metadata.namespace`; `None` for cluster-scoped objects.
     pub fn namespace(&self) -> Option<&str> {
-        self.head_ok()?.namespace.as_deref()
+        self.identity_ok()?.namespace.as_deref()
     }
 
     /// The value of the label `key` in `object.metadata.labels`.
@@ -109,6 +123,10 @@ impl<'a> Event<'a> {
     pub fn value(&self) -> Result<serde_json::Value, Error> {
         self.parse()
     }
+}
+
+fn read(raw: &str, fields: Fields) -> Result<EventHead<'_>, String> {
+    EventHead::read_fields(raw.as_bytes(), fields).map_err(|error| error.to_string())
 }
 
 impl std::fmt::Debug for Event<'_> {

@@ -51,7 +51,7 @@ pub use crate::abi::Level;
 pub use crate::config::{config, Config};
 pub use crate::error::Error;
 pub use crate::event::Event;
-pub use crate::head::{EventHead, HeadError};
+pub use crate::head::{EventHead, Fields, HeadError};
 pub use crate::outcome::{IntoOutcome, Outcome};
 
 /// Generates the plugin's exports around a handler and an optional init function.

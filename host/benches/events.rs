@@ -21,7 +21,7 @@ use event_controller::plugin::{Outcome, Plugin};
 use event_controller::runtime::Runtime;
 use event_controller::source::replay::replay;
 use event_controller_guest::abi::Level;
-use event_controller_guest::head::EventHead;
+use event_controller_guest::head::{EventHead, Fields};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -69,19 +69,17 @@ fn dispatcher(runtime: &Runtime, plugin: &str) -> Dispatcher {
 
 /// plugin_simple's logic, native: the same head read and message as the guest.
 fn native_simple(raw: &[u8]) -> Option<Outcome> {
-    let head = EventHead::read(raw).ok()?;
+    let head = EventHead::read_fields(raw, Fields::IDENTITY).ok()?;
     Some(Outcome {
         level: Level::Info,
         message: format!("Kind: {}; Name: {}", head.kind?, head.name?),
     })
 }
 
-fn native_replay(input: &[u8]) {
-    for line in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let event = WatchEvent::parse(line.to_vec()).expect("valid event");
-        if let Some(outcome) = native_simple(event.raw()) {
-            logging::plugin_outcome("plugin_simple", event.meta(), &outcome);
-        }
+/// The native baseline's sink: what the dispatcher does, with a native call instead of wasm.
+fn native_deliver(event: &WatchEvent) {
+    if let Some(outcome) = native_simple(event.raw()) {
+        logging::plugin_outcome("plugin_simple", event.meta(), &outcome);
     }
 }
 
@@ -106,6 +104,31 @@ fn benches(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(4));
     group.sample_size(20);
 
+    group.bench_function("event_head_read_all", |b| {
+        b.iter(|| {
+            for line in &lines {
+                std::hint::black_box(EventHead::read(line.as_bytes()).expect("valid"));
+            }
+        })
+    });
+    group.bench_function("event_parse", |b| {
+        b.iter(|| {
+            for line in &lines {
+                std::hint::black_box(WatchEvent::parse(line.as_bytes().to_vec()).expect("valid"));
+            }
+        })
+    });
+    let sample_outcome = Outcome {
+        level: Level::Info,
+        message: "Kind: Pod; Name: web-7d4b9c6f5-x2k8p".to_owned(),
+    };
+    group.bench_function("log_line_only", |b| {
+        b.iter(|| {
+            for event in &events {
+                logging::plugin_outcome("plugin_simple", event.meta(), &sample_outcome);
+            }
+        })
+    });
     let mut noop = dispatcher(&runtime, "test_noop");
     group.bench_function("host_overhead_noop", |b| {
         b.iter(|| {
@@ -120,14 +143,14 @@ fn benches(c: &mut Criterion) {
     });
     let mut simple = dispatcher(&runtime, "plugin_simple");
     group.bench_function("replay_plugin_simple", |b| {
-        b.iter(|| replay(Cursor::new(&input), &mut simple).expect("replay"))
+        b.iter(|| replay(Cursor::new(&input), |e| simple.deliver(e)).expect("replay"))
     });
     group.bench_function("replay_native_baseline", |b| {
-        b.iter(|| native_replay(&input))
+        b.iter(|| replay(Cursor::new(&input), native_deliver).expect("replay"))
     });
     let mut full = dispatcher(&runtime, "test_full_parse");
     group.bench_function("replay_full_parse", |b| {
-        b.iter(|| replay(Cursor::new(&input), &mut full).expect("replay"))
+        b.iter(|| replay(Cursor::new(&input), |e| full.deliver(e)).expect("replay"))
     });
     group.finish();
 }

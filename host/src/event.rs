@@ -1,10 +1,11 @@
 //! One watch event: the server's bytes, kept as they came, plus the identity the host needs.
 //!
-//! The host never re-serializes an event. [`WatchEvent::parse`] reads only the head of the JSON
-//! (type, kind, apiVersion, metadata) and keeps the original bytes, which every plugin receives.
+//! The host never re-serializes an event. [`WatchEvent::parse`] reads only the identity at the
+//! head of the JSON (type, kind, apiVersion, name, namespace, uid, resourceVersion) and keeps the
+//! original bytes, which every plugin receives. Labels are read on demand.
 
 use bytes::Bytes;
-use event_controller_guest::head::{EventHead, HeadError};
+use event_controller_guest::head::{EventHead, Fields, HeadError, Labels};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -103,8 +104,6 @@ pub struct EventMeta {
     pub uid: Option<String>,
     /// `object.metadata.resourceVersion`.
     pub resource_version: Option<String>,
-    /// `object.metadata.labels`, in document order.
-    pub labels: Vec<(String, String)>,
 }
 
 /// One watch event: the exact bytes the server sent and their identity.
@@ -121,7 +120,8 @@ impl WatchEvent {
         if std::str::from_utf8(&raw).is_err() {
             return Err(EventError::NotUtf8);
         }
-        let meta = EventMeta::from_head(EventHead::read(&raw).map_err(EventError::Malformed)?)?;
+        let head = EventHead::read_fields(&raw, Fields::IDENTITY).map_err(EventError::Malformed)?;
+        let meta = EventMeta::from_head(head)?;
         Ok(WatchEvent { raw, meta })
     }
 
@@ -133,6 +133,13 @@ impl WatchEvent {
     /// The event's identity.
     pub fn meta(&self) -> &EventMeta {
         &self.meta
+    }
+
+    /// `object.metadata.labels`, in document order, read from the bytes on each call.
+    pub fn labels(&self) -> Result<Labels<'_>, EventError> {
+        let head = EventHead::read_fields(&self.raw, Fields::LABELS.union(Fields::TYPE))
+            .map_err(EventError::Malformed)?;
+        Ok(head.labels)
     }
 }
 
@@ -158,11 +165,6 @@ impl EventMeta {
             namespace: owned(head.namespace),
             uid: owned(head.uid),
             resource_version: owned(head.resource_version),
-            labels: head
-                .labels
-                .into_iter()
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
         })
     }
 
@@ -188,6 +190,15 @@ mod tests {
         assert_eq!(meta.event_type, EventType::Deleted);
         assert_eq!(meta.object_ref(), "ns/a");
         assert_eq!(meta.resource_version.as_deref(), Some("9"));
+        assert!(event.labels().expect("readable").is_empty());
+    }
+
+    #[test]
+    fn reads_labels_on_demand() {
+        let line = br#"{"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a","labels":{"app":"web"}}}}"#;
+        let event = WatchEvent::parse(line.to_vec()).expect("valid");
+        let labels = event.labels().expect("readable");
+        assert_eq!(labels, [(Cow::Borrowed("app"), Cow::Borrowed("web"))]);
     }
 
     #[test]

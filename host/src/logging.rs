@@ -6,7 +6,7 @@
 use crate::event::EventMeta;
 use crate::plugin::Outcome;
 use event_controller_guest::abi::Level;
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal};
 use std::path::PathBuf;
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
@@ -54,6 +54,11 @@ pub enum LoggingError {
     },
 }
 
+/// Lines are formatted on the calling thread and written by a background thread, which writes
+/// whatever has queued up in one go and flushes whenever the queue is empty: a burst of events
+/// costs one write, and a quiet controller still shows every line at once.
+const WRITE_BUFFER: usize = 64 << 10;
+
 /// Keeps the background log writer alive; dropping it flushes every pending line.
 pub struct LogGuard {
     _worker: WorkerGuard,
@@ -90,13 +95,13 @@ pub fn init(settings: &LogSettings) -> Result<LogGuard, LoggingError> {
                 })?;
             let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
                 .lossy(false)
-                .finish(file);
+                .finish(BufWriter::with_capacity(WRITE_BUFFER, file));
             (writer, guard, false)
         }
         None => {
             let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
                 .lossy(false)
-                .finish(std::io::stderr());
+                .finish(BufWriter::with_capacity(WRITE_BUFFER, std::io::stderr()));
             (writer, guard, std::io::stderr().is_terminal())
         }
     };

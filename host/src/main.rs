@@ -125,7 +125,7 @@ fn replay(file: &Path, plugins_dir: &Path, config: &FileConfig) -> Result<ExitCo
         Box::new(std::io::BufReader::with_capacity(256 << 10, opened))
     };
     let started = Instant::now();
-    let summary = source::replay::replay(input, &mut dispatcher)
+    let summary = source::replay::replay(input, |event| dispatcher.deliver(event))
         .with_context(|| format!("reading {}", file.display()))?;
     let stats = dispatcher.stats();
     tracing::info!(

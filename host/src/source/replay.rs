@@ -1,8 +1,8 @@
 //! Replaying recorded watch events: one JSON event per line, as
 //! `kubectl get --raw '/api/v1/pods?watch=1'` prints them.
 
-use crate::dispatch::Dispatcher;
 use crate::event::WatchEvent;
+use bytes::Bytes;
 use std::io::BufRead;
 
 /// What a replay did.
@@ -18,29 +18,28 @@ pub struct ReplaySummary {
     pub malformed: u64,
 }
 
-/// Reads events from `input` and delivers each to the plugins. Malformed lines are logged with
-/// their line number and skipped; only an I/O error ends the replay early.
+/// Reads events from `input` and hands each object change to `deliver` (normally
+/// [`Dispatcher::deliver`](crate::dispatch::Dispatcher::deliver)). Malformed lines are logged
+/// with their line number and skipped; only an I/O error ends the replay early.
 pub fn replay(
     mut input: impl BufRead,
-    dispatcher: &mut Dispatcher,
+    mut deliver: impl FnMut(&WatchEvent),
 ) -> std::io::Result<ReplaySummary> {
     let mut summary = ReplaySummary::default();
-    let mut line = Vec::with_capacity(16 << 10);
     let mut number = 0u64;
     loop {
-        line.clear();
+        let mut line = Vec::with_capacity(16 << 10);
         if input.read_until(b'\n', &mut line)? == 0 {
             return Ok(summary);
         }
         number += 1;
-        let text = line.trim_ascii();
-        if text.is_empty() {
+        let Some(text) = trimmed(Bytes::from(line)) else {
             continue;
-        }
+        };
         summary.lines += 1;
-        match WatchEvent::parse(text.to_vec()) {
+        match WatchEvent::parse(text) {
             Ok(event) if event.meta().event_type.is_object_change() => {
-                dispatcher.deliver(&event);
+                deliver(&event);
                 summary.delivered += 1;
             }
             Ok(event) => {
@@ -53,4 +52,11 @@ pub fn replay(
             }
         }
     }
+}
+
+/// The line without surrounding whitespace (and its newline), sharing the buffer; `None` if blank.
+fn trimmed(line: Bytes) -> Option<Bytes> {
+    let start = line.iter().position(|b| !b.is_ascii_whitespace())?;
+    let end = line.iter().rposition(|b| !b.is_ascii_whitespace())? + 1;
+    Some(line.slice(start..end))
 }

@@ -1,19 +1,20 @@
 //! Logs every event at INFO as `Kind: {kind}; Name: {name}`; an ERROR naming the field if one is missing.
 //!
-//! Reads only the event's head (`object.kind`, `object.metadata.name`), never the whole object.
+//! Reads only the event's identity (`object.kind`, `object.metadata.name`), never the whole object.
 
 use event_controller_guest::{export_plugin, Event, Outcome};
 
 fn handle_event(event: &Event) -> Outcome {
-    let head = match event.head() {
-        Ok(head) => head,
-        Err(error) => return Outcome::error(error.to_string()),
-    };
-    match (head.kind.as_deref(), head.name.as_deref()) {
+    match (event.kind(), event.name()) {
         (Some(kind), Some(name)) => Outcome::info(format!("Kind: {kind}; Name: {name}")),
-        (None, Some(_)) => Outcome::error("event has no object.kind"),
-        (Some(_), None) => Outcome::error("event has no object.metadata.name"),
-        (None, None) => Outcome::error("event has no object.kind and no object.metadata.name"),
+        _ => match event.head() {
+            Err(error) => Outcome::error(error.to_string()),
+            Ok(head) if head.kind.is_none() && head.name.is_none() => {
+                Outcome::error("event has no object.kind and no object.metadata.name")
+            }
+            Ok(head) if head.kind.is_none() => Outcome::error("event has no object.kind"),
+            Ok(_) => Outcome::error("event has no object.metadata.name"),
+        },
     }
 }
 
