@@ -57,26 +57,14 @@ fn sample_events_give_the_seeds_exact_lines() {
     assert_eq!(first["namespace"], "shop");
     assert_eq!(first["name"], "web-7d4b9c6f5-x2k8p");
 
-    // The crashloop plugin warns on exactly the Pods the fixture drove into trouble.
-    let crashloop = run.plugin_messages("plugin_crashloop");
-    assert!(
-        !crashloop.is_empty(),
-        "crashloop saw nothing:\n{}",
-        run.stderr
-    );
-    assert!(
-        crashloop.iter().all(|(level, _)| level == "WARN"),
-        "{crashloop:?}"
-    );
-    assert!(
-        crashloop
-            .iter()
-            .any(|(_, m)| m.contains("CrashLoopBackOff")),
-        "{crashloop:?}"
-    );
-    assert!(
-        crashloop.iter().any(|(_, m)| m.contains("OOMKilled")),
-        "{crashloop:?}"
+    // The crashloop plugin warns on exactly the Pods the fixture drove into trouble, and is
+    // silent for everything else (including the DELETED event of the OOMKilled Pod).
+    let sidecar = "Pod shop/web-7d4b9c6f5-x2k8p: container \"metrics-sidecar\" is in CrashLoopBackOff (restarts: 5)";
+    let worker = "Pod payments/ledger-worker-0: container \"worker\" is in CrashLoopBackOff and was OOMKilled (restarts: 3)";
+    let warn = |m: &str| ("WARN".to_owned(), m.to_owned());
+    assert_eq!(
+        run.plugin_messages("plugin_crashloop"),
+        [warn(sidecar), warn(worker), warn(worker), warn(sidecar)]
     );
 
     let summary = run
@@ -431,4 +419,69 @@ fn run_says_the_cluster_source_is_not_there_yet() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("not built yet"), "{stderr}");
+}
+
+/// A hand-written module around `body`, with the ABI's required exports.
+fn wat_plugin(dir: &std::path::Path, name: &str, body: &str) {
+    let wat = format!(
+        r#"(module
+            {body}
+            (memory (export "memory") 1)
+            (global $bump (mut i32) (i32.const 1024))
+            (func (export "alloc") (param $len i32) (result i32)
+              (local $p i32)
+              (local.set $p (global.get $bump))
+              (global.set $bump (i32.add (global.get $bump) (local.get $len)))
+              (local.get $p))
+            (func (export "dealloc") (param i32 i32)))"#
+    );
+    let bytes = wat::parse_str(&wat).expect("valid wat");
+    std::fs::write(dir.join(format!("{name}.wasm")), bytes).expect("write");
+}
+
+#[test]
+fn reactors_are_initialised_first_and_abi_versions_are_checked() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // `_initialize` writes the message that handle_event returns: it must run first.
+    wat_plugin(
+        dir.path(),
+        "reactor",
+        r#"(data (i32.const 16) "{\"message\":\"not initialised\"}")
+           (func (export "_initialize")
+             (i32.store (i32.const 28) (i32.const 0x20206b6f)))
+           (func (export "ec_abi_version") (result i32) (i32.const 1))
+           (func (export "handle_event") (param i32 i32) (result i64)
+             (i64.const 68719476765))"#,
+    );
+    wat_plugin(
+        dir.path(),
+        "from_the_future",
+        r#"(func (export "ec_abi_version") (result i32) (i32.const 2))
+           (func (export "handle_event") (param i32 i32) (result i64) (i64.const 0))"#,
+    );
+    wat_plugin(
+        dir.path(),
+        "wants_env",
+        r#"(import "env" "abort" (func (param i32)))
+           (func (export "handle_event") (param i32 i32) (result i64) (i64.const 0))"#,
+    );
+    let events = events_file(dir.path(), "e.jsonl", &[pod_event("ADDED", "ns", "x")]);
+    let run = replay(dir.path(), &events, &[]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!(
+        run.plugin_messages("reactor"),
+        [("INFO".to_owned(), "ok  initialised".to_owned())]
+    );
+    let future = run.errors_containing("from_the_future.wasm");
+    assert_eq!(future.len(), 1, "{}", run.stderr);
+    assert!(str_of(future[0], "message")
+        .contains("plugin requires ABI version 2; this host supports 1"));
+    let env = run.errors_containing("wants_env.wasm");
+    assert_eq!(env.len(), 1, "{}", run.stderr);
+    assert!(
+        str_of(env[0], "message")
+            .contains("imports `env::abort` (func (i32) -> ()), which the host does not provide"),
+        "{}",
+        run.stderr
+    );
 }

@@ -75,7 +75,7 @@ pub fn load_dir(
                 tracing::info!(
                     plugin = %name,
                     path = %path.display(),
-                    load_ms = started.elapsed().as_secs_f64() * 1e3,
+                    load_ms = %format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
                     "plugin loaded"
                 );
                 loaded.plugins.push(plugin);

@@ -135,7 +135,7 @@ fn replay(file: &Path, plugins_dir: &Path, config: &FileConfig) -> Result<ExitCo
         malformed = summary.malformed,
         plugin_failures = stats.failures,
         plugins_not_loaded = loaded.failures.len(),
-        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+        elapsed_ms = %format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
         "replay finished"
     );
     if summary.malformed > 0 {

@@ -196,6 +196,12 @@ mod tests {
     }
 
     #[test]
+    fn plugins_can_move_to_worker_threads() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Plugin>();
+    }
+
+    #[test]
     fn names_plugins_by_file_stem() {
         assert_eq!(
             plugin_name(Path::new("/p/plugin_simple.wasm")),
