@@ -130,11 +130,12 @@ fn broken_plugins_are_named_and_the_rest_go_on() {
     assert!(str_of(not_wasm[0], "message").contains("not a WebAssembly module"));
     assert!(run.errors_containing("README").is_empty());
 
-    // A trap is logged with the plugin and the event; the next event gets a fresh instance.
+    // A trap is logged once by the host with the plugin and the event; the next event gets a
+    // fresh instance.
     let traps: Vec<&Value> = run
         .logs
         .iter()
-        .filter(|l| l["plugin"] == "test_trap" && l["level"] == "ERROR")
+        .filter(|l| l["plugin"] == "test_trap" && l["target"] != "plugin" && l["level"] == "ERROR")
         .collect();
     assert_eq!(traps.len(), 1, "{}", run.stderr);
     let trap = traps[0];
@@ -144,11 +145,22 @@ fn broken_plugins_are_named_and_the_rest_go_on() {
     let message = str_of(trap, "message");
     assert!(message.contains("trapped"), "{message}");
     assert!(message.contains("fresh instance"), "{message}");
-    let survived: Vec<String> = run
-        .plugin_messages("test_trap")
-        .into_iter()
-        .map(|m| m.1)
-        .collect();
+    // Before it traps, the SDK reports the panic's message and location through the host.
+    let from_trap = run.plugin_messages("test_trap");
+    let (panics, survived): (Vec<_>, Vec<_>) =
+        from_trap.iter().partition(|(level, _)| level == "ERROR");
+    assert_eq!(panics.len(), 1, "{from_trap:?}");
+    assert!(
+        panics[0]
+            .1
+            .starts_with("plugin panicked at tests/plugins/test_trap/src/lib.rs:"),
+        "{panics:?}"
+    );
+    assert!(
+        panics[0].1.ends_with("asked to crash by crash-me"),
+        "{panics:?}"
+    );
+    let survived: Vec<&str> = survived.iter().map(|m| m.1.as_str()).collect();
     assert_eq!(survived, ["ok first", "ok after-crash", "ok last"]);
 
     // Bad results are reported per event and the plugin keeps being called.

@@ -85,6 +85,7 @@ where
     F: FnOnce(Config) -> Result<(), E>,
     E: Display,
 {
+    report_panics_to_the_host();
     // SAFETY: guaranteed by the caller.
     let bytes = unsafe { input(ptr, len) };
     let raw = match std::str::from_utf8(bytes) {
@@ -103,6 +104,15 @@ where
             1
         }
     }
+}
+
+/// Sends a panic's message and location to the host's log at `ERROR` before the panic traps
+/// (plugins are built with `panic = "abort"`, and wasm32-unknown-unknown has no stderr).
+/// Installed by `init`, which the host calls once per instance before any event.
+fn report_panics_to_the_host() {
+    std::panic::set_hook(Box::new(|info| {
+        log::error(&format!("plugin {info}").replace('\n', " "))
+    }));
 }
 
 /// The init function used when the plugin gives none: accepts any config.
