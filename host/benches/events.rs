@@ -23,28 +23,14 @@ use event_controller::source::replay::replay;
 use event_controller_guest::abi::Level;
 use event_controller_guest::head::{EventHead, Fields};
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
+use support::{plugin, repo};
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
 
 /// Events per benchmark iteration.
 const BATCH: usize = 1000;
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-}
-
-fn plugin_path(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target"));
-    ["plugins", "test-plugins"]
-        .iter()
-        .map(|dir| target.join(dir).join(format!("{name}.wasm")))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name}.wasm is not built: run `just plugins`"))
-}
 
 /// The sample's Pod events of 5-8 KiB, repeated to `BATCH` lines.
 fn pod_lines() -> Vec<String> {
@@ -61,10 +47,9 @@ fn pod_lines() -> Vec<String> {
         .collect()
 }
 
-fn dispatcher(runtime: &Runtime, plugin: &str) -> Dispatcher {
-    let plugin =
-        Plugin::load(runtime, &plugin_path(plugin), "{}".to_owned()).expect("plugin loads");
-    Dispatcher::new(vec![plugin])
+fn dispatcher(runtime: &Runtime, name: &str) -> Dispatcher {
+    let loaded = Plugin::load(runtime, &plugin(name), "{}".to_owned()).expect("plugin loads");
+    Dispatcher::new(vec![loaded])
 }
 
 /// plugin_simple's logic, native: the same head read and message as the guest.

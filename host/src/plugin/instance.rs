@@ -7,7 +7,7 @@ use super::outcome::Outcome;
 use super::output::CapturedOutput;
 use event_controller_guest::abi::{self, Level};
 use std::sync::Arc;
-use wasmtime::{InstancePre, Memory, Store, StoreLimits, StoreLimitsBuilder, TypedFunc};
+use wasmtime::{Func, InstancePre, Memory, Store, StoreLimits, StoreLimitsBuilder, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::WasiCtxBuilder;
 
@@ -149,65 +149,74 @@ impl Instance {
         let instance = pre
             .instantiate(&mut store)
             .map_err(failed("instantiation"))?;
-        // `abi::check` has verified every export's presence and type before we get here.
-        let export_error = |e| failed("instantiation")(e);
-        let memory = instance
-            .get_memory(&mut store, abi::MEMORY)
-            .ok_or_else(|| export_error(wasmtime::format_err!("no memory export")))?;
-        let mut started = Instance {
-            alloc: instance
-                .get_typed_func(&mut store, abi::ALLOC)
-                .map_err(export_error)?,
-            dealloc: instance
-                .get_typed_func(&mut store, abi::DEALLOC)
-                .map_err(export_error)?,
-            handle_event: instance
-                .get_typed_func(&mut store, abi::HANDLE_EVENT)
-                .map_err(export_error)?,
-            memory,
-            store,
-        };
-        let optional = |store: &mut Store<HostState>, name| instance.get_func(store, name);
-        if let Some(initialize) = optional(&mut started.store, abi::INITIALIZE) {
-            let initialize = initialize
-                .typed::<(), ()>(&started.store)
-                .map_err(failed("_initialize"))?;
-            let result = initialize.call(&mut started.store, ());
-            started.store.data().flush_output();
-            result.map_err(failed("_initialize"))?;
+        let mut started = Instance::bind(store, &instance).map_err(failed("instantiation"))?;
+        if let Some(initialize) = instance.get_func(&mut started.store, abi::INITIALIZE) {
+            started.run_initialize(initialize)?;
         }
-        if let Some(version) = optional(&mut started.store, abi::ABI_VERSION_EXPORT) {
-            let version = version
-                .typed::<(), i32>(&started.store)
-                .and_then(|f| f.call(&mut started.store, ()))
-                .map_err(failed(abi::ABI_VERSION_EXPORT))?;
-            if version != abi::ABI_VERSION {
-                return Err(StartError::AbiVersion(version));
-            }
+        if let Some(version) = instance.get_func(&mut started.store, abi::ABI_VERSION_EXPORT) {
+            started.check_abi_version(version)?;
         }
-        if let Some(init) = optional(&mut started.store, abi::INIT) {
-            let init = init
-                .typed::<(i32, i32), i32>(&started.store)
-                .map_err(failed("init"))?;
-            let code = started
-                .with_input(config_json.as_bytes(), |store, ptr, len| {
-                    init.call(store, (ptr, len))
-                })
-                .map_err(|e| match e {
-                    CallError::Trap(message) => StartError::Failed {
-                        stage: "init",
-                        message,
-                    },
-                    other => StartError::Failed {
-                        stage: "init",
-                        message: other.to_string(),
-                    },
-                })?;
-            if code != 0 {
-                return Err(StartError::Refused(code));
-            }
+        if let Some(init) = instance.get_func(&mut started.store, abi::INIT) {
+            started.run_init(init, config_json)?;
         }
         Ok(started)
+    }
+
+    /// Looks up the required exports; `abi::check` has verified their presence and types.
+    fn bind(
+        mut store: Store<HostState>,
+        instance: &wasmtime::Instance,
+    ) -> wasmtime::Result<Instance> {
+        let memory = instance
+            .get_memory(&mut store, abi::MEMORY)
+            .ok_or_else(|| wasmtime::format_err!("no memory export"))?;
+        Ok(Instance {
+            alloc: instance.get_typed_func(&mut store, abi::ALLOC)?,
+            dealloc: instance.get_typed_func(&mut store, abi::DEALLOC)?,
+            handle_event: instance.get_typed_func(&mut store, abi::HANDLE_EVENT)?,
+            memory,
+            store,
+        })
+    }
+
+    fn run_initialize(&mut self, initialize: Func) -> Result<(), StartError> {
+        let result = initialize
+            .typed::<(), ()>(&self.store)
+            .and_then(|f| f.call(&mut self.store, ()));
+        self.store.data().flush_output();
+        result.map_err(failed(abi::INITIALIZE))
+    }
+
+    fn check_abi_version(&mut self, version: Func) -> Result<(), StartError> {
+        let version = version
+            .typed::<(), i32>(&self.store)
+            .and_then(|f| f.call(&mut self.store, ()))
+            .map_err(failed(abi::ABI_VERSION_EXPORT))?;
+        match version {
+            abi::ABI_VERSION => Ok(()),
+            other => Err(StartError::AbiVersion(other)),
+        }
+    }
+
+    fn run_init(&mut self, init: Func, config_json: &str) -> Result<(), StartError> {
+        let init = init
+            .typed::<(i32, i32), i32>(&self.store)
+            .map_err(failed(abi::INIT))?;
+        let code = self
+            .with_input(config_json.as_bytes(), |store, ptr, len| {
+                init.call(store, (ptr, len))
+            })
+            .map_err(|error| StartError::Failed {
+                stage: abi::INIT,
+                message: match error {
+                    CallError::Trap(message) => message,
+                    other => other.to_string(),
+                },
+            })?;
+        match code {
+            0 => Ok(()),
+            refused => Err(StartError::Refused(refused)),
+        }
     }
 
     /// Calls `handle_event` with one event's JSON and reads the outcome.
