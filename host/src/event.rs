@@ -68,6 +68,9 @@ pub enum EventError {
     /// The JSON is malformed or truncated where the host reads it.
     #[error("malformed watch event: {0}")]
     Malformed(HeadError),
+    /// The event could not be parsed as a whole (only where the host must rebuild it).
+    #[error("malformed watch event: {0}")]
+    Json(String),
     /// The event is not UTF-8 (JSON must be).
     #[error("malformed watch event: not valid UTF-8")]
     NotUtf8,
@@ -135,12 +138,83 @@ impl WatchEvent {
         &self.meta
     }
 
+    /// The same event with another `type`, for the events a source synthesizes (an ADDED seen
+    /// again after a relist becomes MODIFIED). The object's bytes are kept as they are: when the
+    /// event starts with `{"type":"` (the API server's order) only the type's value is replaced;
+    /// otherwise the event is rebuilt as `{"type":..,"object":<the object's bytes>}`.
+    pub fn with_type(&self, event_type: EventType) -> Result<WatchEvent, EventError> {
+        let raw = retyped(&self.raw, event_type)?;
+        let meta = EventMeta {
+            event_type,
+            ..self.meta.clone()
+        };
+        Ok(WatchEvent { raw, meta })
+    }
+
+    /// The bytes of the event's `object`, sharing the event's buffer when the event has the API
+    /// server's shape (`{"type":"..","object":{..}}`).
+    pub fn object_bytes(&self) -> Result<Bytes, EventError> {
+        const OBJECT_KEY: &[u8] = br#"","object":"#;
+        let raw = &self.raw;
+        let fast = raw.strip_prefix(br#"{"type":""#).and_then(|rest| {
+            let type_end = rest.iter().position(|&b| b == b'"')?;
+            let object = rest[type_end..].strip_prefix(OBJECT_KEY)?;
+            let end = object.iter().rposition(|&b| b == b'}')?;
+            let start = raw.len() - object.len();
+            Some(raw.slice(start..start + end))
+        });
+        match fast {
+            Some(object) => Ok(object),
+            None => Ok(Bytes::copy_from_slice(raw_object(raw)?.get().as_bytes())),
+        }
+    }
+
     /// `object.metadata.labels`, in document order, read from the bytes on each call.
     pub fn labels(&self) -> Result<Labels<'_>, EventError> {
         let head = EventHead::read_fields(&self.raw, Fields::LABELS.union(Fields::TYPE))
             .map_err(EventError::Malformed)?;
         Ok(head.labels)
     }
+}
+
+/// `raw` with its `type` replaced; see [`WatchEvent::with_type`].
+fn retyped(raw: &[u8], event_type: EventType) -> Result<Bytes, EventError> {
+    const PREFIX: &[u8] = br#"{"type":""#;
+    let new_type = event_type.as_str().as_bytes();
+    if let Some(rest) = raw.strip_prefix(PREFIX) {
+        // Type names have no escapes: the value ends at the next quote.
+        if let Some(end) = rest.iter().position(|&b| b == b'"') {
+            let mut out = Vec::with_capacity(raw.len() + 8);
+            out.extend_from_slice(PREFIX);
+            out.extend_from_slice(new_type);
+            out.extend_from_slice(&rest[end..]);
+            return Ok(out.into());
+        }
+    }
+    Ok(event_bytes(event_type, raw_object(raw)?.get().as_bytes()))
+}
+
+/// The event's `object`, found by parsing the whole event.
+fn raw_object(raw: &[u8]) -> Result<&serde_json::value::RawValue, EventError> {
+    #[derive(serde::Deserialize)]
+    struct Object<'a> {
+        #[serde(borrow)]
+        object: &'a serde_json::value::RawValue,
+    }
+    serde_json::from_slice::<Object<'_>>(raw)
+        .map(|parsed| parsed.object)
+        .map_err(|e| EventError::Json(e.to_string()))
+}
+
+/// `{"type":"TYPE","object":OBJECT}` around the bytes of one object.
+pub fn event_bytes(event_type: EventType, object: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(object.len() + 32);
+    out.extend_from_slice(br#"{"type":""#);
+    out.extend_from_slice(event_type.as_str().as_bytes());
+    out.extend_from_slice(br#"","object":"#);
+    out.extend_from_slice(object);
+    out.push(b'}');
+    out.into()
 }
 
 fn owned(value: Option<Cow<'_, str>>) -> Option<String> {
@@ -221,6 +295,41 @@ mod tests {
             WatchEvent::parse(vec![b'{', 0xff, b'}']).expect_err("utf8"),
             EventError::NotUtf8
         );
+    }
+
+    #[test]
+    fn retypes_in_place_or_by_rebuilding() {
+        let line = br#"{"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a"},"spec":{"x":"\u00e9"}}}"#;
+        let event = WatchEvent::parse(line.to_vec()).expect("valid");
+        let modified = event.with_type(EventType::Modified).expect("retyped");
+        assert_eq!(modified.meta().event_type, EventType::Modified);
+        assert_eq!(
+            modified.raw(),
+            br#"{"type":"MODIFIED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a"},"spec":{"x":"\u00e9"}}}"#
+        );
+        let reordered = br#"{ "object": {"kind":"Pod","apiVersion":"v1","metadata":{"name":"a"}}, "type": "ADDED" }"#;
+        let event = WatchEvent::parse(reordered.to_vec()).expect("valid");
+        let deleted = event.with_type(EventType::Deleted).expect("rebuilt");
+        assert_eq!(
+            deleted.raw(),
+            br#"{"type":"DELETED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a"}}}"#
+        );
+        assert!(WatchEvent::parse(deleted.raw().to_vec()).is_ok());
+    }
+
+    #[test]
+    fn finds_the_object_bytes() {
+        let object = br#"{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a"}}"#;
+        for line in [
+            event_bytes(EventType::Added, object),
+            Bytes::from(format!(
+                "{{ \"object\" : {} , \"type\" : \"ADDED\" }}",
+                std::str::from_utf8(object).expect("utf8")
+            )),
+        ] {
+            let event = WatchEvent::parse(line).expect("valid");
+            assert_eq!(event.object_bytes().expect("object"), &object[..]);
+        }
     }
 
     #[test]

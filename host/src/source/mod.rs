@@ -3,4 +3,5 @@
 //!
 //! [`WatchEvent`]: crate::event::WatchEvent
 
+pub mod reconcile;
 pub mod replay;
