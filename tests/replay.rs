@@ -426,11 +426,14 @@ fn check_validates_and_calls_a_plugin() {
 }
 
 #[test]
-fn run_says_the_cluster_source_is_not_there_yet() {
+fn run_without_resources_says_what_to_set() {
     let output = controller().arg("run").output().expect("run");
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("not built yet"), "{stderr}");
+    assert!(
+        stderr.contains("nothing to watch: set K8S_RESOURCE"),
+        "{stderr}"
+    );
 }
 
 /// A hand-written module around `body`, with the ABI's required exports.

@@ -46,9 +46,55 @@ pub struct FileConfig {
     pub log_level: Option<String>,
     /// `text` or `json`.
     pub log_format: Option<crate::logging::LogFormat>,
+    /// Kubernetes API server, `host:port` or a URL (`K8S_API_ENDPOINT`); default: kubeconfig or
+    /// the in-cluster service account.
+    pub api_endpoint: Option<String>,
+    /// File holding the bearer token, re-read when it rotates.
+    pub token_file: Option<PathBuf>,
+    /// CA bundle (PEM) to verify the API server with (`K8S_CA`).
+    pub ca_file: Option<PathBuf>,
+    /// Resources to watch, kubectl-style (`K8S_RESOURCE`).
+    pub resources: Option<OneOrMany>,
+    /// Namespaces to watch: a name, a list, or `*` (`K8S_NAMESPACE`).
+    pub namespaces: Option<OneOrMany>,
+    /// `labelSelector` passed to the server.
+    pub label_selector: Option<String>,
+    /// `fieldSelector` passed to the server.
+    pub field_selector: Option<String>,
+    /// `deliver` (default) or `skip` the objects present at start-up.
+    pub initial_events: Option<crate::source::reconcile::InitialEvents>,
+    /// `identity` (default) or `last_state`: what a synthesized DELETED carries.
+    pub deleted_object: Option<crate::source::reconcile::DeletedObject>,
     /// Per-plugin sections, `[plugins.NAME]`, keyed by the plugin's file stem.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSection>,
+}
+
+/// A value given as one string (`"a,b"`) or a list (`["a", "b"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// A string, possibly comma-separated.
+    One(String),
+    /// A list.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The items, splitting a single string at commas.
+    pub fn items(&self) -> Vec<String> {
+        let split = |s: &str| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|i| !i.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        match self {
+            OneOrMany::One(text) => split(text),
+            OneOrMany::Many(items) => items.iter().flat_map(|i| split(i)).collect(),
+        }
+    }
 }
 
 /// One `[plugins.NAME]` section.
@@ -164,6 +210,33 @@ mod tests {
             r#"{"at":"1979-05-27T07:32:00Z","ttl":60,"zone":"example.com."}"#
         );
         assert_eq!(config.plugin("absent").config_json(), "{}");
+    }
+
+    #[test]
+    fn the_sample_config_documents_valid_keys() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/config.toml"));
+        let config = FileConfig::load(path).expect("conf/config.toml is valid");
+        assert_eq!(
+            config.resources.map(|r| r.items()),
+            Some(vec!["pods".to_owned()])
+        );
+    }
+
+    #[test]
+    fn reads_kubernetes_settings() {
+        let config = parse(
+            "resources = [\"pods\", \"routes.route.openshift.io\"]\nnamespaces = \"shop,payments\"\ninitial_events = \"skip\"\ndeleted_object = \"last_state\"\n",
+        )
+        .expect("valid");
+        let resources = config.resources.expect("resources").items();
+        assert_eq!(resources, ["pods", "routes.route.openshift.io"]);
+        assert_eq!(config.namespaces.expect("ns").items(), ["shop", "payments"]);
+        assert_eq!(
+            config.initial_events,
+            Some(crate::source::reconcile::InitialEvents::Skip)
+        );
+        let err = parse("initial_events = \"sometimes\"\n").expect_err("bad value");
+        assert!(err.to_string().starts_with("conf/test.toml:1:"), "{err}");
     }
 
     #[test]

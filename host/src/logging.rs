@@ -65,13 +65,20 @@ pub struct LogGuard {
 }
 
 /// Turns the seed's level names (`WARNING`, `CRITICAL`) and plain levels into a filter.
+///
+/// A plain level also silences kube-rs's own error lines below DEBUG: the source reports every
+/// failure itself, once, with what and where.
 fn filter_directives(level: &str) -> String {
-    match level.trim().to_ascii_lowercase().as_str() {
+    let simple = match level.trim().to_ascii_lowercase().as_str() {
         "warning" => "warn".to_owned(),
         "critical" | "fatal" => "error".to_owned(),
         "" => "info".to_owned(),
         simple @ ("trace" | "debug" | "info" | "warn" | "error" | "off") => simple.to_owned(),
-        _ => level.trim().to_owned(),
+        _ => return level.trim().to_owned(),
+    };
+    match simple.as_str() {
+        "trace" | "debug" => simple,
+        _ => format!("{simple},kube_client=off"),
     }
 }
 
@@ -160,9 +167,9 @@ mod tests {
 
     #[test]
     fn accepts_the_seeds_level_names() {
-        assert_eq!(filter_directives("WARNING"), "warn");
+        assert_eq!(filter_directives("WARNING"), "warn,kube_client=off");
         assert_eq!(filter_directives("Debug"), "debug");
-        assert_eq!(filter_directives("CRITICAL"), "error");
+        assert_eq!(filter_directives("CRITICAL"), "error,kube_client=off");
         assert_eq!(filter_directives("plugin=warn,info"), "plugin=warn,info");
     }
 }

@@ -2,16 +2,20 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use event_controller::config::{FileConfig, DEFAULT_PLUGINS_DIR};
+use event_controller::config::{FileConfig, OneOrMany, DEFAULT_PLUGINS_DIR};
 use event_controller::dispatch::Dispatcher;
 use event_controller::event::WatchEvent;
 use event_controller::logging::{self, LogFormat, LogSettings};
 use event_controller::plugin::{self, Plugin};
 use event_controller::runtime::Runtime;
+use event_controller::source::kube::{KubeSettings, Namespaces};
+use event_controller::source::reconcile::InitialEvents;
 use event_controller::{loader, source};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A sample watch event (a real Pod from a real API server) for `check`.
@@ -36,8 +40,83 @@ struct Cli {
     /// Write the log to this file instead of stderr.
     #[arg(long, env = "LOG_FILE", global = true)]
     log_file: Option<PathBuf>,
+    #[command(flatten)]
+    kube: KubeArgs,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// Connection and watch settings of the live controller (`run`).
+#[derive(clap::Args)]
+struct KubeArgs {
+    /// Kubernetes API server, `host:port` or a URL [default: kubeconfig or in-cluster].
+    #[arg(long, env = "K8S_API_ENDPOINT", global = true)]
+    api_endpoint: Option<String>,
+    /// Bearer token for the API server.
+    #[arg(long, env = "K8S_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+    /// File holding the bearer token; re-read when it rotates.
+    #[arg(long, env = "K8S_TOKEN_FILE", global = true)]
+    token_file: Option<PathBuf>,
+    /// CA bundle (PEM) to verify the API server with.
+    #[arg(long = "ca-file", env = "K8S_CA", global = true)]
+    ca_file: Option<PathBuf>,
+    /// Resources to watch, kubectl-style, comma-separated (pods,deployments.apps,routes).
+    #[arg(long = "resource", env = "K8S_RESOURCE", global = true)]
+    resources: Option<String>,
+    /// Namespaces to watch: one, a comma-separated list, or `*` for all [default: all].
+    #[arg(long = "namespace", env = "K8S_NAMESPACE", global = true)]
+    namespaces: Option<String>,
+    /// Label selector passed to the server.
+    #[arg(long, env = "K8S_LABEL_SELECTOR", global = true)]
+    label_selector: Option<String>,
+    /// Field selector passed to the server.
+    #[arg(long, env = "K8S_FIELD_SELECTOR", global = true)]
+    field_selector: Option<String>,
+    /// Deliver the objects present at start-up as ADDED, or skip them [default: deliver].
+    #[arg(long, env = "INITIAL_EVENTS", value_enum, global = true)]
+    initial_events: Option<InitialEventsArg>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum InitialEventsArg {
+    Deliver,
+    Skip,
+}
+
+impl KubeArgs {
+    /// Flags and env vars over the config file.
+    fn settings(&self, file: &FileConfig) -> KubeSettings {
+        let list = |flag: &Option<String>, key: &Option<OneOrMany>| match flag {
+            Some(text) => OneOrMany::One(text.clone()).items(),
+            None => key.as_ref().map(OneOrMany::items).unwrap_or_default(),
+        };
+        KubeSettings {
+            api_endpoint: self
+                .api_endpoint
+                .clone()
+                .or_else(|| file.api_endpoint.clone()),
+            token: self.token.clone(),
+            token_file: self.token_file.clone().or_else(|| file.token_file.clone()),
+            ca_file: self.ca_file.clone().or_else(|| file.ca_file.clone()),
+            resources: list(&self.resources, &file.resources),
+            namespaces: Namespaces::parse(&list(&self.namespaces, &file.namespaces).join(",")),
+            label_selector: self
+                .label_selector
+                .clone()
+                .or_else(|| file.label_selector.clone()),
+            field_selector: self
+                .field_selector
+                .clone()
+                .or_else(|| file.field_selector.clone()),
+            initial_events: match self.initial_events {
+                Some(InitialEventsArg::Deliver) => InitialEvents::Deliver,
+                Some(InitialEventsArg::Skip) => InitialEvents::Skip,
+                None => file.initial_events.unwrap_or_default(),
+            },
+            deleted_object: file.deleted_object.unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -70,7 +149,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode> {
+fn run(mut cli: Cli) -> Result<ExitCode> {
     let file_config = match &cli.config {
         Some(path) => FileConfig::load(path)?,
         None => FileConfig::default(),
@@ -95,19 +174,80 @@ fn run(cli: Cli) -> Result<ExitCode> {
         .clone()
         .or_else(|| file_config.plugins_dir.clone())
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PLUGINS_DIR));
-    match cli.command.unwrap_or(Command::Run) {
-        Command::Run => run_controller(),
+    match cli.command.take().unwrap_or(Command::Run) {
+        Command::Run => {
+            run_controller(&cli.kube.settings(&file_config), &plugins_dir, &file_config)
+        }
         Command::Replay { file } => replay(&file, &plugins_dir, &file_config),
         Command::Check { plugin, event } => check(&plugin, event.as_deref(), &file_config),
     }
 }
 
-fn run_controller() -> Result<ExitCode> {
-    tracing::error!(
-        "the live Kubernetes source is not built yet; use `event-controller replay FILE` to run \
-         recorded watch events through the plugins"
-    );
-    Ok(ExitCode::from(2))
+/// Events queued between the watches and the plugins; a full queue holds the watches back.
+const EVENT_QUEUE: usize = 1024;
+
+fn run_controller(
+    settings: &KubeSettings,
+    plugins_dir: &Path,
+    config: &FileConfig,
+) -> Result<ExitCode> {
+    if settings.resources.is_empty() {
+        bail!("nothing to watch: set K8S_RESOURCE, --resource, or `resources` in the config file");
+    }
+    let runtime = Runtime::new()?;
+    let loaded = loader::load_dir(&runtime, plugins_dir, config)?;
+    let mut dispatcher = Dispatcher::new(loaded.plugins);
+    let (events, mut queue) = tokio::sync::mpsc::channel::<WatchEvent>(EVENT_QUEUE);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let plugins = std::thread::Builder::new().name("plugins".into()).spawn({
+        let stopping = stopping.clone();
+        move || {
+            while let Some(event) = queue.blocking_recv() {
+                if stopping.load(Ordering::Relaxed) {
+                    break;
+                }
+                dispatcher.deliver(&event);
+            }
+        }
+    })?;
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let outcome = tokio.block_on(async {
+        let connection = source::kube::connect(settings).await?;
+        tokio::select! {
+            () = source::kube::run(connection, settings.clone(), events) => {}
+            signal = shutdown_signal() => {
+                tracing::info!("{signal} received: finishing the event in flight, then exiting");
+                stopping.store(true, Ordering::Relaxed);
+            }
+        }
+        anyhow::Ok(())
+    });
+    // The watches are gone (their sender with them): the plugin thread ends after its event.
+    tokio.shutdown_timeout(std::time::Duration::from_secs(1));
+    if plugins.join().is_err() {
+        bail!("the plugin thread panicked");
+    }
+    outcome?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for SIGTERM or SIGINT and names it.
+async fn shutdown_signal() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::warn!("cannot listen for SIGTERM: {error}");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
 }
 
 fn replay(file: &Path, plugins_dir: &Path, config: &FileConfig) -> Result<ExitCode> {

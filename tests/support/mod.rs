@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: the real binary, real plugins, parsed JSON logs.
 #![allow(dead_code)]
 
+pub mod apiserver;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -3,5 +3,6 @@
 //!
 //! [`WatchEvent`]: crate::event::WatchEvent
 
+pub mod kube;
 pub mod reconcile;
 pub mod replay;
