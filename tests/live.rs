@@ -300,3 +300,141 @@ fn an_unknown_resource_is_a_clear_error_with_close_matches() {
         "{line}"
     );
 }
+
+#[test]
+fn a_crd_installed_after_start_is_picked_up() {
+    let server = ApiServer::start();
+    let controller = Controller::start(
+        &server,
+        &[("K8S_RESOURCE", "routes"), ("K8S_REDISCOVER_SECONDS", "1")],
+    );
+    let missing = controller.wait_for_log("no resource named \"routes\"");
+    assert_eq!(missing["level"], "ERROR");
+    // Its storage initializes: the first calls get 429 with Retry-After, as from a real server.
+    server.install_routes_initializing(2);
+    let lines: Vec<String> = watch_fixture("routes.jsonl")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    server.apply_event_line("routes", &lines[0]);
+    controller.wait_for_log("watching");
+    assert!(server.wait_for_watches(1, PATIENCE));
+    for line in &lines[1..] {
+        server.apply_event_line("routes", line);
+    }
+    let expected: Vec<String> = lines.iter().map(|l| echo_of(l)).collect();
+    assert_eq!(controller.wait_for_events(expected.len()), expected);
+}
+
+#[test]
+fn a_bad_token_and_missing_rbac_are_named_and_retried() {
+    let server = ApiServer::builder().token("right").start();
+    server.create("pods", &pod("shop", "web", "nginx:1"));
+    let controller = Controller::start(&server, &[("K8S_TOKEN", "wrong")]);
+    let denied = controller.wait_for_log("401 Unauthorized");
+    assert_eq!(denied["level"], "WARN");
+    assert!(controller.echoed().is_empty());
+    drop(controller);
+
+    server.deny("pods");
+    let controller = Controller::start(&server, &[("K8S_TOKEN", "right")]);
+    let forbidden = controller.wait_for_log("pods is forbidden");
+    assert_eq!(forbidden["level"], "WARN");
+    assert!(
+        str_of(&forbidden, "message").contains("403 Forbidden"),
+        "{forbidden}"
+    );
+    // Granting the permission later is enough: the retry picks it up.
+    server.allow("pods");
+    assert_eq!(controller.wait_for_events(1), ["ADDED shop/web rv=1"]);
+}
+
+/// The same end-to-end path against a real cluster, when `EC_E2E_KUBECONFIG` names a
+/// kubeconfig: a namespace of its own, a ConfigMap created, changed and deleted, the exact
+/// events checked, the namespace removed.
+#[test]
+fn real_cluster_end_to_end() {
+    let Some(kubeconfig) = std::env::var_os("EC_E2E_KUBECONFIG") else {
+        eprintln!("skipped: set EC_E2E_KUBECONFIG to a kubeconfig to run this test against a real cluster");
+        return;
+    };
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+    use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let namespace = format!("ec-e2e-{}", std::process::id());
+    let client = runtime.block_on(async {
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig"),
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .expect("kubeconfig is usable");
+        let client = kube::Client::try_from(config).expect("client");
+        let ns: Namespace =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": namespace}}))
+                .expect("namespace");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create the test namespace");
+        client
+    });
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+    let plugins = plugins_dir(&["test_echo"]);
+    let child = controller()
+        .args(["run", "--log-format", "json", "--plugins-dir"])
+        .arg(plugins.path())
+        .env("KUBECONFIG", &kubeconfig)
+        .env("K8S_RESOURCE", "configmaps")
+        .env("K8S_NAMESPACE", &namespace)
+        .env("INITIAL_EVENTS", "skip")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the controller");
+    let result: kube::Result<(ConfigMap, ConfigMap)> = runtime.block_on(async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let map: ConfigMap = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "e2e"}, "data": {"k": "1"}
+        }))
+        .expect("configmap");
+        let created: ConfigMap = maps.create(&PostParams::default(), &map).await?;
+        let patch = serde_json::json!({"data": {"k": "2"}});
+        let patched = maps
+            .patch("e2e", &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        maps.delete("e2e", &DeleteParams::default()).await?;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Ok((created, patched))
+    });
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let output = child.wait_with_output().expect("controller output");
+    runtime.block_on(async {
+        let _ = Api::<Namespace>::all(client)
+            .delete(&namespace, &DeleteParams::default())
+            .await;
+    });
+    let (created, patched) = result.expect("the cluster accepted the changes");
+    let rv = |m: &ConfigMap| m.metadata.resource_version.clone().unwrap_or_default();
+    let echoed: Vec<String> = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["plugin"] == "test_echo" && l["target"] == "plugin")
+        .map(|l| str_of(&l, "message"))
+        .filter(|m| m.contains("/e2e "))
+        .collect();
+    assert_eq!(
+        echoed[0],
+        format!("ADDED {namespace}/e2e rv={}", rv(&created))
+    );
+    assert_eq!(
+        echoed[1],
+        format!("MODIFIED {namespace}/e2e rv={}", rv(&patched))
+    );
+    assert!(
+        echoed[2].starts_with(&format!("DELETED {namespace}/e2e ")),
+        "{echoed:?}"
+    );
+    assert_eq!(echoed.len(), 3, "{echoed:?}");
+}

@@ -65,6 +65,8 @@ pub struct FileConfig {
     pub initial_events: Option<crate::source::reconcile::InitialEvents>,
     /// `identity` (default) or `last_state`: what a synthesized DELETED carries.
     pub deleted_object: Option<crate::source::reconcile::DeletedObject>,
+    /// Seconds between lookups of a resource name the server does not serve yet (default 30).
+    pub rediscover_seconds: Option<u64>,
     /// Per-plugin sections, `[plugins.NAME]`, keyed by the plugin's file stem.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSection>,

@@ -8,7 +8,7 @@ use event_controller::event::WatchEvent;
 use event_controller::logging::{self, LogFormat, LogSettings};
 use event_controller::plugin::{self, Plugin};
 use event_controller::runtime::Runtime;
-use event_controller::source::kube::{KubeSettings, Namespaces};
+use event_controller::source::kube::{KubeSettings, Namespaces, REDISCOVER_EVERY};
 use event_controller::source::reconcile::InitialEvents;
 use event_controller::{loader, source};
 use std::io::BufRead;
@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use std::time::Instant;
 
 /// A sample watch event (a real Pod from a real API server) for `check`.
@@ -76,6 +77,9 @@ struct KubeArgs {
     /// Deliver the objects present at start-up as ADDED, or skip them [default: deliver].
     #[arg(long, env = "INITIAL_EVENTS", value_enum, global = true)]
     initial_events: Option<InitialEventsArg>,
+    /// Seconds between lookups of a resource the server does not serve yet [default: 30].
+    #[arg(long, env = "K8S_REDISCOVER_SECONDS", global = true)]
+    rediscover_seconds: Option<u64>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -115,6 +119,10 @@ impl KubeArgs {
                 None => file.initial_events.unwrap_or_default(),
             },
             deleted_object: file.deleted_object.unwrap_or_default(),
+            rediscover_every: self
+                .rediscover_seconds
+                .or(file.rediscover_seconds)
+                .map_or(REDISCOVER_EVERY, Duration::from_secs),
         }
     }
 }

@@ -21,8 +21,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use watch::WatchTarget;
 
-/// How often a resource name that is not served yet is looked up again.
-const REDISCOVER_EVERY: Duration = Duration::from_secs(30);
+/// How often a resource name that is not served yet is looked up again, by default.
+pub const REDISCOVER_EVERY: Duration = Duration::from_secs(30);
 
 /// Which namespaces to watch.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -59,7 +59,7 @@ impl Namespaces {
 }
 
 /// Everything the live source needs, resolved from flags, env vars and the config file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct KubeSettings {
     /// `host:port` or a URL; `None` to infer from kubeconfig or the service account.
     pub api_endpoint: Option<String>,
@@ -81,6 +81,8 @@ pub struct KubeSettings {
     pub initial_events: InitialEvents,
     /// What a synthesized DELETED carries.
     pub deleted_object: DeletedObject,
+    /// How often a name the server does not serve yet is looked up again.
+    pub rediscover_every: Duration,
 }
 
 /// The client could not be configured (not: the server is unreachable, which is retried).
@@ -181,10 +183,10 @@ async fn watch_resource(
                     tracing::error!(
                         resource = %name,
                         server = %connection.url,
-                        retry_in_s = REDISCOVER_EVERY.as_secs(),
+                        retry_in_s = settings.rediscover_every.as_secs(),
                         "{error}; looking again later (a CRD installed meanwhile is picked up)"
                     );
-                    REDISCOVER_EVERY
+                    settings.rediscover_every
                 }
             },
             Err(error) => {
