@@ -131,18 +131,11 @@ impl Reconciler {
     pub fn finish_list(&mut self) -> Result<Vec<WatchEvent>, EventError> {
         let listed = self.relisting.take().unwrap_or_default();
         self.synced_once = true;
-        let mut gone: Vec<Known> = Vec::new();
-        self.known.retain(|key, known| {
-            let keep = listed.contains(key);
-            if !keep {
-                gone.push(Known {
-                    resource_version: std::mem::take(&mut known.resource_version),
-                    object_ref: std::mem::take(&mut known.object_ref),
-                    deleted_object: std::mem::take(&mut known.deleted_object),
-                });
-            }
-            keep
-        });
+        let mut gone: Vec<Known> = self
+            .known
+            .extract_if(|key, _| !listed.contains(key))
+            .map(|(_, known)| known)
+            .collect();
         gone.sort_by(|a, b| a.object_ref.cmp(&b.object_ref));
         gone.into_iter()
             .map(|known| WatchEvent::parse(event_bytes(EventType::Deleted, &known.deleted_object)))

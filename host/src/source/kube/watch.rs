@@ -180,15 +180,18 @@ pub async fn run(
     }
 }
 
-/// Lists every page and reconciles; returns the list's `resourceVersion`.
+/// Lists page by page, reconciling each page as it arrives (so memory holds one page, not the
+/// whole list); returns the list's `resourceVersion`. Deletions are synthesized only once the
+/// last page is in: a list that fails half-way deletes nothing.
 async fn list(
     client: &kube::Client,
     target: &WatchTarget,
     reconciler: &mut Reconciler,
     events: &mpsc::Sender<WatchEvent>,
 ) -> Result<String, WatchError> {
-    let mut items = Vec::new();
+    let mut listed = 0usize;
     let mut continue_token: Option<String> = None;
+    reconciler.start_list();
     let resource_version = loop {
         let limit = PAGE_SIZE.to_string();
         let mut query = vec![("limit", limit.as_str())];
@@ -197,24 +200,23 @@ async fn list(
         }
         let body = get(client, &target.url(&query)).await?;
         let page = ListPage::parse(&body, &target.resource)?;
-        items.extend(page.items);
+        listed += page.items.len();
+        for item in &page.items {
+            if let Some(event) = reconciler.listed(item)? {
+                send(events, event).await?;
+            }
+        }
         match page.continue_token {
             Some(token) => continue_token = Some(token),
             None => break page.resource_version,
         }
     };
-    reconciler.start_list();
-    for item in &items {
-        if let Some(event) = reconciler.listed(item)? {
-            send(events, event).await?;
-        }
-    }
     for deleted in reconciler.finish_list()? {
         send(events, deleted).await?;
     }
     tracing::info!(
         watch = %target.describe(),
-        objects = items.len(),
+        objects = listed,
         resource_version = %resource_version,
         "listed"
     );
