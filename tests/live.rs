@@ -186,6 +186,14 @@ fn recorded_stream_arrives_exactly_once_in_order() {
         with_listed_sorted(received, 2),
         with_listed_sorted(expected, 2)
     );
+    // The first list was a streaming one, and no paginated list was needed.
+    let requests = server.requests();
+    assert!(requests
+        .iter()
+        .any(|r| r.param("sendInitialEvents").as_deref() == Some("true")));
+    assert!(!requests
+        .iter()
+        .any(|r| r.path == "/api/v1/pods" && !r.is_watch()));
     assert!(
         controller.terminate().success(),
         "SIGTERM must exit cleanly"
@@ -212,13 +220,14 @@ fn a_stream_cut_mid_line_resumes_without_loss_or_duplicate() {
     );
 }
 
-#[test]
-fn after_410_and_a_server_restart_only_the_truth_is_delivered() {
+/// Three Pods; while the server is down one changes, one goes, one is new; the history is
+/// compacted (410), so the controller must list again, paginated or streaming.
+fn after_410_and_a_restart_only_the_truth_is_delivered(streaming_lists: &str) {
     let server = ApiServer::start();
     server.create("pods", &pod("shop", "stays", "nginx:1"));
     server.create("pods", &pod("shop", "changes", "nginx:1"));
     let goes = server.create("pods", &pod("shop", "goes", "nginx:1"));
-    let controller = Controller::start(&server, &[]);
+    let controller = Controller::start(&server, &[("K8S_STREAMING_LISTS", streaming_lists)]);
     assert_eq!(controller.wait_for_events(3).len(), 3);
 
     // While the server is down: one Pod changes, one goes, one is new. The history is
@@ -241,6 +250,21 @@ fn after_410_and_a_server_restart_only_the_truth_is_delivered() {
         ]
     );
     controller.wait_for_log("listing again");
+    let streamed = server
+        .requests()
+        .iter()
+        .any(|r| r.param("sendInitialEvents").is_some());
+    assert_eq!(streamed.to_string(), streaming_lists);
+}
+
+#[test]
+fn after_410_and_a_restart_a_paginated_relist_delivers_only_the_truth() {
+    after_410_and_a_restart_only_the_truth_is_delivered("false");
+}
+
+#[test]
+fn after_410_and_a_restart_a_streaming_relist_delivers_only_the_truth() {
+    after_410_and_a_restart_only_the_truth_is_delivered("true");
 }
 
 #[test]

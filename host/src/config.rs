@@ -67,6 +67,8 @@ pub struct FileConfig {
     pub deleted_object: Option<crate::source::reconcile::DeletedObject>,
     /// Seconds between lookups of a resource name the server does not serve yet (default 30).
     pub rediscover_seconds: Option<u64>,
+    /// `true` (default): list with streaming lists where the server supports them.
+    pub streaming_lists: Option<bool>,
     /// Per-plugin sections, `[plugins.NAME]`, keyed by the plugin's file stem.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSection>,

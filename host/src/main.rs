@@ -80,6 +80,9 @@ struct KubeArgs {
     /// Seconds between lookups of a resource the server does not serve yet [default: 30].
     #[arg(long, env = "K8S_REDISCOVER_SECONDS", global = true)]
     rediscover_seconds: Option<u64>,
+    /// List with streaming lists (sendInitialEvents) where supported [default: true].
+    #[arg(long, env = "K8S_STREAMING_LISTS", global = true)]
+    streaming_lists: Option<bool>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -123,6 +126,10 @@ impl KubeArgs {
                 .rediscover_seconds
                 .or(file.rediscover_seconds)
                 .map_or(REDISCOVER_EVERY, Duration::from_secs),
+            streaming_lists: self
+                .streaming_lists
+                .or(file.streaming_lists)
+                .unwrap_or(true),
         }
     }
 }

@@ -83,6 +83,8 @@ pub struct KubeSettings {
     pub deleted_object: DeletedObject,
     /// How often a name the server does not serve yet is looked up again.
     pub rediscover_every: Duration,
+    /// List with a streaming list (`sendInitialEvents`) where the server supports it.
+    pub streaming_lists: bool,
 }
 
 /// The client could not be configured (not: the server is unreachable, which is retried).
@@ -218,6 +220,7 @@ async fn watch_resource(
             namespace,
             label_selector: settings.label_selector.clone(),
             field_selector: settings.field_selector.clone(),
+            streaming_lists: settings.streaming_lists,
         };
         let reconciler = Reconciler::new(settings.initial_events, settings.deleted_object);
         let connection = Connection {

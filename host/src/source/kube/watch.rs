@@ -2,8 +2,9 @@
 //!
 //! The loop, read top to bottom:
 //!
-//! 1. **List** (paginated) and hand every item to the [`Reconciler`], which delivers only what
-//!    changed since the last list.
+//! 1. **List** and hand every object to the [`Reconciler`], which delivers only what changed
+//!    since the last list. The list is streamed (a watch with `sendInitialEvents`, which then goes
+//!    on as the watch) where the server supports it, else paginated.
 //! 2. **Watch** from the list's `resourceVersion`, with bookmarks. Each event line is kept as
 //!    the server's bytes. BOOKMARKs only move the `resourceVersion` on; object changes go through
 //!    the reconciler (which drops what plugins have already seen).
@@ -38,6 +39,8 @@ pub struct WatchTarget {
     pub label_selector: Option<String>,
     /// `fieldSelector`, passed to the server.
     pub field_selector: Option<String>,
+    /// Try streaming lists (`sendInitialEvents`) before paginated ones.
+    pub streaming_lists: bool,
 }
 
 impl WatchTarget {
@@ -151,11 +154,27 @@ pub async fn run(
     let what = target.describe();
     let mut backoff = Backoff::default();
     let mut resource_version: Option<String> = None;
+    let mut streaming_lists = target.streaming_lists;
     loop {
         let step = match &resource_version {
+            None if streaming_lists => {
+                let from = From::InitialEvents;
+                watch(&client, &target, from, &mut reconciler, &events).await
+            }
             None => list(&client, &target, &mut reconciler, &events).await,
-            Some(rv) => watch(&client, &target, rv, &mut reconciler, &events).await,
+            Some(rv) => {
+                let from = From::Version(rv);
+                watch(&client, &target, from, &mut reconciler, &events).await
+            }
         };
+        if resource_version.is_none()
+            && streaming_lists
+            && step.as_ref().is_err_and(rejects_streaming)
+        {
+            tracing::info!(watch = %what, "the server does not stream lists (sendInitialEvents); listing in pages");
+            streaming_lists = false;
+            continue;
+        }
         match step {
             Ok(next) => {
                 backoff.reset();
@@ -223,32 +242,70 @@ async fn list(
     Ok(resource_version)
 }
 
-/// Watches from `resource_version` until the stream ends; returns the last version seen.
+/// Where a watch starts.
+#[derive(Clone, Copy)]
+enum From<'a> {
+    /// After this `resourceVersion`.
+    Version(&'a str),
+    /// With the current objects first, as ADDED events, up to a BOOKMARK marking their end (a
+    /// streaming list: `sendInitialEvents`, Kubernetes 1.27+, on by default since 1.32).
+    InitialEvents,
+}
+
+/// The annotation on the BOOKMARK that ends a streaming list's initial events.
+const INITIAL_EVENTS_END: &[u8] = br#""k8s.io/initial-events-end":"true""#;
+
+/// True when the server refused a streaming list because it does not support one (it then
+/// answers 400 or 422 about `sendInitialEvents`); a paginated list is used instead.
+fn rejects_streaming(error: &WatchError) -> bool {
+    matches!(error, WatchError::Status { status, .. }
+        if *status == StatusCode::UNPROCESSABLE_ENTITY || *status == StatusCode::BAD_REQUEST)
+}
+
+/// Watches until the stream ends; returns the last version seen. A streaming list first
+/// reconciles the initial events as a list, then goes on as a watch.
 async fn watch(
     client: &kube::Client,
     target: &WatchTarget,
-    resource_version: &str,
+    from: From<'_>,
     reconciler: &mut Reconciler,
     events: &mpsc::Sender<WatchEvent>,
 ) -> Result<String, WatchError> {
     let timeout = WATCH_TIMEOUT_SECONDS.to_string();
-    let url = target.url(&[
+    let mut query = vec![
         ("watch", "true"),
-        ("resourceVersion", resource_version),
         ("allowWatchBookmarks", "true"),
-        ("timeoutSeconds", &timeout),
-    ]);
-    let mut body = open(client, &url).await?.into_body();
-    let mut last_version = resource_version.to_owned();
+        ("timeoutSeconds", timeout.as_str()),
+    ];
+    let mut listing = match from {
+        From::Version(rv) => {
+            query.push(("resourceVersion", rv));
+            false
+        }
+        From::InitialEvents => {
+            query.push(("sendInitialEvents", "true"));
+            query.push(("resourceVersionMatch", "NotOlderThan"));
+            true
+        }
+    };
+    let mut body = open(client, &target.url(&query)).await?.into_body();
+    if listing {
+        reconciler.start_list();
+    }
+    let mut last_version = match from {
+        From::Version(rv) => rv.to_owned(),
+        From::InitialEvents => String::new(),
+    };
+    let mut listed = 0usize;
     let mut lines = LineBuffer::default();
     loop {
         let frame = match body.frame().await {
-            None => return Ok(last_version),
+            None => break,
             Some(Ok(frame)) => frame,
             // A cut connection: the partial line is dropped, and the next watch resumes.
             Some(Err(error)) => {
                 tracing::debug!(watch = %target.describe(), "watch stream broke: {error}");
-                return Ok(last_version);
+                break;
             }
         };
         let Ok(data) = frame.into_data() else {
@@ -259,17 +316,45 @@ async fn watch(
             if let Some(version) = &event.meta().resource_version {
                 last_version.clone_from(version);
             }
-            match event.meta().event_type {
-                EventType::Bookmark => {}
+            let delivered = match event.meta().event_type {
                 EventType::Error => return Err(watch_error_event(&event)),
-                _ => {
-                    if let Some(delivered) = reconciler.watched(&event)? {
-                        send(events, delivered).await?;
+                EventType::Bookmark if listing && contains(event.raw(), INITIAL_EVENTS_END) => {
+                    listing = false;
+                    for deleted in reconciler.finish_list()? {
+                        send(events, deleted).await?;
                     }
+                    tracing::info!(
+                        watch = %target.describe(),
+                        objects = listed,
+                        resource_version = %last_version,
+                        "listed (streaming)"
+                    );
+                    None
                 }
+                EventType::Bookmark => None,
+                _ if listing => {
+                    listed += 1;
+                    reconciler.listed(&event)?
+                }
+                _ => reconciler.watched(&event)?,
+            };
+            if let Some(delivered) = delivered {
+                send(events, delivered).await?;
             }
         }
     }
+    if listing {
+        return Err(WatchError::Protocol(
+            "the stream ended before its initial events were complete".to_owned(),
+        ));
+    }
+    Ok(last_version)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 async fn send(events: &mpsc::Sender<WatchEvent>, event: WatchEvent) -> Result<(), WatchError> {
