@@ -19,6 +19,7 @@
 
 use crate::event::{event_bytes, EventError, EventType, WatchEvent};
 use bytes::Bytes;
+use event_controller_guest::head::{EventHead, Fields};
 use std::collections::{HashMap, HashSet};
 
 /// Whether the objects that exist when the controller starts are delivered.
@@ -189,34 +190,45 @@ fn retype(event: &WatchEvent, event_type: EventType) -> Result<WatchEvent, Event
     }
 }
 
-/// The compact object of a synthesized `DELETED`: kind, apiVersion and the metadata identity.
+/// The compact object of a synthesized `DELETED`: kind, apiVersion and the metadata identity
+/// and labels, read in one pass over the event's head and written straight out as JSON.
 fn identity_object(event: &WatchEvent) -> Result<Bytes, EventError> {
-    let meta = event.meta();
-    let mut metadata = serde_json::Map::new();
-    metadata.insert("name".into(), meta.name.clone().into());
-    if let Some(namespace) = &meta.namespace {
-        metadata.insert("namespace".into(), namespace.clone().into());
+    let head = EventHead::read_fields(event.raw(), Fields::ALL).map_err(EventError::Malformed)?;
+    let mut out = Vec::with_capacity(256);
+    let json = |text: &str, out: &mut Vec<u8>| {
+        // Writing a `str` into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut *out, text);
+    };
+    out.extend_from_slice(br#"{"kind":"#);
+    json(head.kind.as_deref().unwrap_or_default(), &mut out);
+    out.extend_from_slice(br#","apiVersion":"#);
+    json(head.api_version.as_deref().unwrap_or_default(), &mut out);
+    out.extend_from_slice(br#","metadata":{"name":"#);
+    json(head.name.as_deref().unwrap_or_default(), &mut out);
+    for (key, value) in [
+        ("namespace", &head.namespace),
+        ("uid", &head.uid),
+        ("resourceVersion", &head.resource_version),
+    ] {
+        if let Some(value) = value {
+            out.extend_from_slice(format!(r#","{key}":"#).as_bytes());
+            json(value, &mut out);
+        }
     }
-    if let Some(uid) = &meta.uid {
-        metadata.insert("uid".into(), uid.clone().into());
+    if !head.labels.is_empty() {
+        out.extend_from_slice(br#","labels":{"#);
+        for (i, (key, value)) in head.labels.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            json(key, &mut out);
+            out.push(b':');
+            json(value, &mut out);
+        }
+        out.push(b'}');
     }
-    if let Some(rv) = &meta.resource_version {
-        metadata.insert("resourceVersion".into(), rv.clone().into());
-    }
-    let labels = event.labels()?;
-    if !labels.is_empty() {
-        let labels = labels
-            .into_iter()
-            .map(|(k, v)| (k.into_owned(), v.into_owned().into()))
-            .collect();
-        metadata.insert("labels".into(), serde_json::Value::Object(labels));
-    }
-    let object = serde_json::json!({
-        "kind": meta.kind,
-        "apiVersion": meta.api_version,
-        "metadata": metadata,
-    });
-    Ok(object.to_string().into())
+    out.extend_from_slice(b"}}");
+    Ok(out.into())
 }
 
 #[cfg(test)]
@@ -304,7 +316,7 @@ mod tests {
         let gone = list(&mut r, &[]);
         assert_eq!(
             std::str::from_utf8(gone[0].raw()).expect("utf8"),
-            r#"{"type":"DELETED","object":{"apiVersion":"v1","kind":"Pod","metadata":{"labels":{"app":"a"},"name":"a","namespace":"ns","resourceVersion":"1","uid":"ua"}}}"#
+            r#"{"type":"DELETED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a","namespace":"ns","uid":"ua","resourceVersion":"1","labels":{"app":"a"}}}}"#
         );
 
         let mut r = Reconciler::new(InitialEvents::Deliver, DeletedObject::LastState);

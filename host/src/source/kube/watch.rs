@@ -453,7 +453,7 @@ impl LineBuffer {
     /// Adds a chunk and returns the complete, non-blank lines it finishes.
     fn push(&mut self, mut chunk: Bytes) -> Vec<Bytes> {
         let mut lines = Vec::new();
-        while let Some(newline) = chunk.iter().position(|&b| b == b'\n') {
+        while let Some(newline) = memchr::memchr(b'\n', &chunk) {
             let head = chunk.split_to(newline);
             chunk.advance(1);
             let line = if self.partial.is_empty() {

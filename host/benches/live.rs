@@ -1,0 +1,172 @@
+//! Throughput and memory of the live path: the test API server (tests/support/apiserver.rs, in a
+//! child process of its own, so that its memory is not counted) serves N Pods of ~5.5 KB (the
+//! recorded fixture Pod, renamed), and the real source (discovery, list or streaming list,
+//! reconciler) feeds them through the dispatcher to `test_noop`, on one thread for the source and
+//! one for the plugins.
+//!
+//! Printed: events/s from the first request to the N-th event handled, for a streaming list and
+//! for a paginated list, and the growth of the process's RSS while the source holds N objects,
+//! against the bytes of the objects themselves.
+//!
+//! `cargo bench -p event-controller --bench live` (after `just plugins`); `EC_BENCH_OBJECTS`
+//! sets N (default 100,000).
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use event_controller::dispatch::Dispatcher;
+use event_controller::plugin::Plugin;
+use event_controller::runtime::Runtime;
+use event_controller::source::kube::watch::{self, WatchTarget};
+use event_controller::source::kube::{connect, resource, KubeSettings, Namespaces};
+use event_controller::source::reconcile::{DeletedObject, InitialEvents, Reconciler};
+use std::time::{Duration, Instant};
+use support::apiserver::{watch_fixture, ApiServer};
+
+/// The fixture's first Pod without uid and resourceVersion, its name a placeholder.
+fn pod_template() -> String {
+    let line = watch_fixture("pods.jsonl");
+    let first = line.lines().next().expect("a pod line");
+    let mut event: serde_json::Value = serde_json::from_str(first).expect("json");
+    let metadata = event["object"]["metadata"]
+        .as_object_mut()
+        .expect("metadata");
+    metadata.remove("uid");
+    metadata.remove("resourceVersion");
+    metadata.insert("name".into(), "NAME".into());
+    event["object"].to_string()
+}
+
+/// Resident set size of this process, in bytes.
+fn rss() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+struct Run {
+    elapsed: Duration,
+    rss_growth: u64,
+}
+
+/// Starts the source against `server_url` and waits until `objects` events went through the
+/// plugin.
+fn run(server_url: &str, objects: usize, streaming_lists: bool) -> Run {
+    let settings = KubeSettings {
+        api_endpoint: Some(server_url.to_owned()),
+        token: None,
+        token_file: None,
+        ca_file: None,
+        resources: vec!["pods".into()],
+        namespaces: Namespaces::All,
+        label_selector: None,
+        field_selector: None,
+        initial_events: InitialEvents::Deliver,
+        deleted_object: DeletedObject::Identity,
+        rediscover_every: Duration::from_secs(30),
+        streaming_lists,
+    };
+    let runtime = Runtime::new().expect("wasm runtime");
+    let noop = Plugin::load(&runtime, &support::plugin("test_noop"), "{}".into()).expect("plugin");
+    let mut dispatcher = Dispatcher::new(vec![noop]);
+    let (events, mut queue) = tokio::sync::mpsc::channel(1024);
+    let before = rss();
+    let started = Instant::now();
+    let source = std::thread::spawn(move || {
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
+        tokio.block_on(async move {
+            let connection = connect(&settings).await.expect("client");
+            let served = resource::discover(&connection.client)
+                .await
+                .expect("discovery");
+            let target = WatchTarget {
+                resource: resource::resolve("pods", &served).expect("pods"),
+                namespace: None,
+                label_selector: None,
+                field_selector: None,
+                streaming_lists: settings.streaming_lists,
+            };
+            let reconciler = Reconciler::new(settings.initial_events, settings.deleted_object);
+            watch::run(connection, target, reconciler, events).await;
+        });
+    });
+    let mut handled = 0;
+    while handled < objects {
+        let event = queue.blocking_recv().expect("the source ended early");
+        dispatcher.deliver(&event);
+        handled += 1;
+    }
+    let elapsed = started.elapsed();
+    let rss_growth = rss().saturating_sub(before);
+    // The source thread idles on its watch until the process ends.
+    drop(source);
+    Run {
+        elapsed,
+        rss_growth,
+    }
+}
+
+/// The child process: serves `objects` Pods until its stdin closes.
+fn serve(objects: usize) {
+    let server = ApiServer::builder()
+        .bookmark_interval(Duration::from_millis(200))
+        .start();
+    let template = pod_template();
+    let created = Instant::now();
+    for i in 0..objects {
+        server.create(
+            "pods",
+            &template.replace("\"NAME\"", &format!("\"web-{i:06}\"")),
+        );
+    }
+    eprintln!(
+        "{objects} Pods of {} bytes ({:.0} MB) created in the test server in {:.1} s",
+        template.len(),
+        (objects * template.len()) as f64 / 1e6,
+        created.elapsed().as_secs_f64()
+    );
+    println!("{}", server.url());
+    let mut rest = String::new();
+    let _ = std::io::stdin().read_line(&mut rest);
+}
+
+fn main() {
+    let objects: usize = std::env::var("EC_BENCH_OBJECTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    if std::env::var_os("EC_BENCH_SERVE").is_some() {
+        return serve(objects);
+    }
+    let mut server = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .env("EC_BENCH_SERVE", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the server process");
+    let mut url = String::new();
+    let stdout = server.stdout.take().expect("server stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut url)
+        .expect("server URL");
+    let url = url.trim();
+    println!("| list | events/s (source + dispatch to a no-op plugin) | RSS growth | per object |");
+    println!("|---|---|---|---|");
+    for (name, streaming) in [("streaming list", true), ("paginated list", false)] {
+        let run = run(url, objects, streaming);
+        println!(
+            "| {name} | {:.0} | {:.1} MB | {} bytes |",
+            objects as f64 / run.elapsed.as_secs_f64(),
+            run.rss_growth as f64 / 1e6,
+            run.rss_growth / objects as u64
+        );
+    }
+    drop(server.stdin.take());
+    let _ = server.wait();
+}
