@@ -462,3 +462,38 @@ fn real_cluster_end_to_end() {
     );
     assert_eq!(echoed.len(), 3, "{echoed:?}");
 }
+
+#[test]
+fn a_rotated_token_file_is_read_again() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "first").expect("write");
+    let server = ApiServer::builder().token("first").start();
+    server.create("pods", &pod("shop", "before", "nginx:1"));
+    let token_path = token_file.to_str().expect("utf8");
+    let controller = Controller::start(&server, &[("K8S_TOKEN_FILE", token_path)]);
+    assert_eq!(controller.wait_for_events(1), ["ADDED shop/before rv=1"]);
+
+    // The token rotates (as a projected service-account token does): the server accepts only the
+    // new one, the file holds the new one, and the open watch ends.
+    server.set_token(Some("second"));
+    std::fs::write(&token_file, "second").expect("rotate");
+    server.end_watches();
+    // Until kube-rs re-reads the file (at least once a minute) the old token gets 401.
+    let refused = controller.wait_for_log("401 Unauthorized");
+    assert_eq!(refused["level"], "WARN");
+    let after = server.create("pods", &pod("shop", "after", "nginx:1"));
+    let start = Instant::now();
+    while controller.echoed().len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "the rotated token was never used:\n{:#?}",
+            controller.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        controller.wait_for_events(2)[1],
+        echo_after(&after, "ADDED shop/after")
+    );
+}
