@@ -28,7 +28,11 @@ struct Controller {
 
 impl Controller {
     fn start(server: &ApiServer, env: &[(&str, &str)]) -> Controller {
-        let plugins = plugins_dir(&["test_echo"]);
+        Self::start_with(server, &["test_echo"], env)
+    }
+
+    fn start_with(server: &ApiServer, plugins: &[&str], env: &[(&str, &str)]) -> Controller {
+        let plugins = plugins_dir(plugins);
         let mut child = controller()
             .args(["run", "--log-format", "json", "--plugins-dir"])
             .arg(plugins.path())
@@ -60,9 +64,14 @@ impl Controller {
 
     /// What `test_echo` logged so far.
     fn echoed(&self) -> Vec<String> {
+        self.plugin_said("test_echo")
+    }
+
+    /// What `plugin` logged so far.
+    fn plugin_said(&self, plugin: &str) -> Vec<String> {
         self.logs()
             .iter()
-            .filter(|l| l["target"] == "plugin" && l["plugin"] == "test_echo")
+            .filter(|l| l["target"] == "plugin" && l["plugin"] == plugin)
             .map(|l| str_of(l, "message"))
             .collect()
     }
@@ -495,5 +504,35 @@ fn a_rotated_token_file_is_read_again() {
     assert_eq!(
         controller.wait_for_events(2)[1],
         echo_after(&after, "ADDED shop/after")
+    );
+}
+
+/// What `test_digest` logs for these bytes.
+fn digest_of(bytes: &[u8]) -> String {
+    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("len={} fnv1a64={hash:016x}", bytes.len())
+}
+
+#[test]
+fn plugins_receive_the_servers_bytes_even_from_a_slow_stream() {
+    let server = ApiServer::start();
+    let lines = pod_lines();
+    server.apply_event_lines("pods", &lines[..2].join("\n"));
+    server.slow_watches(Duration::from_millis(30));
+    let controller = Controller::start_with(&server, &["test_digest", "test_echo"], &[]);
+    assert!(server.wait_for_watches(1, PATIENCE));
+    for line in &lines[2..] {
+        server.apply_event_line("pods", line);
+    }
+    controller.wait_for_events(lines.len());
+    let received = controller.plugin_said("test_digest");
+    // The first two come from the streaming list, in key order; the recorded lines were ADDED
+    // events, so their bytes are the same. The rest are the recorded watch lines, verbatim.
+    let expected: Vec<String> = lines.iter().map(|l| digest_of(l.as_bytes())).collect();
+    assert_eq!(
+        with_listed_sorted(received, 2),
+        with_listed_sorted(expected, 2)
     );
 }
