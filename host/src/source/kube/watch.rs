@@ -158,13 +158,13 @@ pub async fn run(
     loop {
         let step = match &resource_version {
             None if streaming_lists => {
-                let from = From::InitialEvents;
-                watch(&client, &target, from, &mut reconciler, &events).await
+                let start = Start::WithInitialEvents;
+                watch(&client, &target, start, &mut reconciler, &events).await
             }
             None => list(&client, &target, &mut reconciler, &events).await,
             Some(rv) => {
-                let from = From::Version(rv);
-                watch(&client, &target, from, &mut reconciler, &events).await
+                let start = Start::After(rv);
+                watch(&client, &target, start, &mut reconciler, &events).await
             }
         };
         if resource_version.is_none()
@@ -244,12 +244,12 @@ async fn list(
 
 /// Where a watch starts.
 #[derive(Clone, Copy)]
-enum From<'a> {
+enum Start<'a> {
     /// After this `resourceVersion`.
-    Version(&'a str),
+    After(&'a str),
     /// With the current objects first, as ADDED events, up to a BOOKMARK marking their end (a
     /// streaming list: `sendInitialEvents`, Kubernetes 1.27+, on by default since 1.32).
-    InitialEvents,
+    WithInitialEvents,
 }
 
 /// The annotation on the BOOKMARK that ends a streaming list's initial events.
@@ -267,7 +267,7 @@ fn rejects_streaming(error: &WatchError) -> bool {
 async fn watch(
     client: &kube::Client,
     target: &WatchTarget,
-    from: From<'_>,
+    start: Start<'_>,
     reconciler: &mut Reconciler,
     events: &mpsc::Sender<WatchEvent>,
 ) -> Result<String, WatchError> {
@@ -277,12 +277,12 @@ async fn watch(
         ("allowWatchBookmarks", "true"),
         ("timeoutSeconds", timeout.as_str()),
     ];
-    let mut listing = match from {
-        From::Version(rv) => {
+    let mut listing = match start {
+        Start::After(rv) => {
             query.push(("resourceVersion", rv));
             false
         }
-        From::InitialEvents => {
+        Start::WithInitialEvents => {
             query.push(("sendInitialEvents", "true"));
             query.push(("resourceVersionMatch", "NotOlderThan"));
             true
@@ -292,9 +292,9 @@ async fn watch(
     if listing {
         reconciler.start_list();
     }
-    let mut last_version = match from {
-        From::Version(rv) => rv.to_owned(),
-        From::InitialEvents => String::new(),
+    let mut last_version = match start {
+        Start::After(rv) => rv.to_owned(),
+        Start::WithInitialEvents => String::new(),
     };
     let mut listed = 0usize;
     let mut lines = LineBuffer::default();
