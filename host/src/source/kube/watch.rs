@@ -230,6 +230,18 @@ async fn list(
             None => break page.resource_version,
         }
     };
+    finish_list(reconciler, events, target, listed, &resource_version).await?;
+    Ok(resource_version)
+}
+
+/// The list is complete: sends the synthesized deletions and logs what was listed.
+async fn finish_list(
+    reconciler: &mut Reconciler,
+    events: &mpsc::Sender<WatchEvent>,
+    target: &WatchTarget,
+    listed: usize,
+    resource_version: &str,
+) -> Result<(), WatchError> {
     for deleted in reconciler.finish_list()? {
         send(events, deleted).await?;
     }
@@ -239,7 +251,7 @@ async fn list(
         resource_version = %resource_version,
         "listed"
     );
-    Ok(resource_version)
+    Ok(())
 }
 
 /// Where a watch starts.
@@ -320,15 +332,7 @@ async fn watch(
                 EventType::Error => return Err(watch_error_event(&event)),
                 EventType::Bookmark if listing && contains(event.raw(), INITIAL_EVENTS_END) => {
                     listing = false;
-                    for deleted in reconciler.finish_list()? {
-                        send(events, deleted).await?;
-                    }
-                    tracing::info!(
-                        watch = %target.describe(),
-                        objects = listed,
-                        resource_version = %last_version,
-                        "listed (streaming)"
-                    );
+                    finish_list(reconciler, events, target, listed, &last_version).await?;
                     None
                 }
                 EventType::Bookmark => None,
