@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::apiserver::{watch_fixture, ApiServer};
+use support::apiserver::{watch_fixture, ApiServer, TestCa};
 use support::*;
 
 /// How long a test waits for the controller to catch up before it fails.
@@ -380,6 +380,122 @@ fn a_bad_token_and_missing_rbac_are_named_and_retried() {
     // Granting the permission later is enough: the retry picks it up.
     server.allow("pods");
     assert_eq!(controller.wait_for_events(1), ["ADDED shop/web rv=1"]);
+}
+
+/// A Pod with one label, `app`.
+fn labelled_pod(namespace: &str, name: &str, app: &str) -> String {
+    format!(
+        r#"{{"metadata":{{"name":"{name}","namespace":"{namespace}","labels":{{"app":"{app}"}}}},"spec":{{"containers":[{{"name":"c","image":"nginx:1"}}]}}}}"#
+    )
+}
+
+/// A namespace list and a label selector are the server's to apply: one watch per namespace,
+/// only matching objects, and an object that stops matching arrives as DELETED.
+#[test]
+fn namespaces_and_selectors_reach_the_server() {
+    let server = ApiServer::start();
+    server.create("pods", &labelled_pod("shop", "web", "web")); // rv 1
+    server.create("pods", &labelled_pod("shop", "db", "db")); // rv 2
+    server.create("pods", &labelled_pod("payments", "web", "web")); // rv 3
+    server.create("pods", &labelled_pod("other", "web", "web")); // rv 4
+    let controller = Controller::start(
+        &server,
+        &[
+            ("K8S_NAMESPACE", "shop, payments"),
+            ("K8S_LABEL_SELECTOR", "app=web"),
+            ("K8S_FIELD_SELECTOR", "metadata.name!=ignored"),
+        ],
+    );
+    let listed = controller.wait_for_events(2);
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["ADDED payments/web rv=3", "ADDED shop/web rv=1"]);
+
+    server.modify("pods", &labelled_pod("other", "web", "web")); // rv 5: other namespace
+    server.create("pods", &labelled_pod("shop", "ignored", "web")); // rv 6: field selector
+    server.create("pods", &labelled_pod("shop", "api", "web")); // rv 7
+    server.modify("pods", &labelled_pod("shop", "web", "old")); // rv 8: leaves the selection
+    server.modify("pods", &labelled_pod("shop", "db", "web")); // rv 9: enters the selection
+    let events = controller.wait_for_events(5);
+    assert_eq!(
+        events[2..],
+        [
+            "ADDED shop/api rv=7",
+            "DELETED shop/web rv=8",
+            "ADDED shop/db rv=9"
+        ]
+    );
+
+    let watches: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_watch())
+        .collect();
+    for namespace in ["shop", "payments"] {
+        let path = format!("/api/v1/namespaces/{namespace}/pods");
+        let watch = watches
+            .iter()
+            .find(|r| r.path == path)
+            .unwrap_or_else(|| panic!("no watch of {path}: {watches:#?}"));
+        assert_eq!(watch.param("labelSelector").as_deref(), Some("app=web"));
+        assert_eq!(
+            watch.param("fieldSelector").as_deref(),
+            Some("metadata.name!=ignored")
+        );
+    }
+    assert!(
+        watches.iter().all(|r| !r.path.contains("/other/")),
+        "{watches:#?}"
+    );
+}
+
+/// The server's certificate is checked against `K8S_CA`: a certificate from another CA (or no
+/// CA, so only the system's roots) is refused with one clear line and retried, never accepted.
+#[test]
+fn tls_is_verified_against_the_given_ca() {
+    let ca = TestCa::new("test cluster CA");
+    let server = ApiServer::builder().tls(&ca).start();
+    server.create("pods", &pod("shop", "web", "nginx:1"));
+    let files = tempfile::tempdir().expect("temp dir");
+    let right_ca = files.path().join("ca.crt");
+    let wrong_ca = files.path().join("other-ca.crt");
+    std::fs::write(&right_ca, ca.pem()).expect("write CA");
+    std::fs::write(&wrong_ca, TestCa::new("another CA").pem()).expect("write CA");
+
+    for ca_env in [vec![("K8S_CA", path_str(&wrong_ca))], vec![]] {
+        let controller = Controller::start(&server, &ca_env);
+        let refused = controller.wait_for_log("invalid peer certificate");
+        assert_eq!(refused["level"], "WARN", "{refused}");
+        let message = str_of(&refused, "message");
+        assert!(message.contains("UnknownIssuer"), "{message}");
+        assert!(
+            str_of(&refused, "server").starts_with("https://127.0.0.1:"),
+            "{refused}"
+        );
+        // Retried with backoff, still refused: no fallback to an unverified connection.
+        let start = Instant::now();
+        while refusals(&controller) < 3 {
+            assert!(start.elapsed() < PATIENCE, "{:#?}", controller.logs());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(controller.echoed().is_empty());
+        assert!(server.requests().is_empty(), "{:?}", server.requests());
+    }
+
+    let controller = Controller::start(&server, &[("K8S_CA", path_str(&right_ca))]);
+    assert_eq!(controller.wait_for_events(1), ["ADDED shop/web rv=1"]);
+}
+
+fn refusals(controller: &Controller) -> usize {
+    controller
+        .logs()
+        .iter()
+        .filter(|l| str_of(l, "message").contains("invalid peer certificate"))
+        .count()
+}
+
+fn path_str(path: &std::path::Path) -> &str {
+    path.to_str().expect("UTF-8 temp path")
 }
 
 /// The same end-to-end path against a real cluster, when `EC_E2E_KUBECONFIG` names a

@@ -64,10 +64,13 @@ pub struct LogGuard {
     _worker: WorkerGuard,
 }
 
+/// Libraries whose failures the source reports itself (see [`filter_directives`]).
+const QUIET_BELOW_DEBUG: &str = "kube_client=off,rustls_platform_verifier=off";
+
 /// Turns the seed's level names (`WARNING`, `CRITICAL`) and plain levels into a filter.
 ///
-/// A plain level also silences kube-rs's own error lines below DEBUG: the source reports every
-/// failure itself, once, with what and where.
+/// A plain level also silences kube-rs's and the TLS verifier's own error lines below DEBUG:
+/// the source reports every failure itself, once, with what and where.
 fn filter_directives(level: &str) -> String {
     let simple = match level.trim().to_ascii_lowercase().as_str() {
         "warning" => "warn".to_owned(),
@@ -78,7 +81,7 @@ fn filter_directives(level: &str) -> String {
     };
     match simple.as_str() {
         "trace" | "debug" => simple,
-        _ => format!("{simple},kube_client=off"),
+        _ => format!("{simple},{QUIET_BELOW_DEBUG}"),
     }
 }
 
@@ -167,9 +170,15 @@ mod tests {
 
     #[test]
     fn accepts_the_seeds_level_names() {
-        assert_eq!(filter_directives("WARNING"), "warn,kube_client=off");
+        assert_eq!(
+            filter_directives("WARNING"),
+            format!("warn,{QUIET_BELOW_DEBUG}")
+        );
         assert_eq!(filter_directives("Debug"), "debug");
-        assert_eq!(filter_directives("CRITICAL"), "error,kube_client=off");
+        assert_eq!(
+            filter_directives("CRITICAL"),
+            format!("error,{QUIET_BELOW_DEBUG}")
+        );
         assert_eq!(filter_directives("plugin=warn,info"), "plugin=warn,info");
     }
 }

@@ -38,7 +38,8 @@
 //!   `Retry-After: 1`), 500, 504 (a list at a future resourceVersion).
 //!
 //! # Simplified
-//! - Plain HTTP only: no TLS, no client certificates. Authentication is one bearer token.
+//! - Plain HTTP, or HTTPS with a throwaway CA ([`Builder::tls`]); no client certificates.
+//!   Authentication is one bearer token.
 //! - Read-only over HTTP: only GET is served (other methods get 405). Tests change the world
 //!   through this API, not through POST/PUT/PATCH/DELETE.
 //! - Eight resources (core `pods`, `configmaps`, `secrets`, `services`, `events`, `namespaces`,
@@ -67,7 +68,10 @@ mod query;
 mod resources;
 mod status;
 mod store;
+mod tls;
 mod watch;
+
+pub use tls::TestCa;
 
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
@@ -118,7 +122,7 @@ impl Request {
 }
 
 /// How to start an [`ApiServer`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Builder {
     token: Option<String>,
     user: String,
@@ -126,6 +130,7 @@ pub struct Builder {
     history_limit: usize,
     bookmark_interval: Duration,
     routes: bool,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Default for Builder {
@@ -137,6 +142,7 @@ impl Default for Builder {
             history_limit: 1000,
             bookmark_interval: Duration::from_secs(1),
             routes: false,
+            tls: None,
         }
     }
 }
@@ -176,6 +182,12 @@ impl Builder {
     /// Serves the routes CRD from the start, ready (no 429).
     pub fn with_routes(mut self) -> Builder {
         self.routes = true;
+        self
+    }
+
+    /// Serves HTTPS with a certificate for `127.0.0.1` and `localhost` signed by `ca`.
+    pub fn tls(mut self, ca: &TestCa) -> Builder {
+        self.tls = Some(ca.acceptor());
         self
     }
 
@@ -245,6 +257,7 @@ pub struct ApiServer {
     serving: Mutex<Option<Serving>>,
     quit: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl ApiServer {
@@ -259,6 +272,7 @@ impl ApiServer {
 
     fn launch(config: Builder) -> ApiServer {
         let (end_watches, _) = tokio::sync::watch::channel(0);
+        let tls = config.tls;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 world: World::new(config.history_limit),
@@ -305,14 +319,17 @@ impl ApiServer {
             serving: Mutex::new(None),
             quit: Some(quit),
             thread: Some(thread),
+            tls,
         };
         server.serve(listener);
         server
     }
 
-    /// `http://127.0.0.1:PORT`, the same across [`ApiServer::restart`].
+    /// `http://127.0.0.1:PORT` (`https://` with [`Builder::tls`]), the same across
+    /// [`ApiServer::restart`].
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -584,9 +601,12 @@ impl ApiServer {
         let _context = self.runtime.enter();
         let listener = TcpListener::from_std(listener).expect("tokio listener");
         let (stop, stopped) = oneshot::channel();
-        let task = self
-            .runtime
-            .spawn(accept_loop(listener, self.shared.clone(), stopped));
+        let task = self.runtime.spawn(accept_loop(
+            listener,
+            self.tls.clone(),
+            self.shared.clone(),
+            stopped,
+        ));
         *self.serving.lock().unwrap_or_else(PoisonError::into_inner) = Some(Serving { stop, task });
     }
 }
@@ -604,7 +624,12 @@ impl Drop for ApiServer {
 }
 
 /// Accepts connections until told to stop, then drops the listener and every connection.
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -612,7 +637,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
                     let _ = stream.set_nodelay(true);
-                    connections.spawn(serve_connection(stream, shared.clone()));
+                    connections.spawn(serve_connection(stream, tls.clone(), shared.clone()));
                 }
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -622,7 +647,27 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: onesh
     connections.shutdown().await;
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+) {
+    match tls {
+        None => serve_http(stream, shared).await,
+        // A failed handshake is the client refusing our certificate: the test looks at the
+        // client's side of it.
+        Some(tls) => {
+            if let Ok(stream) = tls.accept(stream).await {
+                serve_http(stream, shared).await;
+            }
+        }
+    }
+}
+
+async fn serve_http<S>(stream: S, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = hyper::service::service_fn(move |req| handler::handle(shared.clone(), req));
     // Errors here are a client going away or a cut stream: nothing to report.
     let _ = hyper::server::conn::http1::Builder::new()

@@ -232,6 +232,23 @@ async fn watch_resource(
     while watches.join_next().await.is_some() {}
 }
 
+/// `error` and all its causes, `: `-separated, each said once: kube's own `Display` stops at
+/// "client error (Connect)", and the reason (a refused certificate, a refused connection) is
+/// further down the chain.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        let message = error.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        cause = error.source();
+    }
+    text
+}
+
 /// The `message` of a `Status` body, or the body itself.
 pub(crate) fn status_message(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
@@ -257,6 +274,18 @@ mod tests {
         assert_eq!(
             Namespaces::parse("shop, payments"),
             Namespaces::Only(vec!["shop".into(), "payments".into()])
+        );
+    }
+
+    #[test]
+    fn error_chains_name_every_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("client error (Connect)")]
+        struct Outer(#[source] std::io::Error);
+        let io = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        assert_eq!(
+            error_chain(&Outer(io)),
+            "client error (Connect): invalid peer certificate: UnknownIssuer"
         );
     }
 

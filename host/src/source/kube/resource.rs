@@ -176,7 +176,7 @@ async fn get_json<T: serde::de::DeserializeOwned>(
     let response = client
         .send(request)
         .await
-        .map_err(|e| failed(format!("{e:#}")))?;
+        .map_err(|e| failed(super::error_chain(&e)))?;
     let status = response.status();
     let body = response
         .into_body()

@@ -379,7 +379,7 @@ async fn open(
     let response = client
         .send(request)
         .await
-        .map_err(|e| WatchError::Unreachable(format!("{e:#}")))?;
+        .map_err(|e| WatchError::Unreachable(super::error_chain(&e)))?;
     if response.status().is_success() {
         return Ok(response);
     }
@@ -392,7 +392,9 @@ async fn get(client: &kube::Client, url: &str) -> Result<Bytes, WatchError> {
     body.collect()
         .await
         .map(|collected| collected.to_bytes())
-        .map_err(|e| WatchError::Unreachable(format!("reading the response: {e}")))
+        .map_err(|e| {
+            WatchError::Unreachable(format!("reading the response: {}", super::error_chain(&e)))
+        })
 }
 
 /// Turns an error response (with its `Status` body) into a [`WatchError`].
