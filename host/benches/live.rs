@@ -4,9 +4,12 @@
 //! reconciler) feeds them through the dispatcher to `test_noop`, on one thread for the source and
 //! one for the plugins.
 //!
-//! Printed: events/s from the first request to the N-th event handled, for a streaming list and
-//! for a paginated list, and the growth of the process's RSS while the source holds N objects,
-//! against the bytes of the objects themselves.
+//! Printed:
+//! - a steady watch stream: every Pod modified once while the watch is held, then the N MODIFIED
+//!   events sent at full speed; events/s from the release to the N-th event handled;
+//! - events/s from the first request to the N-th event handled, for a streaming list and for a
+//!   paginated list, and the growth of the process's RSS while the source holds N objects,
+//!   against the bytes of the objects themselves.
 //!
 //! `cargo bench -p event-controller --bench live` (after `just plugins`); `EC_BENCH_OBJECTS`
 //! sets N (default 100,000).
@@ -53,11 +56,24 @@ struct Run {
     rss_growth: u64,
 }
 
-/// Starts the source against `server_url` and waits until `objects` events went through the
+/// How the source starts and what is measured.
+#[derive(Clone, Copy)]
+enum Phase {
+    /// From the first request to the last listed object handled.
+    List { streaming: bool },
+    /// The list is skipped; from the release of a burst of MODIFIED events to the last handled.
+    WatchBurst,
+}
+
+/// Starts the source against the server and waits until `objects` events went through the
 /// plugin.
-fn run(server_url: &str, objects: usize, streaming_lists: bool) -> Run {
+fn run(server: &mut ServerProcess, objects: usize, phase: Phase) -> Run {
+    let (streaming_lists, initial_events) = match phase {
+        Phase::List { streaming } => (streaming, InitialEvents::Deliver),
+        Phase::WatchBurst => (false, InitialEvents::Skip),
+    };
     let settings = KubeSettings {
-        api_endpoint: Some(server_url.to_owned()),
+        api_endpoint: Some(server.url.clone()),
         token: None,
         token_file: None,
         ca_file: None,
@@ -65,7 +81,7 @@ fn run(server_url: &str, objects: usize, streaming_lists: bool) -> Run {
         namespaces: Namespaces::All,
         label_selector: None,
         field_selector: None,
-        initial_events: InitialEvents::Deliver,
+        initial_events,
         deleted_object: DeletedObject::Identity,
         rediscover_every: Duration::from_secs(30),
         streaming_lists,
@@ -75,7 +91,7 @@ fn run(server_url: &str, objects: usize, streaming_lists: bool) -> Run {
     let mut dispatcher = Dispatcher::new(vec![noop]);
     let (events, mut queue) = tokio::sync::mpsc::channel(1024);
     let before = rss();
-    let started = Instant::now();
+    let mut started = Instant::now();
     let source = std::thread::spawn(move || {
         let tokio = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -97,6 +113,11 @@ fn run(server_url: &str, objects: usize, streaming_lists: bool) -> Run {
             watch::run(connection, target, reconciler, events).await;
         });
     });
+    if let Phase::WatchBurst = phase {
+        server.command("prepare");
+        started = Instant::now();
+        server.command("release");
+    }
     let mut handled = 0;
     while handled < objects {
         let event = queue.blocking_recv().expect("the source ended early");
@@ -113,18 +134,63 @@ fn run(server_url: &str, objects: usize, streaming_lists: bool) -> Run {
     }
 }
 
-/// The child process: serves `objects` Pods until its stdin closes.
+/// The server child process and its command line (stdin) and answers (stdout).
+struct ServerProcess {
+    child: std::process::Child,
+    answers: std::io::BufReader<std::process::ChildStdout>,
+    url: String,
+}
+
+impl ServerProcess {
+    fn start() -> ServerProcess {
+        let mut child = std::process::Command::new(std::env::current_exe().expect("own path"))
+            .env("EC_BENCH_SERVE", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the server process");
+        let stdout = child.stdout.take().expect("server stdout");
+        let mut server = ServerProcess {
+            child,
+            answers: std::io::BufReader::new(stdout),
+            url: String::new(),
+        };
+        server.url = server.answer();
+        server
+    }
+
+    fn answer(&mut self) -> String {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut self.answers, &mut line).expect("server answer");
+        line.trim().to_owned()
+    }
+
+    /// Sends `command` and waits for its `done`.
+    fn command(&mut self, command: &str) {
+        let stdin = self.child.stdin.as_mut().expect("server stdin");
+        std::io::Write::write_all(stdin, format!("{command}\n").as_bytes()).expect("command");
+        assert_eq!(self.answer(), "done", "{command}");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// The child process: serves `objects` Pods, obeying commands until its stdin closes:
+/// `prepare` (wait for a watch, hold the watches, modify every Pod) and `release`.
 fn serve(objects: usize) {
     let server = ApiServer::builder()
         .bookmark_interval(Duration::from_millis(200))
         .start();
     let template = pod_template();
+    let pod = |i: usize| template.replace("\"NAME\"", &format!("\"web-{i:06}\""));
     let created = Instant::now();
     for i in 0..objects {
-        server.create(
-            "pods",
-            &template.replace("\"NAME\"", &format!("\"web-{i:06}\"")),
-        );
+        server.create("pods", &pod(i));
     }
     eprintln!(
         "{objects} Pods of {} bytes ({:.0} MB) created in the test server in {:.1} s",
@@ -133,8 +199,23 @@ fn serve(objects: usize) {
         created.elapsed().as_secs_f64()
     );
     println!("{}", server.url());
-    let mut rest = String::new();
-    let _ = std::io::stdin().read_line(&mut rest);
+    for command in std::io::stdin().lines().map_while(Result::ok) {
+        match command.as_str() {
+            "prepare" => {
+                assert!(
+                    server.wait_for_watches(1, Duration::from_secs(60)),
+                    "no watch"
+                );
+                server.hold_watches();
+                for i in 0..objects {
+                    server.modify("pods", &pod(i));
+                }
+            }
+            "release" => server.release_watches(),
+            other => panic!("unknown command {other:?}"),
+        }
+        println!("done");
+    }
 }
 
 fn main() {
@@ -145,21 +226,17 @@ fn main() {
     if std::env::var_os("EC_BENCH_SERVE").is_some() {
         return serve(objects);
     }
-    let mut server = std::process::Command::new(std::env::current_exe().expect("own path"))
-        .env("EC_BENCH_SERVE", "1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("start the server process");
-    let mut url = String::new();
-    let stdout = server.stdout.take().expect("server stdout");
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut url)
-        .expect("server URL");
-    let url = url.trim();
+    let mut server = ServerProcess::start();
+    // The burst first: its watch must be the only one open when the server holds them.
+    let burst = run(&mut server, objects, Phase::WatchBurst);
+    println!(
+        "steady watch stream: {objects} MODIFIED events at {:.0} events/s (source + dispatch to a no-op plugin)\n",
+        objects as f64 / burst.elapsed.as_secs_f64()
+    );
     println!("| list | events/s (source + dispatch to a no-op plugin) | RSS growth | per object |");
     println!("|---|---|---|---|");
     for (name, streaming) in [("streaming list", true), ("paginated list", false)] {
-        let run = run(url, objects, streaming);
+        let run = run(&mut server, objects, Phase::List { streaming });
         println!(
             "| {name} | {:.0} | {:.1} MB | {} bytes |",
             objects as f64 / run.elapsed.as_secs_f64(),
@@ -167,6 +244,4 @@ fn main() {
             run.rss_growth / objects as u64
         );
     }
-    drop(server.stdin.take());
-    let _ = server.wait();
 }

@@ -206,6 +206,8 @@ struct Shared {
     open_watches: AtomicUsize,
     /// Bumped to end every open watch stream.
     end_watches: tokio::sync::watch::Sender<u64>,
+    /// While true, watch streams send nothing (their lines queue up).
+    hold_watches: tokio::sync::watch::Sender<bool>,
     audit_ids: AtomicU64,
 }
 
@@ -291,6 +293,7 @@ impl ApiServer {
             slow_micros: AtomicU64::new(0),
             open_watches: AtomicUsize::new(0),
             end_watches,
+            hold_watches: tokio::sync::watch::Sender::new(false),
             audit_ids: AtomicU64::new(0),
         });
         let (runtime_tx, runtime_rx) = std::sync::mpsc::channel();
@@ -484,6 +487,16 @@ impl ApiServer {
             .lock()
             .failures
             .extend(std::iter::repeat_n(code, n));
+    }
+
+    /// Watch streams send nothing until [`ApiServer::release_watches`]; changes queue up, so that
+    /// a burst can then be sent at full speed.
+    pub fn hold_watches(&self) {
+        self.shared.hold_watches.send_replace(true);
+    }
+
+    pub fn release_watches(&self) {
+        self.shared.hold_watches.send_replace(false);
     }
 
     /// Waits `delay` before sending each watch line (zero: full speed).

@@ -117,7 +117,7 @@ pub fn start(shared: &Arc<Shared>, state: &mut State, filter: Filter, opts: &Lis
 /// The stream ended because the client is gone or the stream was cut.
 struct Closed;
 
-/// Where a watch's lines go: one chunk each, with the slow and cut faults applied.
+/// Where a watch's lines go: one chunk each, with the held, slow and cut faults applied.
 struct Sink {
     shared: Arc<Shared>,
     out: mpsc::Sender<Chunk>,
@@ -125,6 +125,10 @@ struct Sink {
 
 impl Sink {
     async fn send(&self, line: Bytes) -> Result<(), Closed> {
+        if *self.shared.hold_watches.borrow() {
+            let mut held = self.shared.hold_watches.subscribe();
+            let _ = held.wait_for(|held| !held).await;
+        }
         let delay = self.shared.slow_delay();
         if !delay.is_zero() {
             sleep(delay).await;
