@@ -2,10 +2,11 @@
 //!
 //! Events: the 5-8 KB Pod events of `conf/sample-events.jsonl` (recorded from a real API server).
 //!
-//! - `host_overhead_noop`: the host's own work per event (read the head, copy the event into the
-//!   guest, call, free) with `test_noop`, a plugin that ignores its input.
-//! - `replay_plugin_simple`: `plugin_simple` end to end through `replay` (read the line, call the
-//!   plugin, write the log line to a file).
+//! - `host_overhead_noop`: the host's own work per event (read the head, queue the event for the
+//!   plugin's worker, copy it into the guest, call, free) with `test_noop`, a plugin that ignores
+//!   its input.
+//! - `replay_plugin_simple`: `plugin_simple` end to end through `replay` (read the line, queue
+//!   it, call the plugin on its worker, write the log line to a file).
 //! - `replay_native_baseline`: the same pipeline with plugin_simple's logic compiled natively and
 //!   called in-process instead of through wasm: the baseline.
 //! - `replay_full_parse`: a straightforward guest that parses the whole event into a
@@ -17,12 +18,15 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use event_controller::dispatch::Dispatcher;
 use event_controller::event::WatchEvent;
 use event_controller::logging::{self, LogFormat, LogSettings};
-use event_controller::plugin::{Outcome, Plugin};
+use event_controller::metrics::Metrics;
+use event_controller::plugin::{Outcome, Plugin, PluginSettings};
 use event_controller::runtime::Runtime;
 use event_controller::source::replay::replay;
+use event_controller::worker::WorkerOptions;
 use event_controller_guest::abi::Level;
 use event_controller_guest::head::{EventHead, Fields};
 use std::io::Cursor;
+use std::sync::Arc;
 use std::time::Duration;
 use support::{plugin, repo};
 
@@ -47,9 +51,11 @@ fn pod_lines() -> Vec<String> {
         .collect()
 }
 
+/// A dispatcher with one worker, running the plugin `name`.
 fn dispatcher(runtime: &Runtime, name: &str) -> Dispatcher {
-    let loaded = Plugin::load(runtime, &plugin(name), "{}".to_owned()).expect("plugin loads");
-    Dispatcher::new(vec![loaded])
+    let loaded = Plugin::load(runtime, &plugin(name), PluginSettings::default()).expect("plugin");
+    let plugins = vec![(loaded, WorkerOptions::default())];
+    Dispatcher::start(plugins, Arc::new(Metrics::new())).expect("worker")
 }
 
 /// plugin_simple's logic, native: the same head read and message as the guest.
@@ -121,21 +127,31 @@ fn benches(c: &mut Criterion) {
                 let event = WatchEvent::parse(line.as_bytes().to_vec()).expect("valid");
                 noop.deliver(&event);
             }
+            noop.wait_idle();
         })
     });
     group.bench_function("wasm_call_only_noop", |b| {
-        b.iter(|| events.iter().for_each(|e| noop.deliver(e)))
+        b.iter(|| {
+            events.iter().for_each(|e| noop.deliver(e));
+            noop.wait_idle();
+        })
     });
     let mut simple = dispatcher(&runtime, "plugin_simple");
     group.bench_function("replay_plugin_simple", |b| {
-        b.iter(|| replay(Cursor::new(&input), |e| simple.deliver(e)).expect("replay"))
+        b.iter(|| {
+            replay(Cursor::new(&input), |e| simple.deliver(e)).expect("replay");
+            simple.wait_idle();
+        })
     });
     group.bench_function("replay_native_baseline", |b| {
         b.iter(|| replay(Cursor::new(&input), native_deliver).expect("replay"))
     });
     let mut full = dispatcher(&runtime, "test_full_parse");
     group.bench_function("replay_full_parse", |b| {
-        b.iter(|| replay(Cursor::new(&input), |e| full.deliver(e)).expect("replay"))
+        b.iter(|| {
+            replay(Cursor::new(&input), |e| full.deliver(e)).expect("replay");
+            full.wait_idle();
+        })
     });
     group.finish();
 }

@@ -18,11 +18,14 @@
 mod support;
 
 use event_controller::dispatch::Dispatcher;
-use event_controller::plugin::Plugin;
+use event_controller::metrics::Metrics;
+use event_controller::plugin::{Plugin, PluginSettings};
 use event_controller::runtime::Runtime;
 use event_controller::source::kube::watch::{self, WatchTarget};
-use event_controller::source::kube::{connect, resource, KubeSettings, Namespaces};
+use event_controller::source::kube::{connect, resource, KubeSettings, Namespaces, Observer};
 use event_controller::source::reconcile::{DeletedObject, InitialEvents, Reconciler};
+use event_controller::worker::WorkerOptions;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::apiserver::{watch_fixture, ApiServer};
 
@@ -87,8 +90,10 @@ fn run(server: &mut ServerProcess, objects: usize, phase: Phase) -> Run {
         streaming_lists,
     };
     let runtime = Runtime::new().expect("wasm runtime");
-    let noop = Plugin::load(&runtime, &support::plugin("test_noop"), "{}".into()).expect("plugin");
-    let mut dispatcher = Dispatcher::new(vec![noop]);
+    let noop = support::plugin("test_noop");
+    let noop = Plugin::load(&runtime, &noop, PluginSettings::default()).expect("plugin");
+    let plugins = vec![(noop, WorkerOptions::default())];
+    let mut dispatcher = Dispatcher::start(plugins, Arc::new(Metrics::new())).expect("worker");
     let (events, mut queue) = tokio::sync::mpsc::channel(1024);
     let before = rss();
     let mut started = Instant::now();
@@ -110,7 +115,7 @@ fn run(server: &mut ServerProcess, objects: usize, phase: Phase) -> Run {
                 streaming_lists: settings.streaming_lists,
             };
             let reconciler = Reconciler::new(settings.initial_events, settings.deleted_object);
-            watch::run(connection, target, reconciler, events).await;
+            watch::run(connection, target, reconciler, events, Observer::default()).await;
         });
     });
     if let Phase::WatchBurst = phase {
@@ -124,6 +129,7 @@ fn run(server: &mut ServerProcess, objects: usize, phase: Phase) -> Run {
         dispatcher.deliver(&event);
         handled += 1;
     }
+    dispatcher.wait_idle();
     let elapsed = started.elapsed();
     let rss_growth = rss().saturating_sub(before);
     // The source thread idles on its watch until the process ends.

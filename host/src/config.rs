@@ -4,9 +4,12 @@
 //! Flags and env vars are resolved by the CLI; this module reads the file and knows the defaults.
 //! Unknown keys and wrong types are errors that name the file, line and key.
 
+use crate::plugin::{Limits, PluginSettings};
+use crate::worker::{WorkerOptions, DEFAULT_QUEUE_SIZE};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Where plugins are looked for when neither flag, env var nor config file says.
 pub const DEFAULT_PLUGINS_DIR: &str = "/etc/event-controller/plugins";
@@ -69,6 +72,12 @@ pub struct FileConfig {
     pub rediscover_seconds: Option<u64>,
     /// `true` (default): list with streaming lists where the server supports them.
     pub streaming_lists: Option<bool>,
+    /// Address of the `/metrics`, `/healthz` and `/readyz` endpoints (default `0.0.0.0:9090`;
+    /// `off` disables them).
+    pub metrics_address: Option<String>,
+    /// `[limits]`: every plugin's limits, unless its own section overrides them.
+    #[serde(default)]
+    pub limits: LimitsSection,
     /// Per-plugin sections, `[plugins.NAME]`, keyed by the plugin's file stem.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSection>,
@@ -111,6 +120,14 @@ pub struct PluginSection {
     /// Any table; handed to the plugin's `init` as JSON.
     #[serde(default)]
     pub config: toml::Table,
+    /// `[plugins.NAME.limits]`: this plugin's limits, over `[limits]`.
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// Events queued for this plugin before the source is held back (default 1024).
+    pub queue_size: Option<usize>,
+    /// `true` lets the plugin see the `data` and `stringData` of Secrets (default: redacted).
+    #[serde(default)]
+    pub allow_secrets: bool,
 }
 
 fn enabled_by_default() -> bool {
@@ -122,6 +139,44 @@ impl Default for PluginSection {
         PluginSection {
             enabled: true,
             config: toml::Table::new(),
+            limits: LimitsSection::default(),
+            queue_size: None,
+            allow_secrets: false,
+        }
+    }
+}
+
+/// `[limits]` or `[plugins.NAME.limits]`: what a plugin may use (see [`Limits`] for defaults).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Milliseconds one `handle_event` call may take.
+    pub call_timeout_ms: Option<u64>,
+    /// Milliseconds `_initialize` and `init` may take.
+    pub init_timeout_ms: Option<u64>,
+    /// MiB of linear memory.
+    pub memory_mb: Option<usize>,
+    /// Elements a table may grow to.
+    pub table_elements: Option<usize>,
+    /// Fuel per call (about one unit per wasm instruction); unset: not metered.
+    pub fuel: Option<u64>,
+}
+
+impl LimitsSection {
+    /// `limits` with the values this section sets.
+    pub fn apply(&self, limits: Limits) -> Limits {
+        Limits {
+            call_timeout: self
+                .call_timeout_ms
+                .map_or(limits.call_timeout, Duration::from_millis),
+            init_timeout: self
+                .init_timeout_ms
+                .map_or(limits.init_timeout, Duration::from_millis),
+            memory: self
+                .memory_mb
+                .map_or(limits.memory, |mb| mb.saturating_mul(1 << 20)),
+            table_elements: self.table_elements.unwrap_or(limits.table_elements),
+            fuel: self.fuel.or(limits.fuel),
         }
     }
 }
@@ -134,6 +189,30 @@ impl PluginSection {
 }
 
 impl FileConfig {
+    /// What the plugin named `name` is loaded with: its config and its limits (its own section
+    /// over `[limits]` over the defaults).
+    pub fn plugin_settings(&self, name: &str) -> PluginSettings {
+        let section = self.plugin(name);
+        PluginSettings {
+            config_json: section.config_json(),
+            limits: section.limits.apply(self.limits.apply(Limits::default())),
+        }
+    }
+
+    /// How the plugin named `name` is run: its queue size and whether it sees Secrets' data.
+    pub fn worker_options(&self, name: &str) -> WorkerOptions {
+        let section = self.plugin(name);
+        WorkerOptions {
+            queue_size: section.queue_size.unwrap_or(DEFAULT_QUEUE_SIZE),
+            allow_secrets: section.allow_secrets,
+        }
+    }
+
+    /// True when some plugin is given a fuel budget: the engine must then meter fuel.
+    pub fn meters_fuel(&self) -> bool {
+        self.limits.fuel.is_some() || self.plugins.values().any(|p| p.limits.fuel.is_some())
+    }
+
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {

@@ -2,15 +2,19 @@
 //! API server sent, to sandboxed WebAssembly plugins.
 //!
 //! The path of an event: a [`source`] yields [`event::WatchEvent`]s (the server's bytes plus the
-//! identity read from their head), the [`dispatch::Dispatcher`] hands each to every
-//! [`plugin::Plugin`], whose instance runs on the shared [`runtime::Runtime`] and returns an
-//! [`plugin::Outcome`] that [`logging`] writes out.
+//! identity read from their head), the [`dispatch::Dispatcher`] queues each for every plugin's
+//! [`worker::Worker`] (Secrets [`redact`]ed), which calls its [`plugin::Plugin`] within its
+//! [`plugin::Limits`] on the shared [`runtime::Runtime`] and logs the [`plugin::Outcome`]
+//! ([`logging`]); [`metrics`] counts it all.
 
 pub mod config;
 pub mod dispatch;
 pub mod event;
 pub mod loader;
 pub mod logging;
+pub mod metrics;
 pub mod plugin;
+pub mod redact;
 pub mod runtime;
 pub mod source;
+pub mod worker;

@@ -21,7 +21,7 @@ pub struct LoadedPlugins {
     /// Loaded plugins, in file-name order.
     pub plugins: Vec<Plugin>,
     /// One error per plugin that failed to load.
-    pub failures: Vec<LoadError>,
+    pub failures: Vec<(String, LoadError)>,
 }
 
 /// True for files that are plugins: `*.wasm`, not hidden.
@@ -70,7 +70,7 @@ pub fn load_dir(
             continue;
         }
         let started = Instant::now();
-        match Plugin::load(runtime, &path, section.config_json()) {
+        match Plugin::load(runtime, &path, config.plugin_settings(&name)) {
             Ok(plugin) => {
                 tracing::info!(
                     plugin = %name,
@@ -82,7 +82,7 @@ pub fn load_dir(
             }
             Err(error) => {
                 tracing::error!(plugin = %name, "{error}; the other plugins go on without it");
-                loaded.failures.push(error);
+                loaded.failures.push((name, error));
             }
         }
     }

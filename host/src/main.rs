@@ -6,9 +6,10 @@ use event_controller::config::{FileConfig, OneOrMany, DEFAULT_PLUGINS_DIR};
 use event_controller::dispatch::Dispatcher;
 use event_controller::event::WatchEvent;
 use event_controller::logging::{self, LogFormat, LogSettings};
+use event_controller::metrics::{self, Health, Metrics};
 use event_controller::plugin::{self, Plugin};
-use event_controller::runtime::Runtime;
-use event_controller::source::kube::{KubeSettings, Namespaces, REDISCOVER_EVERY};
+use event_controller::runtime::{Runtime, RuntimeOptions};
+use event_controller::source::kube::{KubeSettings, Namespaces, Observer, REDISCOVER_EVERY};
 use event_controller::source::reconcile::InitialEvents;
 use event_controller::{loader, source};
 use std::io::BufRead;
@@ -41,6 +42,9 @@ struct Cli {
     /// Write the log to this file instead of stderr.
     #[arg(long, env = "LOG_FILE", global = true)]
     log_file: Option<PathBuf>,
+    /// Address of /metrics, /healthz and /readyz for `run`, or `off` [default: 0.0.0.0:9090].
+    #[arg(long, env = "METRICS_ADDRESS", global = true)]
+    metrics_address: Option<String>,
     #[command(flatten)]
     kube: KubeArgs,
     #[command(subcommand)]
@@ -191,62 +195,141 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PLUGINS_DIR));
     match cli.command.take().unwrap_or(Command::Run) {
         Command::Run => {
-            run_controller(&cli.kube.settings(&file_config), &plugins_dir, &file_config)
+            let metrics_address = cli
+                .metrics_address
+                .clone()
+                .or_else(|| file_config.metrics_address.clone())
+                .unwrap_or_else(|| DEFAULT_METRICS_ADDRESS.to_owned());
+            let settings = cli.kube.settings(&file_config);
+            run_controller(&settings, &plugins_dir, &file_config, &metrics_address)
         }
         Command::Replay { file } => replay(&file, &plugins_dir, &file_config),
         Command::Check { plugin, event } => check(&plugin, event.as_deref(), &file_config),
     }
 }
 
-/// Events queued between the watches and the plugins; a full queue holds the watches back.
+/// Events queued between the watches and the dispatcher; a full queue holds the watches back.
 const EVENT_QUEUE: usize = 1024;
+
+/// Where /metrics, /healthz and /readyz are served unless configured otherwise.
+const DEFAULT_METRICS_ADDRESS: &str = "0.0.0.0:9090";
 
 fn run_controller(
     settings: &KubeSettings,
     plugins_dir: &Path,
     config: &FileConfig,
+    metrics_address: &str,
 ) -> Result<ExitCode> {
     if settings.resources.is_empty() {
         bail!("nothing to watch: set K8S_RESOURCE, --resource, or `resources` in the config file");
     }
-    let runtime = Runtime::new()?;
-    let loaded = loader::load_dir(&runtime, plugins_dir, config)?;
-    let mut dispatcher = Dispatcher::new(loaded.plugins);
-    let (events, mut queue) = tokio::sync::mpsc::channel::<WatchEvent>(EVENT_QUEUE);
-    let stopping = Arc::new(AtomicBool::new(false));
-    let plugins = std::thread::Builder::new().name("plugins".into()).spawn({
-        let stopping = stopping.clone();
-        move || {
-            while let Some(event) = queue.blocking_recv() {
-                if stopping.load(Ordering::Relaxed) {
-                    break;
-                }
-                dispatcher.deliver(&event);
-            }
-        }
-    })?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::new());
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let endpoints = tokio.block_on(serve_endpoints(metrics_address, &metrics, &health))?;
+    let dispatcher = start_plugins(plugins_dir, config, &metrics)?;
+    health.plugins_loaded();
+    let (events, queue) = tokio::sync::mpsc::channel::<WatchEvent>(EVENT_QUEUE);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let fan_out = std::thread::Builder::new().name("dispatch".into()).spawn({
+        let stopping = stopping.clone();
+        move || fan_out(queue, dispatcher, &stopping)
+    })?;
     let outcome = tokio.block_on(async {
         let connection = source::kube::connect(settings).await?;
+        let observer = Observer::new(metrics.clone(), health.clone());
         tokio::select! {
-            () = source::kube::run(connection, settings.clone(), events) => {}
+            () = source::kube::run(connection, settings.clone(), events, observer) => {}
             signal = shutdown_signal() => {
-                tracing::info!("{signal} received: finishing the event in flight, then exiting");
+                tracing::info!("{signal} received: finishing the events in flight, then exiting");
                 stopping.store(true, Ordering::Relaxed);
             }
         }
         anyhow::Ok(())
     });
-    // The watches are gone (their sender with them): the plugin thread ends after its event.
+    // The watches are gone (their sender with them): the fan-out ends, and each plugin after
+    // its event in flight.
+    drop(endpoints);
     tokio.shutdown_timeout(std::time::Duration::from_secs(1));
-    if plugins.join().is_err() {
-        bail!("the plugin thread panicked");
+    if fan_out.join().is_err() {
+        bail!("the dispatch thread panicked");
     }
     outcome?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the plugins directory and starts a worker per plugin.
+fn start_plugins(
+    plugins_dir: &Path,
+    config: &FileConfig,
+    metrics: &Arc<Metrics>,
+) -> Result<Dispatcher> {
+    let runtime = Runtime::with_options(RuntimeOptions {
+        fuel: config.meters_fuel(),
+        ..RuntimeOptions::default()
+    })?;
+    let loaded = loader::load_dir(&runtime, plugins_dir, config)?;
+    for (name, _) in &loaded.failures {
+        metrics.plugin_load_failed(name);
+    }
+    let plugins = loaded
+        .plugins
+        .into_iter()
+        .map(|plugin| {
+            let options = config.worker_options(plugin.name());
+            (plugin, options)
+        })
+        .collect();
+    Dispatcher::start(plugins, metrics.clone()).context("cannot start the plugin workers")
+}
+
+/// Hands every event from the watches to the dispatcher until the watches end or `stopping`.
+fn fan_out(
+    mut queue: tokio::sync::mpsc::Receiver<WatchEvent>,
+    mut dispatcher: Dispatcher,
+    stopping: &AtomicBool,
+) {
+    while let Some(event) = queue.blocking_recv() {
+        if stopping.load(Ordering::Relaxed) {
+            break;
+        }
+        dispatcher.deliver(&event);
+    }
+    if stopping.load(Ordering::Relaxed) {
+        dispatcher.stop();
+    }
+    dispatcher.finish();
+}
+
+/// Binds `address` (unless `off`) and serves the metrics and health endpoints there until the
+/// returned task is dropped.
+async fn serve_endpoints(
+    address: &str,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+) -> Result<Option<AbortOnDrop>> {
+    if address.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot serve metrics on {address} (METRICS_ADDRESS)"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz");
+    let task = tokio::spawn(metrics::serve(listener, metrics.clone(), health.clone()));
+    Ok(Some(AbortOnDrop(task)))
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Waits for SIGTERM or SIGINT and names it.
@@ -266,12 +349,11 @@ async fn shutdown_signal() -> &'static str {
 }
 
 fn replay(file: &Path, plugins_dir: &Path, config: &FileConfig) -> Result<ExitCode> {
-    let runtime = Runtime::new()?;
-    let loaded = loader::load_dir(&runtime, plugins_dir, config)?;
-    if loaded.plugins.is_empty() {
+    let metrics = Arc::new(Metrics::new());
+    let mut dispatcher = start_plugins(plugins_dir, config, &metrics)?;
+    if dispatcher.plugin_names().next().is_none() {
         tracing::warn!(dir = %plugins_dir.display(), "no plugins loaded; events are read but go nowhere");
     }
-    let mut dispatcher = Dispatcher::new(loaded.plugins);
     let input: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(std::io::stdin().lock())
     } else {
@@ -282,14 +364,14 @@ fn replay(file: &Path, plugins_dir: &Path, config: &FileConfig) -> Result<ExitCo
     let started = Instant::now();
     let summary = source::replay::replay(input, |event| dispatcher.deliver(event))
         .with_context(|| format!("reading {}", file.display()))?;
-    let stats = dispatcher.stats();
+    let stats = dispatcher.finish();
     tracing::info!(
         lines = summary.lines,
         delivered = summary.delivered,
         skipped = summary.skipped,
         malformed = summary.malformed,
         plugin_failures = stats.failures,
-        plugins_not_loaded = loaded.failures.len(),
+        plugin_skipped = stats.skipped,
         elapsed_ms = %format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
         "replay finished"
     );
@@ -312,11 +394,14 @@ fn check(path: &Path, event_file: Option<&Path>, config: &FileConfig) -> Result<
     };
     let event = WatchEvent::parse(event_text.trim().as_bytes().to_vec())
         .context("the sample event is not a watch event")?;
-    let runtime = Runtime::new()?;
+    let runtime = Runtime::with_options(RuntimeOptions {
+        fuel: config.meters_fuel(),
+        ..RuntimeOptions::default()
+    })?;
     let name = plugin::plugin_name(path);
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let started = Instant::now();
-    let mut plugin = Plugin::load(&runtime, path, config.plugin(&name).config_json())?;
+    let mut plugin = Plugin::load(&runtime, path, config.plugin_settings(&name))?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
     let shape = plugin.shape();
     println!("plugin:   {name} ({}, {size} bytes)", path.display());

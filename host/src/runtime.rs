@@ -1,9 +1,10 @@
 //! The shared wasmtime `Engine` and `Linker`: one of each for the whole process.
 
 use crate::logging;
+use crate::plugin::limits::EPOCH_TICK;
 use crate::plugin::HostState;
 use event_controller_guest::abi::{self, Level};
-use wasmtime::{Caller, Config, Engine, Extern, Linker, OptLevel};
+use wasmtime::{Caller, Config, Engine, EngineWeak, Extern, Linker, OptLevel};
 
 /// The wasm stack a plugin call may use before it traps.
 pub const MAX_WASM_STACK: usize = 512 << 10;
@@ -13,6 +14,25 @@ pub const MAX_WASM_STACK: usize = 512 << 10;
 #[error("cannot set up the WebAssembly runtime: {0}")]
 pub struct RuntimeError(String);
 
+/// Which guards the engine compiles into plugins. Each costs a little per call (see the README's
+/// benchmark); production uses [`RuntimeOptions::default`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeOptions {
+    /// Deadlines by epoch interruption (default on).
+    pub deadlines: bool,
+    /// Fuel metering (default off; on when some plugin has a fuel limit).
+    pub fuel: bool,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> RuntimeOptions {
+        RuntimeOptions {
+            deadlines: true,
+            fuel: false,
+        }
+    }
+}
+
 /// The engine every plugin is compiled with and the host functions every plugin may import.
 pub struct Runtime {
     engine: Engine,
@@ -20,15 +40,27 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Creates the engine and links WASI preview 1 and the `event_controller` host functions.
+    /// Creates the engine with the default guards and links WASI preview 1 and the
+    /// `event_controller` host functions.
     pub fn new() -> Result<Runtime, RuntimeError> {
+        Runtime::with_options(RuntimeOptions::default())
+    }
+
+    /// Like [`Runtime::new`] with the given guards. With deadlines, a thread advances the
+    /// engine's epoch every [`EPOCH_TICK`] for as long as the engine lives.
+    pub fn with_options(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         let mut config = Config::new();
         config
             .cranelift_opt_level(OptLevel::Speed)
             .max_wasm_stack(MAX_WASM_STACK)
+            .epoch_interruption(options.deadlines)
+            .consume_fuel(options.fuel)
             // Traps are reported as one line; backtraces would need debug info anyway.
             .wasm_backtrace_max_frames(None);
         let engine = Engine::new(&config).map_err(|e| RuntimeError(format!("{e:#}")))?;
+        if options.deadlines {
+            start_epoch_ticker(engine.weak())?;
+        }
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut HostState| &mut state.wasi)
             .map_err(|e| RuntimeError(format!("linking WASI: {e:#}")))?;
@@ -47,6 +79,21 @@ impl Runtime {
     pub fn linker(&self) -> &Linker<HostState> {
         &self.linker
     }
+}
+
+/// Advances the epoch every tick until the engine is gone.
+fn start_epoch_ticker(engine: EngineWeak) -> Result<(), RuntimeError> {
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+        .map_err(|e| RuntimeError(format!("cannot start the epoch ticker: {e}")))
 }
 
 /// `event_controller::log(level, ptr, len)`: logs guest text under the plugin's name.

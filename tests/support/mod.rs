@@ -38,7 +38,8 @@ pub fn plugins_dir(names: &[&str]) -> tempfile::TempDir {
     dir
 }
 
-/// The binary, with no configuration leaking in from the environment.
+/// The binary, with no configuration leaking in from the environment, and its metrics on a
+/// free loopback port (tests run in parallel; the log line "serving /metrics" names the port).
 pub fn controller() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_event-controller"));
     for var in [
@@ -51,6 +52,7 @@ pub fn controller() -> Command {
     ] {
         cmd.env_remove(var);
     }
+    cmd.env("METRICS_ADDRESS", "127.0.0.1:0");
     cmd.stdin(Stdio::null());
     cmd
 }

@@ -3,16 +3,16 @@
 //! An instance is created once and reused for every event. Any trap poisons it: the caller
 //! ([`super::Plugin`]) drops it and starts a fresh one for the next event.
 
+use super::limits::{LimitExceeded, Limiter, Limits};
 use super::outcome::Outcome;
 use super::output::CapturedOutput;
+use crate::runtime::MAX_WASM_STACK;
 use event_controller_guest::abi::{self, Level};
 use std::sync::Arc;
-use wasmtime::{Func, InstancePre, Memory, Store, StoreLimits, StoreLimitsBuilder, TypedFunc};
+use std::time::Duration;
+use wasmtime::{Func, InstancePre, Memory, Store, Trap, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::WasiCtxBuilder;
-
-/// Linear memory one instance may grow to.
-pub const MEMORY_LIMIT: usize = 256 << 20;
 
 /// The host side of one instance's `Store`.
 pub struct HostState {
@@ -21,11 +21,11 @@ pub struct HostState {
     pub(crate) wasi: WasiP1Ctx,
     stdout: CapturedOutput,
     stderr: CapturedOutput,
-    limits: StoreLimits,
+    limiter: Limiter,
 }
 
 impl HostState {
-    fn new(plugin: Arc<str>) -> HostState {
+    fn new(plugin: Arc<str>, limits: &Limits) -> HostState {
         let stdout = CapturedOutput::default();
         let stderr = CapturedOutput::default();
         // Nothing granted: no preopens, no env, no args, no network. Clocks and random work.
@@ -41,7 +41,7 @@ impl HostState {
             wasi,
             stdout,
             stderr,
-            limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(),
+            limiter: Limiter::new(limits),
         }
     }
 
@@ -88,6 +88,18 @@ pub enum CallError {
     /// The guest trapped; the instance is discarded.
     #[error("trapped: {0}")]
     Trap(String),
+    /// The call ran past its deadline and was interrupted; the instance is discarded.
+    #[error("timed out: interrupted after its {0:?} deadline")]
+    Timeout(Duration),
+    /// The call used up its fuel; the instance is discarded.
+    #[error("ran out of fuel: {0} units per call")]
+    OutOfFuel(u64),
+    /// Memory or a table grew past the plugin's limit; the instance is discarded.
+    #[error("trapped: {0}")]
+    Limit(LimitExceeded),
+    /// The wasm stack overflowed (deep recursion); the instance is discarded.
+    #[error("trapped: call stack exhausted (the wasm stack limit is {} KiB)", MAX_WASM_STACK >> 10)]
+    StackOverflow,
     /// `alloc` returned a range outside memory; the instance is discarded.
     #[error("alloc({len}) returned {ptr:#x}, outside the {memory_size}-byte memory")]
     BadAlloc {
@@ -109,13 +121,31 @@ pub enum CallError {
 impl CallError {
     /// True when the instance must not be used again.
     pub fn poisons_instance(&self) -> bool {
-        matches!(self, CallError::Trap(_) | CallError::BadAlloc { .. })
+        !matches!(self, CallError::BadResult(_) | CallError::Restart(_))
+    }
+
+    /// Names a failed call: a limit it ran into, or the trap.
+    fn from_wasm(error: wasmtime::Error, timeout: Duration, fuel: Option<u64>) -> CallError {
+        if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
+            return CallError::Limit(limit.clone());
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => CallError::Timeout(timeout),
+            Some(Trap::OutOfFuel) => CallError::OutOfFuel(fuel.unwrap_or(0)),
+            Some(Trap::StackOverflow) => CallError::StackOverflow,
+            _ => CallError::Trap(trap_message(error)),
+        }
     }
 }
 
 /// A live, initialised plugin instance.
 pub struct Instance {
     store: Store<HostState>,
+    limits: Limits,
+    /// The engine meters fuel: every call must be given some.
+    metered: bool,
+    /// The deadline of the guest code running now (`init_timeout` while starting).
+    armed: Duration,
     memory: Memory,
     alloc: TypedFunc<i32, i32>,
     dealloc: TypedFunc<(i32, i32), ()>,
@@ -136,20 +166,39 @@ fn failed(stage: &'static str) -> impl FnOnce(wasmtime::Error) -> StartError {
     }
 }
 
+/// Like [`failed`] for the guest code of `_initialize` and `init`, which run under a deadline.
+fn start_failed(
+    stage: &'static str,
+    limits: &Limits,
+) -> impl FnOnce(wasmtime::Error) -> StartError {
+    let (timeout, fuel) = (limits.init_timeout, limits.fuel);
+    move |err| StartError::Failed {
+        stage,
+        message: CallError::from_wasm(err, timeout, fuel).to_string(),
+    }
+}
+
 impl Instance {
     /// Instantiates the module, runs `_initialize`, checks `ec_abi_version` and runs `init`
-    /// with the plugin's config JSON.
+    /// with the plugin's config JSON, all within `limits` (`init_timeout` for the guest code).
     pub fn start(
         pre: &InstancePre<HostState>,
         plugin: Arc<str>,
         config_json: &str,
+        limits: &Limits,
     ) -> Result<Instance, StartError> {
-        let mut store = Store::new(pre.module().engine(), HostState::new(plugin));
-        store.limiter(|state| &mut state.limits);
+        let mut store = Store::new(pre.module().engine(), HostState::new(plugin, limits));
+        if limits.memory != usize::MAX || limits.table_elements != usize::MAX {
+            store.limiter(|state| &mut state.limiter);
+        }
+        store.epoch_deadline_trap();
+        let metered = store.get_fuel().is_ok();
+        arm(&mut store, limits.init_timeout, limits.fuel, metered);
         let instance = pre
             .instantiate(&mut store)
-            .map_err(failed("instantiation"))?;
-        let mut started = Instance::bind(store, &instance).map_err(failed("instantiation"))?;
+            .map_err(start_failed("instantiation", limits))?;
+        let mut started =
+            Instance::bind(store, &instance, *limits, metered).map_err(failed("instantiation"))?;
         if let Some(initialize) = instance.get_func(&mut started.store, abi::INITIALIZE) {
             started.run_initialize(initialize)?;
         }
@@ -166,6 +215,8 @@ impl Instance {
     fn bind(
         mut store: Store<HostState>,
         instance: &wasmtime::Instance,
+        limits: Limits,
+        metered: bool,
     ) -> wasmtime::Result<Instance> {
         let memory = instance
             .get_memory(&mut store, abi::MEMORY)
@@ -176,6 +227,9 @@ impl Instance {
             handle_event: instance.get_typed_func(&mut store, abi::HANDLE_EVENT)?,
             memory,
             store,
+            armed: limits.init_timeout,
+            limits,
+            metered,
         })
     }
 
@@ -184,7 +238,7 @@ impl Instance {
             .typed::<(), ()>(&self.store)
             .and_then(|f| f.call(&mut self.store, ()));
         self.store.data().flush_output();
-        result.map_err(failed(abi::INITIALIZE))
+        result.map_err(start_failed(abi::INITIALIZE, &self.limits))
     }
 
     fn check_abi_version(&mut self, version: Func) -> Result<(), StartError> {
@@ -208,10 +262,7 @@ impl Instance {
             })
             .map_err(|error| StartError::Failed {
                 stage: abi::INIT,
-                message: match error {
-                    CallError::Trap(message) => message,
-                    other => other.to_string(),
-                },
+                message: error.to_string(),
             })?;
         match code {
             0 => Ok(()),
@@ -219,8 +270,11 @@ impl Instance {
         }
     }
 
-    /// Calls `handle_event` with one event's JSON and reads the outcome.
+    /// Calls `handle_event` with one event's JSON and reads the outcome, within the plugin's
+    /// `call_timeout` (and fuel).
     pub fn handle_event(&mut self, event: &[u8]) -> Result<Option<Outcome>, CallError> {
+        self.armed = self.limits.call_timeout;
+        arm(&mut self.store, self.armed, self.limits.fuel, self.metered);
         let handle_event = self.handle_event.clone();
         let packed = self.with_input(event, |store, ptr, len| {
             handle_event.call(store, (ptr, len))
@@ -251,7 +305,7 @@ impl Instance {
         let ptr = self
             .alloc
             .call(&mut self.store, len)
-            .map_err(|e| CallError::Trap(format!("in alloc: {}", trap_message(e))))?;
+            .map_err(|e| self.failure(e, "in alloc: "))?;
         let offset = ptr as u32 as usize;
         if let Err(_out_of_bounds) = self.memory.write(&mut self.store, offset, input) {
             return Err(CallError::BadAlloc {
@@ -260,12 +314,19 @@ impl Instance {
                 memory_size: self.memory.data_size(&self.store),
             });
         }
-        let result =
-            call(&mut self.store, ptr, len).map_err(|e| CallError::Trap(trap_message(e)))?;
+        let result = call(&mut self.store, ptr, len).map_err(|e| self.failure(e, ""))?;
         self.dealloc
             .call(&mut self.store, (ptr, len))
-            .map_err(|e| CallError::Trap(format!("in dealloc: {}", trap_message(e))))?;
+            .map_err(|e| self.failure(e, "in dealloc: "))?;
         Ok(result)
+    }
+
+    /// Names a failed guest call; `during` prefixes a plain trap's message.
+    fn failure(&self, error: wasmtime::Error, during: &str) -> CallError {
+        match CallError::from_wasm(error, self.armed, self.limits.fuel) {
+            CallError::Trap(message) => CallError::Trap(format!("{during}{message}")),
+            other => other,
+        }
     }
 
     /// Reads and frees the result buffer packed in `handle_event`'s return value.
@@ -275,13 +336,8 @@ impl Instance {
         }
         let (ptr, len) = abi::unpack(packed);
         let (offset, size) = (ptr as usize, len as usize);
-        if size > abi::MAX_RESULT_LEN {
-            return Err(CallError::BadResult(format!(
-                "result of {size} bytes is larger than the {} byte limit",
-                abi::MAX_RESULT_LEN
-            )));
-        }
         let data = self.memory.data(&self.store);
+        // Out of bounds: nothing the host could free.
         let bytes = offset
             .checked_add(size)
             .and_then(|end| data.get(offset..end))
@@ -291,10 +347,28 @@ impl Instance {
                     data.len()
                 ))
             })?;
-        let parsed = Outcome::parse(bytes).map_err(CallError::BadResult);
+        // In bounds, even when rejected, the buffer is freed so that the instance can go on.
+        let parsed = if size > abi::MAX_RESULT_LEN {
+            Err(CallError::BadResult(format!(
+                "result of {size} bytes is larger than the {} byte limit",
+                abi::MAX_RESULT_LEN
+            )))
+        } else {
+            Outcome::parse(bytes).map_err(CallError::BadResult)
+        };
         self.dealloc
             .call(&mut self.store, (ptr as i32, len as i32))
-            .map_err(|e| CallError::Trap(format!("in dealloc: {}", trap_message(e))))?;
+            .map_err(|e| self.failure(e, "in dealloc: "))?;
         parsed
+    }
+}
+
+/// Gives the guest code about to run its deadline and, when the engine meters fuel, its fuel
+/// (all it wants when the plugin has no fuel limit).
+fn arm(store: &mut Store<HostState>, timeout: Duration, fuel: Option<u64>, metered: bool) {
+    store.set_epoch_deadline(Limits::deadline_ticks(timeout));
+    if metered {
+        // Cannot fail: the engine meters fuel.
+        let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
     }
 }

@@ -4,11 +4,13 @@
 
 pub mod abi;
 mod instance;
+pub mod limits;
 pub mod outcome;
 pub mod output;
 
 pub use self::abi::{AbiError, ModuleShape};
-pub use self::instance::{CallError, HostState, StartError, MEMORY_LIMIT};
+pub use self::instance::{CallError, HostState, StartError};
+pub use self::limits::{LimitExceeded, Limits};
 pub use self::outcome::Outcome;
 
 use self::instance::Instance;
@@ -69,25 +71,46 @@ pub fn plugin_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
+/// What a plugin is started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginSettings {
+    /// Its config table as JSON, handed to `init` (`{}` when it has none).
+    pub config_json: String,
+    /// What it may use.
+    pub limits: Limits,
+}
+
+impl Default for PluginSettings {
+    fn default() -> PluginSettings {
+        PluginSettings {
+            config_json: "{}".to_owned(),
+            limits: Limits::default(),
+        }
+    }
+}
+
 /// A loaded plugin and its live instance.
 pub struct Plugin {
     name: Arc<str>,
     path: PathBuf,
     shape: ModuleShape,
     pre: InstancePre<HostState>,
-    config_json: String,
+    settings: PluginSettings,
     instance: Option<Instance>,
 }
 
 impl Plugin {
-    /// Reads, compiles and checks `path`, then starts an instance with `config_json` (the
-    /// plugin's config table as JSON, `{}` when it has none).
-    pub fn load(runtime: &Runtime, path: &Path, config_json: String) -> Result<Plugin, LoadError> {
+    /// Reads, compiles and checks `path`, then starts an instance with `settings`.
+    pub fn load(
+        runtime: &Runtime,
+        path: &Path,
+        settings: PluginSettings,
+    ) -> Result<Plugin, LoadError> {
         let bytes = std::fs::read(path).map_err(|cause| LoadError::Read {
             path: path.to_owned(),
             cause,
         })?;
-        Self::from_bytes(runtime, path, &bytes, config_json)
+        Self::from_bytes(runtime, path, &bytes, settings)
     }
 
     /// Like [`Plugin::load`] for a module already in memory; `path` names it in messages.
@@ -95,7 +118,7 @@ impl Plugin {
         runtime: &Runtime,
         path: &Path,
         bytes: &[u8],
-        config_json: String,
+        settings: PluginSettings,
     ) -> Result<Plugin, LoadError> {
         check_header(bytes).map_err(|reason| LoadError::NotAModule {
             path: path.to_owned(),
@@ -120,13 +143,14 @@ impl Plugin {
             })
         })?;
         let name: Arc<str> = plugin_name(path).into();
-        let instance = Instance::start(&pre, name.clone(), &config_json).map_err(start_error)?;
+        let instance = Instance::start(&pre, name.clone(), &settings.config_json, &settings.limits)
+            .map_err(start_error)?;
         Ok(Plugin {
             name,
             path: path.to_owned(),
             shape,
             pre,
-            config_json,
+            settings,
             instance: Some(instance),
         })
     }
@@ -141,6 +165,11 @@ impl Plugin {
         &self.path
     }
 
+    /// What it was started with.
+    pub fn settings(&self) -> &PluginSettings {
+        &self.settings
+    }
+
     /// What the ABI check found in the module.
     pub fn shape(&self) -> ModuleShape {
         self.shape
@@ -152,8 +181,13 @@ impl Plugin {
         let instance = match &mut self.instance {
             Some(instance) => instance,
             empty => empty.insert(
-                Instance::start(&self.pre, self.name.clone(), &self.config_json)
-                    .map_err(CallError::Restart)?,
+                Instance::start(
+                    &self.pre,
+                    self.name.clone(),
+                    &self.settings.config_json,
+                    &self.settings.limits,
+                )
+                .map_err(CallError::Restart)?,
             ),
         };
         let result = instance.handle_event(event);

@@ -14,9 +14,12 @@ pub mod resource;
 pub mod watch;
 
 use crate::event::WatchEvent;
+use crate::metrics::{Health, Metrics};
 use crate::source::reconcile::{DeletedObject, InitialEvents, Reconciler};
 use secrecy::SecretString;
+use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use watch::WatchTarget;
@@ -120,6 +123,53 @@ fn endpoint_uri(endpoint: &str) -> Result<http::Uri, ConnectError> {
         })
 }
 
+/// Where the watches report their progress: metrics and readiness.
+#[derive(Clone, Default)]
+pub struct Observer {
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    /// Watches that have completed a list: the next list of one is a relist.
+    listed: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Observer {
+    /// Reports to `metrics` and `health`.
+    pub fn new(metrics: Arc<Metrics>, health: Arc<Health>) -> Observer {
+        Observer {
+            metrics,
+            health,
+            listed: Arc::default(),
+        }
+    }
+
+    /// `watch` must complete a list before the controller is ready.
+    fn expect(&self, watch: &str) {
+        self.health.expect_sync(watch);
+    }
+
+    /// `target` completed a list (its first, or a relist).
+    fn listed(&self, target: &WatchTarget) {
+        let what = target.describe();
+        let resource = target.resource.qualified_name();
+        let first = self
+            .listed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(what.clone());
+        if !first {
+            self.metrics.relisted(&resource);
+        }
+        self.metrics.synced(&resource);
+        self.health.synced(&what);
+    }
+
+    /// `target`'s watch is opened again (it ended, broke, or its list is repeated).
+    fn restarted(&self, target: &WatchTarget) {
+        self.metrics
+            .watch_restarted(&target.resource.qualified_name());
+    }
+}
+
 /// A client and the server it talks to (for log lines).
 #[derive(Clone)]
 pub struct Connection {
@@ -154,18 +204,31 @@ pub async fn connect(settings: &KubeSettings) -> Result<Connection, ConnectError
 }
 
 /// Watches every configured resource in every configured namespace, sending the events plugins
-/// must receive to `events`, until `events` is closed.
-pub async fn run(connection: Connection, settings: KubeSettings, events: mpsc::Sender<WatchEvent>) {
+/// must receive to `events`, until `events` is closed. The controller is not ready until every
+/// resource is resolved and each of its watches has completed its first list.
+pub async fn run(
+    connection: Connection,
+    settings: KubeSettings,
+    events: mpsc::Sender<WatchEvent>,
+    observer: Observer,
+) {
     let mut tasks = tokio::task::JoinSet::new();
     for name in settings.resources.clone() {
+        observer.expect(&resolving(&name));
         tasks.spawn(watch_resource(
             connection.clone(),
             name,
             settings.clone(),
             events.clone(),
+            observer.clone(),
         ));
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// What readiness waits for while `name` is not resolved yet.
+fn resolving(name: &str) -> String {
+    format!("discovery of {name}")
 }
 
 /// Resolves `name` (retrying until the server serves it), then watches it in each namespace.
@@ -174,6 +237,7 @@ async fn watch_resource(
     name: String,
     settings: KubeSettings,
     events: mpsc::Sender<WatchEvent>,
+    observer: Observer,
 ) {
     let client = connection.client;
     let mut backoff = watch::Backoff::default();
@@ -227,8 +291,16 @@ async fn watch_resource(
             client: client.clone(),
             url: connection.url.clone(),
         };
-        watches.spawn(watch::run(connection, target, reconciler, events.clone()));
+        observer.expect(&target.describe());
+        watches.spawn(watch::run(
+            connection,
+            target,
+            reconciler,
+            events.clone(),
+            observer.clone(),
+        ));
     }
+    observer.health.synced(&resolving(&name));
     while watches.join_next().await.is_some() {}
 }
 

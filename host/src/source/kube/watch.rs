@@ -149,22 +149,27 @@ pub async fn run(
     target: WatchTarget,
     mut reconciler: Reconciler,
     events: mpsc::Sender<WatchEvent>,
+    observer: super::Observer,
 ) {
     let client = connection.client;
     let what = target.describe();
     let mut backoff = Backoff::default();
     let mut resource_version: Option<String> = None;
     let mut streaming_lists = target.streaming_lists;
-    loop {
+    let (to, report) = (&events, &observer);
+    for attempt in 0u64.. {
+        if attempt > 0 {
+            observer.restarted(&target);
+        }
         let step = match &resource_version {
             None if streaming_lists => {
                 let start = Start::WithInitialEvents;
-                watch(&client, &target, start, &mut reconciler, &events).await
+                watch(&client, &target, start, &mut reconciler, to, report).await
             }
-            None => list(&client, &target, &mut reconciler, &events).await,
+            None => list(&client, &target, &mut reconciler, to, report).await,
             Some(rv) => {
                 let start = Start::After(rv);
-                watch(&client, &target, start, &mut reconciler, &events).await
+                watch(&client, &target, start, &mut reconciler, to, report).await
             }
         };
         if resource_version.is_none()
@@ -207,6 +212,7 @@ async fn list(
     target: &WatchTarget,
     reconciler: &mut Reconciler,
     events: &mpsc::Sender<WatchEvent>,
+    observer: &super::Observer,
 ) -> Result<String, WatchError> {
     let mut listed = 0usize;
     let mut continue_token: Option<String> = None;
@@ -231,6 +237,7 @@ async fn list(
         }
     };
     finish_list(reconciler, events, target, listed, &resource_version).await?;
+    observer.listed(target);
     Ok(resource_version)
 }
 
@@ -282,6 +289,7 @@ async fn watch(
     start: Start<'_>,
     reconciler: &mut Reconciler,
     events: &mpsc::Sender<WatchEvent>,
+    observer: &super::Observer,
 ) -> Result<String, WatchError> {
     let timeout = WATCH_TIMEOUT_SECONDS.to_string();
     let mut query = vec![
@@ -333,6 +341,7 @@ async fn watch(
                 EventType::Bookmark if listing && contains(event.raw(), INITIAL_EVENTS_END) => {
                     listing = false;
                     finish_list(reconciler, events, target, listed, &last_version).await?;
+                    observer.listed(target);
                     None
                 }
                 EventType::Bookmark => None,

@@ -1,0 +1,833 @@
+//! Prometheus metrics and the health endpoints.
+//!
+//! [`Metrics`] holds every metric the controller exports, all under the `event_controller_`
+//! prefix; [`Health`] tracks readiness; [`serve`] answers `/metrics`, `/healthz` and `/readyz`
+//! over HTTP/1.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `event_controller_events_received_total` | counter | `kind`, `type` |
+//! | `event_controller_plugin_calls_total` | counter | `plugin` |
+//! | `event_controller_plugin_call_duration_seconds` | histogram | `plugin` |
+//! | `event_controller_plugin_failures_total` | counter | `plugin`, `kind` |
+//! | `event_controller_plugin_events_dropped_total` | counter | `plugin`, `reason` |
+//! | `event_controller_plugin_queue_depth` | gauge | `plugin` |
+//! | `event_controller_plugin_reloads_total` | counter | `plugin` |
+//! | `event_controller_plugin_load_failures_total` | counter | `plugin` |
+//! | `event_controller_plugins_loaded` | gauge | |
+//! | `event_controller_watch_restarts_total` | counter | `resource` |
+//! | `event_controller_relists_total` | counter | `resource` |
+//! | `event_controller_last_sync_timestamp_seconds` | gauge | `resource` |
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// Prefix of every metric name.
+const PREFIX: &str = "event_controller";
+/// Content type of the `/metrics` answer.
+const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of every other answer.
+const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
+/// How long a client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed accept (for example, out of file descriptors) before the next one.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Smallest plugin call duration bucket: 10 µs.
+const CALL_BUCKET_START: f64 = 1e-5;
+/// Growth factor between call duration buckets.
+const CALL_BUCKET_FACTOR: f64 = 2.0;
+/// Number of call duration buckets: the last one is 10 µs × 2²⁰ ≈ 10.5 s.
+const CALL_BUCKET_COUNT: u16 = 21;
+
+/// Failure kinds, used as the `kind` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureKind {
+    /// The plugin trapped.
+    Trap,
+    /// The call ran past its deadline.
+    Timeout,
+    /// The plugin hit its memory limit.
+    Memory,
+    /// The plugin overflowed its stack.
+    Stack,
+    /// The plugin ran out of fuel.
+    Fuel,
+    /// The plugin returned something the host could not use.
+    BadResult,
+    /// The plugin's allocator failed or returned an unusable buffer.
+    BadAlloc,
+    /// A new instance could not be started after a failure.
+    Restart,
+}
+
+impl FailureKind {
+    /// The label value: `trap`, `timeout`, `memory`, `stack`, `fuel`, `bad_result`, `bad_alloc`
+    /// or `restart`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Trap => "trap",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Memory => "memory",
+            FailureKind::Stack => "stack",
+            FailureKind::Fuel => "fuel",
+            FailureKind::BadResult => "bad_result",
+            FailureKind::BadAlloc => "bad_alloc",
+            FailureKind::Restart => "restart",
+        }
+    }
+}
+
+/// Labels of `events_received_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EventLabels {
+    kind: String,
+    r#type: String,
+}
+
+/// Labels of the per-plugin metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PluginLabels {
+    plugin: String,
+}
+
+/// Labels of `plugin_failures_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct FailureLabels {
+    plugin: String,
+    kind: &'static str,
+}
+
+/// Labels of `plugin_events_dropped_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DropLabels {
+    plugin: String,
+    reason: String,
+}
+
+/// Labels of the per-resource metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ResourceLabels {
+    resource: String,
+}
+
+/// A histogram family whose histograms share one set of buckets.
+type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
+
+/// A gauge holding a float, for timestamps.
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Every metric the controller exports, and the registry that encodes them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    events_received: Family<EventLabels, Counter>,
+    plugin_calls: Family<PluginLabels, Counter>,
+    plugin_call_duration: HistogramFamily<PluginLabels>,
+    plugin_failures: Family<FailureLabels, Counter>,
+    plugin_dropped: Family<DropLabels, Counter>,
+    plugin_queue_depth: Family<PluginLabels, Gauge>,
+    plugin_reloads: Family<PluginLabels, Counter>,
+    plugin_load_failures: Family<PluginLabels, Counter>,
+    plugins_loaded: Gauge,
+    watch_restarts: Family<ResourceLabels, Counter>,
+    relists: Family<ResourceLabels, Counter>,
+    last_sync: Family<ResourceLabels, FloatGauge>,
+}
+
+impl Metrics {
+    /// All metrics, registered and empty.
+    pub fn new() -> Metrics {
+        let metrics = Metrics {
+            registry: Registry::with_prefix(PREFIX),
+            events_received: Family::default(),
+            plugin_calls: Family::default(),
+            plugin_call_duration: Family::new_with_constructor(call_duration_histogram),
+            plugin_failures: Family::default(),
+            plugin_dropped: Family::default(),
+            plugin_queue_depth: Family::default(),
+            plugin_reloads: Family::default(),
+            plugin_load_failures: Family::default(),
+            plugins_loaded: Gauge::default(),
+            watch_restarts: Family::default(),
+            relists: Family::default(),
+            last_sync: Family::default(),
+        };
+        metrics.registered()
+    }
+
+    /// Registers a clone of every metric (clones share their values) in the registry.
+    fn registered(mut self) -> Metrics {
+        let r = &mut self.registry;
+        r.register(
+            "events_received",
+            "Watch events received, by resource kind and event type",
+            self.events_received.clone(),
+        );
+        r.register(
+            "plugin_calls",
+            "Calls into a plugin",
+            self.plugin_calls.clone(),
+        );
+        r.register_with_unit(
+            "plugin_call_duration",
+            "Duration of calls into a plugin",
+            Unit::Seconds,
+            self.plugin_call_duration.clone(),
+        );
+        r.register(
+            "plugin_failures",
+            "Failed plugin calls, by kind of failure",
+            self.plugin_failures.clone(),
+        );
+        r.register(
+            "plugin_events_dropped",
+            "Events not handed to a plugin, by reason",
+            self.plugin_dropped.clone(),
+        );
+        r.register(
+            "plugin_queue_depth",
+            "Events waiting for a plugin",
+            self.plugin_queue_depth.clone(),
+        );
+        r.register(
+            "plugin_reloads",
+            "Plugins reloaded from the plugin directory",
+            self.plugin_reloads.clone(),
+        );
+        r.register(
+            "plugin_load_failures",
+            "Plugins that failed to load",
+            self.plugin_load_failures.clone(),
+        );
+        r.register(
+            "plugins_loaded",
+            "Plugins currently loaded",
+            self.plugins_loaded.clone(),
+        );
+        r.register(
+            "watch_restarts",
+            "Watches restarted, by resource",
+            self.watch_restarts.clone(),
+        );
+        r.register("relists", "Full relists, by resource", self.relists.clone());
+        r.register_with_unit(
+            "last_sync_timestamp",
+            "Unix time of the last completed list, by resource",
+            Unit::Seconds,
+            self.last_sync.clone(),
+        );
+        self
+    }
+
+    /// Counts a watch event of resource `kind` and `event_type` (ADDED, MODIFIED, ...).
+    pub fn event_received(&self, kind: &str, event_type: &str) {
+        let labels = EventLabels {
+            kind: kind.to_owned(),
+            r#type: event_type.to_owned(),
+        };
+        self.events_received.get_or_create(&labels).inc();
+    }
+
+    /// Counts a call into `plugin` that took `seconds`.
+    pub fn plugin_call(&self, plugin: &str, seconds: f64) {
+        let labels = plugin_labels(plugin);
+        self.plugin_calls.get_or_create(&labels).inc();
+        self.plugin_call_duration
+            .get_or_create(&labels)
+            .observe(seconds);
+    }
+
+    /// Counts a failed call into `plugin`.
+    pub fn plugin_failure(&self, plugin: &str, kind: FailureKind) {
+        let labels = FailureLabels {
+            plugin: plugin.to_owned(),
+            kind: kind.as_str(),
+        };
+        self.plugin_failures.get_or_create(&labels).inc();
+    }
+
+    /// Counts an event not handed to `plugin`, for `reason` (for example, a full queue).
+    pub fn plugin_dropped(&self, plugin: &str, reason: &str) {
+        let labels = DropLabels {
+            plugin: plugin.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.plugin_dropped.get_or_create(&labels).inc();
+    }
+
+    /// Sets the number of events waiting for `plugin`.
+    pub fn set_queue_depth(&self, plugin: &str, depth: usize) {
+        self.plugin_queue_depth
+            .get_or_create(&plugin_labels(plugin))
+            .set(saturating_i64(depth));
+    }
+
+    /// Counts a reload of `plugin`.
+    pub fn plugin_reloaded(&self, plugin: &str) {
+        self.plugin_reloads
+            .get_or_create(&plugin_labels(plugin))
+            .inc();
+    }
+
+    /// Counts a failure to load `plugin`.
+    pub fn plugin_load_failed(&self, plugin: &str) {
+        self.plugin_load_failures
+            .get_or_create(&plugin_labels(plugin))
+            .inc();
+    }
+
+    /// Sets the number of plugins loaded.
+    pub fn set_plugins_loaded(&self, n: usize) {
+        self.plugins_loaded.set(saturating_i64(n));
+    }
+
+    /// Counts a restart of the watch on `resource`.
+    pub fn watch_restarted(&self, resource: &str) {
+        self.watch_restarts
+            .get_or_create(&resource_labels(resource))
+            .inc();
+    }
+
+    /// Counts a full relist of `resource`.
+    pub fn relisted(&self, resource: &str) {
+        self.relists.get_or_create(&resource_labels(resource)).inc();
+    }
+
+    /// Records that a list of `resource` completed now.
+    pub fn synced(&self, resource: &str) {
+        self.last_sync
+            .get_or_create(&resource_labels(resource))
+            .set(unix_now());
+    }
+
+    /// Every metric in the OpenMetrics text format, ending with `# EOF`.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail; an encoder error would leave a truncated exposition.
+        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::warn!(%error, "encoding the metrics failed");
+        }
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+/// A histogram with the plugin call duration buckets, 10 µs to about 10 s.
+fn call_duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(
+        CALL_BUCKET_START,
+        CALL_BUCKET_FACTOR,
+        CALL_BUCKET_COUNT,
+    ))
+}
+
+fn plugin_labels(plugin: &str) -> PluginLabels {
+    PluginLabels {
+        plugin: plugin.to_owned(),
+    }
+}
+
+fn resource_labels(resource: &str) -> ResourceLabels {
+    ResourceLabels {
+        resource: resource.to_owned(),
+    }
+}
+
+/// `n` as a gauge value, `i64::MAX` if it does not fit.
+fn saturating_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Seconds since the Unix epoch; 0 if the clock is set before it.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// Readiness: the plugins are loaded and every watch has completed its first list.
+#[derive(Debug, Default)]
+pub struct Health {
+    state: Mutex<HealthState>,
+}
+
+/// What [`Health`] knows, behind its lock.
+#[derive(Debug, Default)]
+struct HealthState {
+    plugins_loaded: bool,
+    /// Watches still waiting for their first list, in the order they were expected.
+    pending: Vec<String>,
+    /// Watches that have completed their first list.
+    synced: Vec<String>,
+}
+
+impl Health {
+    /// Not ready: the plugins are not loaded yet, and no watch is expected.
+    pub fn new() -> Health {
+        Health::default()
+    }
+
+    /// Expects `watch` (for example, "pods in shop") to complete its first list before the
+    /// controller is ready. A watch that has already synced, or is already expected, is ignored.
+    pub fn expect_sync(&self, watch: &str) {
+        let mut state = self.lock();
+        let known = |list: &[String]| list.iter().any(|w| w == watch);
+        if !known(&state.pending) && !known(&state.synced) {
+            state.pending.push(watch.to_owned());
+        }
+    }
+
+    /// Records that `watch` has completed its first list. Calling it again does nothing.
+    pub fn synced(&self, watch: &str) {
+        let mut state = self.lock();
+        state.pending.retain(|w| w != watch);
+        if !state.synced.iter().any(|w| w == watch) {
+            state.synced.push(watch.to_owned());
+        }
+    }
+
+    /// Records that the plugin directory has been loaded.
+    pub fn plugins_loaded(&self) {
+        self.lock().plugins_loaded = true;
+    }
+
+    /// `Ok` when ready; otherwise what is missing, for example "plugins not loaded yet" or
+    /// "waiting for the first list of: pods in shop, routes" (both, joined by "; ").
+    pub fn readiness(&self) -> Result<(), String> {
+        let state = self.lock();
+        let mut missing = Vec::new();
+        if !state.plugins_loaded {
+            missing.push("plugins not loaded yet".to_owned());
+        }
+        if !state.pending.is_empty() {
+            missing.push(format!(
+                "waiting for the first list of: {}",
+                state.pending.join(", ")
+            ));
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing.join("; "))
+        }
+    }
+
+    /// The state; a panic while it was held cannot leave it inconsistent, so poison is ignored.
+    fn lock(&self) -> MutexGuard<'_, HealthState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Why the metrics server could not accept or serve a connection.
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    #[error("accepting a metrics connection failed: {0}")]
+    Accept(#[source] std::io::Error),
+    #[error("serving the metrics connection from {peer} failed: {source}")]
+    Connection {
+        peer: SocketAddr,
+        #[source]
+        source: hyper::Error,
+    },
+    #[error("a metrics connection task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// Serves `/metrics` (OpenMetrics text, content type
+/// `application/openmetrics-text; version=1.0.0; charset=utf-8`), `/healthz` (200 "ok"),
+/// `/readyz` (200 "ok", or 503 with the readiness message as text/plain) and 404 otherwise, over
+/// HTTP/1 with one task per connection, until this future is dropped (which also ends the
+/// connections). Only GET and HEAD are allowed on the three paths (405 otherwise).
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Health>) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let connection =
+                        serve_connection(builder.clone(), stream, peer, metrics.clone(), health.clone());
+                    connections.spawn(connection);
+                }
+                Err(error) => {
+                    tracing::warn!("{}; retrying", ServeError::Accept(error));
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            Some(joined) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(error) = joined {
+                    tracing::warn!("{}", ServeError::Task(error));
+                }
+            }
+        }
+    }
+}
+
+/// Answers the requests on one connection until the client closes it.
+async fn serve_connection(
+    builder: http1::Builder,
+    stream: TcpStream,
+    peer: SocketAddr,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+) {
+    let service = service_fn(move |request: Request<Incoming>| {
+        let response = respond(&request, &metrics, &health);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    if let Err(source) = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .await
+    {
+        tracing::debug!("{}", ServeError::Connection { peer, source });
+    }
+}
+
+/// The answer to one request.
+fn respond(
+    request: &Request<Incoming>,
+    metrics: &Metrics,
+    health: &Health,
+) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    if !matches!(path, "/metrics" | "/healthz" | "/readyz") {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    }
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    match path {
+        "/metrics" => response(StatusCode::OK, OPENMETRICS_CONTENT_TYPE, metrics.encode()),
+        "/readyz" => match health.readiness() {
+            Ok(()) => text(StatusCode::OK, "ok\n"),
+            Err(missing) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{missing}\n")),
+        },
+        _ => text(StatusCode::OK, "ok\n"),
+    }
+}
+
+/// A plain text answer.
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    response(status, TEXT_CONTENT_TYPE, body)
+}
+
+/// An answer with `status`, `content_type` and `body`.
+fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn failure_kind_label_values() {
+        let kinds = [
+            (FailureKind::Trap, "trap"),
+            (FailureKind::Timeout, "timeout"),
+            (FailureKind::Memory, "memory"),
+            (FailureKind::Stack, "stack"),
+            (FailureKind::Fuel, "fuel"),
+            (FailureKind::BadResult, "bad_result"),
+            (FailureKind::BadAlloc, "bad_alloc"),
+            (FailureKind::Restart, "restart"),
+        ];
+        for (kind, label) in kinds {
+            assert_eq!(kind.as_str(), label);
+        }
+    }
+
+    #[test]
+    fn metrics_and_health_are_shareable() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Metrics>();
+        send_sync::<Health>();
+    }
+
+    /// The value of the sample line that starts with `series` followed by a space.
+    fn sample(text: &str, series: &str) -> Option<String> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|rest| rest.split(' ').next().unwrap_or_default().to_owned())
+    }
+
+    #[test]
+    fn encode_before_use_has_the_unlabelled_gauge_and_eof() {
+        let text = Metrics::new().encode();
+        // Labelled families appear once they have a series; the plain gauge is always there.
+        assert!(
+            text.contains("# TYPE event_controller_plugins_loaded gauge"),
+            "{text}"
+        );
+        assert_eq!(
+            sample(&text, "event_controller_plugins_loaded").as_deref(),
+            Some("0")
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn encode_has_every_family_with_labels_and_values() {
+        let m = Metrics::new();
+        m.event_received("Pod", "ADDED");
+        m.event_received("Pod", "ADDED");
+        m.event_received("Route", "DELETED");
+        m.plugin_call("audit", 0.002);
+        m.plugin_call("audit", 0.004);
+        m.plugin_failure("audit", FailureKind::BadResult);
+        m.plugin_dropped("audit", "queue_full");
+        m.set_queue_depth("audit", 7);
+        m.plugin_reloaded("audit");
+        m.plugin_load_failed("broken");
+        m.set_plugins_loaded(3);
+        m.watch_restarted("pods");
+        m.relisted("pods");
+        m.relisted("pods");
+        m.synced("pods");
+        let text = m.encode();
+        let expected = [
+            (
+                r#"event_controller_events_received_total{kind="Pod",type="ADDED"}"#,
+                "2",
+            ),
+            (
+                r#"event_controller_events_received_total{kind="Route",type="DELETED"}"#,
+                "1",
+            ),
+            (
+                r#"event_controller_plugin_calls_total{plugin="audit"}"#,
+                "2",
+            ),
+            (
+                r#"event_controller_plugin_call_duration_seconds_count{plugin="audit"}"#,
+                "2",
+            ),
+            (
+                r#"event_controller_plugin_failures_total{plugin="audit",kind="bad_result"}"#,
+                "1",
+            ),
+            (
+                r#"event_controller_plugin_events_dropped_total{plugin="audit",reason="queue_full"}"#,
+                "1",
+            ),
+            (
+                r#"event_controller_plugin_queue_depth{plugin="audit"}"#,
+                "7",
+            ),
+            (
+                r#"event_controller_plugin_reloads_total{plugin="audit"}"#,
+                "1",
+            ),
+            (
+                r#"event_controller_plugin_load_failures_total{plugin="broken"}"#,
+                "1",
+            ),
+            ("event_controller_plugins_loaded", "3"),
+            (
+                r#"event_controller_watch_restarts_total{resource="pods"}"#,
+                "1",
+            ),
+            (r#"event_controller_relists_total{resource="pods"}"#, "2"),
+        ];
+        let descriptors = [
+            "# TYPE event_controller_events_received counter",
+            "# TYPE event_controller_plugin_call_duration_seconds histogram",
+            "# UNIT event_controller_plugin_call_duration_seconds seconds",
+            "# TYPE event_controller_plugin_queue_depth gauge",
+            "# TYPE event_controller_last_sync_timestamp_seconds gauge",
+            "# UNIT event_controller_last_sync_timestamp_seconds seconds",
+        ];
+        for descriptor in descriptors {
+            assert!(text.contains(descriptor), "{descriptor} in\n{text}");
+        }
+        for (series, value) in expected {
+            assert_eq!(
+                sample(&text, series).as_deref(),
+                Some(value),
+                "{series} in\n{text}"
+            );
+        }
+        let sum = sample(
+            &text,
+            r#"event_controller_plugin_call_duration_seconds_sum{plugin="audit"}"#,
+        );
+        let sum: f64 = sum.and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+        assert!((sum - 0.006).abs() < 1e-9, "sum {sum} in\n{text}");
+        let synced = sample(
+            &text,
+            r#"event_controller_last_sync_timestamp_seconds{resource="pods"}"#,
+        );
+        let synced: f64 = synced.and_then(|s| s.parse().ok()).unwrap_or(0.0);
+        assert!(synced > 1.6e9, "last sync {synced} in\n{text}");
+    }
+
+    #[test]
+    fn call_duration_buckets_span_10us_to_about_10s() {
+        let text = {
+            let m = Metrics::new();
+            m.plugin_call("p", 0.5);
+            m.encode()
+        };
+        let bucket = |le: &str| {
+            sample(
+                &text,
+                &format!(
+                    r#"event_controller_plugin_call_duration_seconds_bucket{{le="{le}",plugin="p"}}"#
+                ),
+            )
+        };
+        assert_eq!(bucket("0.00001").as_deref(), Some("0"), "{text}");
+        assert_eq!(bucket("10.48576").as_deref(), Some("1"), "{text}");
+        assert_eq!(bucket("+Inf").as_deref(), Some("1"), "{text}");
+    }
+
+    #[test]
+    fn readiness_waits_for_plugins_and_first_lists() {
+        let health = Health::new();
+        assert_eq!(health.readiness(), Err("plugins not loaded yet".to_owned()));
+        health.expect_sync("pods in shop");
+        health.expect_sync("routes");
+        health.expect_sync("routes");
+        assert_eq!(
+            health.readiness(),
+            Err(
+                "plugins not loaded yet; waiting for the first list of: pods in shop, routes"
+                    .to_owned()
+            )
+        );
+        health.plugins_loaded();
+        health.synced("routes");
+        assert_eq!(
+            health.readiness(),
+            Err("waiting for the first list of: pods in shop".to_owned())
+        );
+        health.synced("pods in shop");
+        health.synced("pods in shop");
+        assert_eq!(health.readiness(), Ok(()));
+        // A watch that already synced stays synced when it is expected again.
+        health.expect_sync("routes");
+        assert_eq!(health.readiness(), Ok(()));
+    }
+
+    #[test]
+    fn readiness_survives_a_poisoned_lock() {
+        let health = Arc::new(Health::new());
+        let poisoner = health.clone();
+        let panicked = std::thread::spawn(move || {
+            let _guard = poisoner.lock();
+            panic!("poison the health lock");
+        })
+        .join();
+        assert!(panicked.is_err());
+        health.plugins_loaded();
+        assert_eq!(health.readiness(), Ok(()));
+    }
+
+    /// Sends `method path` over a fresh connection; the status line and body of the answer.
+    async fn request(addr: SocketAddr, method: &str, path: &str) -> (String, String) {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.expect("write");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        let (head, body) = answer
+            .split_once("\r\n\r\n")
+            .expect("a blank line after the head");
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        assert!(
+            head.to_ascii_lowercase().contains("content-type:"),
+            "no content type in {head}"
+        );
+        if path == "/metrics" && status.contains("200") {
+            assert!(head.contains(OPENMETRICS_CONTENT_TYPE), "{head}");
+        }
+        (status, body.to_owned())
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn serves_metrics_health_and_readiness() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("local address");
+        let metrics = Arc::new(Metrics::new());
+        let health = Arc::new(Health::new());
+        let server = tokio::spawn(serve(listener, metrics.clone(), health.clone()));
+
+        let (status, body) = request(addr, "GET", "/healthz").await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert_eq!(body, "ok\n");
+
+        health.expect_sync("pods in shop");
+        let (status, body) = request(addr, "GET", "/readyz").await;
+        assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
+        assert_eq!(
+            body,
+            "plugins not loaded yet; waiting for the first list of: pods in shop\n"
+        );
+
+        health.plugins_loaded();
+        health.synced("pods in shop");
+        let (status, body) = request(addr, "GET", "/readyz").await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert_eq!(body, "ok\n");
+
+        metrics.set_plugins_loaded(2);
+        let (status, body) = request(addr, "GET", "/metrics").await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert_eq!(
+            sample(&body, "event_controller_plugins_loaded").as_deref(),
+            Some("2")
+        );
+        assert!(body.ends_with("# EOF\n"), "{body}");
+
+        let (status, _) = request(addr, "GET", "/nope").await;
+        assert_eq!(status, "HTTP/1.1 404 Not Found");
+        let (status, _) = request(addr, "POST", "/metrics").await;
+        assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
+
+        server.abort();
+        assert!(server.await.is_err_and(|error| error.is_cancelled()));
+    }
+}

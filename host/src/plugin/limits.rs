@@ -1,0 +1,189 @@
+//! What one plugin may use: time per call, linear memory, table elements and, optionally, fuel.
+//!
+//! Time is enforced with epoch interruption: the runtime bumps the engine's epoch every
+//! [`EPOCH_TICK`], and each call gets a deadline a number of ticks ahead. Memory and tables are
+//! enforced by [`Limiter`], which makes growing past the cap trap the call (instead of returning
+//! -1, which a guest could ignore) and remembers why, so that the failure is reported as a
+//! memory failure rather than as whatever the guest did next.
+
+use std::time::Duration;
+use wasmtime::ResourceLimiter;
+
+/// How often the runtime's ticker advances the engine's epoch: the precision of deadlines.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The limits of one plugin. The defaults suit plugins that log, alert or call out briefly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock time one `handle_event` call may take (with its `alloc`/`dealloc`).
+    pub call_timeout: Duration,
+    /// Time `_initialize` plus `init` may take when an instance starts.
+    pub init_timeout: Duration,
+    /// Bytes of linear memory an instance may grow to.
+    pub memory: usize,
+    /// Elements a table may grow to.
+    pub table_elements: usize,
+    /// Fuel (about one unit per wasm instruction) per call; `None`: not metered.
+    pub fuel: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            call_timeout: Duration::from_secs(2),
+            init_timeout: Duration::from_secs(10),
+            memory: 128 << 20,
+            table_elements: 100_000,
+            fuel: None,
+        }
+    }
+}
+
+impl Limits {
+    /// No limits at all: no deadline worth the name, no memory or table cap, no fuel, and no
+    /// limiter installed. For measuring what the limits cost, not for production.
+    pub fn unlimited() -> Limits {
+        Limits {
+            call_timeout: Duration::MAX,
+            init_timeout: Duration::MAX,
+            memory: usize::MAX,
+            table_elements: usize::MAX,
+            fuel: None,
+        }
+    }
+
+    /// Epoch ticks a call may run for `timeout`: rounded up, plus one because the current
+    /// tick may end at once. At most [`Limits::NEVER`] (wasmtime adds it to the current epoch).
+    pub fn deadline_ticks(timeout: Duration) -> u64 {
+        let tick = EPOCH_TICK.as_nanos();
+        let ticks = timeout.as_nanos().div_ceil(tick);
+        u64::try_from(ticks)
+            .unwrap_or(Self::NEVER)
+            .saturating_add(1)
+            .min(Self::NEVER)
+    }
+
+    /// A deadline so far ahead (in ticks) that it never comes, and cannot overflow.
+    pub const NEVER: u64 = 1 << 62;
+}
+
+/// A limit the guest ran into; carried as the trap's error so the failure can be named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitExceeded {
+    /// Linear memory would have grown past the cap.
+    #[error(
+        "memory limit: the plugin asked for {desired} bytes of linear memory; the limit is {limit}"
+    )]
+    Memory {
+        /// The size it asked for.
+        desired: usize,
+        /// The cap.
+        limit: usize,
+    },
+    /// A table would have grown past the cap.
+    #[error("table limit: the plugin asked for {desired} table elements; the limit is {limit}")]
+    Table {
+        /// The size it asked for.
+        desired: usize,
+        /// The cap.
+        limit: usize,
+    },
+}
+
+/// The store's resource limiter: growth past a cap traps with [`LimitExceeded`].
+#[derive(Debug)]
+pub struct Limiter {
+    memory: usize,
+    table_elements: usize,
+}
+
+impl Limiter {
+    /// A limiter enforcing `limits`.
+    pub fn new(limits: &Limits) -> Limiter {
+        Limiter {
+            memory: limits.memory,
+            table_elements: limits.table_elements,
+        }
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory {
+            return Err(wasmtime::Error::new(LimitExceeded::Memory {
+                desired,
+                limit: self.memory,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.table_elements {
+            return Err(wasmtime::Error::new(LimitExceeded::Table {
+                desired,
+                limit: self.table_elements,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        1
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
+
+    fn tables(&self) -> usize {
+        // Toolchains emit one function table; a few more are harmless.
+        4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_round_up_to_whole_ticks_plus_one() {
+        assert_eq!(Limits::deadline_ticks(Duration::from_millis(100)), 11);
+        assert_eq!(Limits::deadline_ticks(Duration::from_millis(101)), 12);
+        assert_eq!(Limits::deadline_ticks(Duration::ZERO), 1);
+        assert_eq!(Limits::deadline_ticks(Duration::MAX), Limits::NEVER);
+    }
+
+    #[test]
+    fn growth_past_a_cap_is_an_error_that_names_the_limit() {
+        let limits = Limits {
+            memory: 1 << 20,
+            table_elements: 10,
+            ..Limits::default()
+        };
+        let mut limiter = Limiter::new(&limits);
+        assert!(limiter.memory_growing(0, 1 << 20, None).expect("allowed"));
+        let error = limiter
+            .memory_growing(1 << 20, 2 << 20, None)
+            .expect_err("past the cap");
+        assert_eq!(
+            error.downcast_ref::<LimitExceeded>(),
+            Some(&LimitExceeded::Memory {
+                desired: 2 << 20,
+                limit: 1 << 20
+            })
+        );
+        assert!(limiter.table_growing(0, 10, None).expect("allowed"));
+        assert!(limiter.table_growing(10, 11, None).is_err());
+    }
+}
