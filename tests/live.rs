@@ -7,130 +7,10 @@
 mod support;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::apiserver::{watch_fixture, ApiServer, TestCa};
+use support::controller::{Controller, PATIENCE};
 use support::*;
-
-/// How long a test waits for the controller to catch up before it fails.
-const PATIENCE: Duration = Duration::from_secs(30);
-/// How long a test keeps listening after the expected events, to catch duplicates.
-const QUIET: Duration = Duration::from_millis(700);
-
-/// The controller as a child process, its JSON log collected line by line.
-struct Controller {
-    child: Child,
-    logs: Arc<Mutex<Vec<Value>>>,
-    _plugins: tempfile::TempDir,
-}
-
-impl Controller {
-    fn start(server: &ApiServer, env: &[(&str, &str)]) -> Controller {
-        Self::start_with(server, &["test_echo"], env)
-    }
-
-    fn start_with(server: &ApiServer, plugins: &[&str], env: &[(&str, &str)]) -> Controller {
-        let plugins = plugins_dir(plugins);
-        let mut child = controller()
-            .args(["run", "--log-format", "json", "--plugins-dir"])
-            .arg(plugins.path())
-            .env("K8S_API_ENDPOINT", server.url())
-            .env("K8S_RESOURCE", "pods")
-            .envs(env.iter().copied())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the controller");
-        let stderr = child.stderr.take().expect("stderr");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
-                sink.lock().expect("log lock").push(value);
-            }
-        });
-        Controller {
-            child,
-            logs,
-            _plugins: plugins,
-        }
-    }
-
-    fn logs(&self) -> Vec<Value> {
-        self.logs.lock().expect("log lock").clone()
-    }
-
-    /// What `test_echo` logged so far.
-    fn echoed(&self) -> Vec<String> {
-        self.plugin_said("test_echo")
-    }
-
-    /// What `plugin` logged so far.
-    fn plugin_said(&self, plugin: &str) -> Vec<String> {
-        self.logs()
-            .iter()
-            .filter(|l| l["target"] == "plugin" && l["plugin"] == plugin)
-            .map(|l| str_of(l, "message"))
-            .collect()
-    }
-
-    /// Waits until the plugin has received `n` events in all, then a little longer.
-    fn wait_for_events(&self, n: usize) -> Vec<String> {
-        let start = Instant::now();
-        while self.echoed().len() < n {
-            if start.elapsed() > PATIENCE {
-                panic!(
-                    "the plugin got {} of {n} events in {PATIENCE:?}:\n{:#?}",
-                    self.echoed().len(),
-                    self.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::thread::sleep(QUIET);
-        self.echoed()
-    }
-
-    /// Waits until a host log line contains `needle`.
-    fn wait_for_log(&self, needle: &str) -> Value {
-        let start = Instant::now();
-        loop {
-            if let Some(line) = self
-                .logs()
-                .into_iter()
-                .find(|l| str_of(l, "message").contains(needle))
-            {
-                return line;
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "no log line with {needle:?}:\n{:#?}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(killed.success());
-        self.child.wait().expect("wait")
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `TYPE namespace/name rv=N` for a recorded watch line, read with serde_json.
 fn echo_of(line: &str) -> String {
@@ -537,7 +417,7 @@ fn real_cluster_end_to_end() {
         .env("K8S_RESOURCE", "configmaps")
         .env("K8S_NAMESPACE", &namespace)
         .env("INITIAL_EVENTS", "skip")
-        .stderr(Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start the controller");
     let result: kube::Result<(ConfigMap, ConfigMap)> = runtime.block_on(async {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod controller;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

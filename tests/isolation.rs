@@ -1,0 +1,328 @@
+//! The sandbox, end to end: hostile plugins (built from `tests/plugins/hostile_*`) run in the
+//! real controller beside `test_echo`, which must see every event in order while each hostile
+//! one fails, is named, logged once per failure, counted in `/metrics`, and backed off; the
+//! process keeps running. Also: WASI grants nothing, Secrets are redacted, and the health
+//! endpoints follow the watches.
+
+mod support;
+
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use support::apiserver::ApiServer;
+use support::controller::{Controller, PATIENCE};
+use support::*;
+
+/// Pods the hostile suite's server holds before the controller starts.
+const PODS: usize = 12;
+
+/// A small Pod for `ApiServer::create` / `modify`.
+fn pod(namespace: &str, name: &str, image: &str) -> String {
+    format!(
+        r#"{{"metadata":{{"name":"{name}","namespace":"{namespace}"}},"spec":{{"containers":[{{"name":"c","image":"{image}"}}]}}}}"#
+    )
+}
+
+/// A plugins directory with copies of the named plugins (`file name <- plugin`) and a config file.
+fn plugins_with_config(copies: &[(&str, &str)], config: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (file, plugin_name) in copies {
+        std::fs::copy(plugin(plugin_name), dir.path().join(format!("{file}.wasm")))
+            .expect("copy plugin");
+    }
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, config).expect("write config");
+    let config_path = config_path.to_str().expect("UTF-8 path").to_owned();
+    (dir, config_path)
+}
+
+/// The host's ERROR lines about `plugin` failing a call.
+fn failures_of(controller: &Controller, plugin: &str) -> Vec<Value> {
+    controller
+        .logs()
+        .into_iter()
+        .filter(|l| {
+            l["plugin"] == plugin
+                && l["target"] != "plugin"
+                && l["level"] == "ERROR"
+                && str_of(l, "message").starts_with("plugin failed on")
+        })
+        .collect()
+}
+
+/// Waits until `plugin` has failed at least `n` times; returns those log lines.
+fn wait_for_failures(controller: &Controller, plugin: &str, n: usize) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let failures = failures_of(controller, plugin);
+        if failures.len() >= n {
+            return failures;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{plugin} failed {} of {n} times:\n{:#?}",
+            failures.len(),
+            controller.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const HOSTILE_CONFIG: &str = r#"
+[limits]
+call_timeout_ms = 300
+init_timeout_ms = 2000
+memory_mb = 64
+
+# Slow to fail: test_echo must not wait for it.
+[plugins.hostile_loop.limits]
+call_timeout_ms = 1000
+
+[plugins.hostile_loop_in_init.config]
+loop_in_init = true
+
+# Room to build its 100 MB result, which the host must refuse by size.
+[plugins.hostile_huge_result.limits]
+memory_mb = 400
+"#;
+
+/// Each call-time failure: the plugin, the `failure` field and metric kind, and a piece of the
+/// reason the host must give.
+const CALL_FAILURES: &[(&str, &str, &str)] = &[
+    (
+        "hostile_loop",
+        "timeout",
+        "timed out: interrupted after its 1s deadline",
+    ),
+    (
+        "hostile_memory_bomb",
+        "memory",
+        "memory limit: the plugin asked for",
+    ),
+    ("hostile_stack_overflow", "stack", "call stack exhausted"),
+    (
+        "hostile_unreachable",
+        "trap",
+        "wasm `unreachable` instruction executed",
+    ),
+    ("hostile_panic", "trap", "trapped"),
+    (
+        "hostile_result_past_memory",
+        "bad_result",
+        "lies outside the",
+    ),
+    ("hostile_bad_utf8", "bad_result", "not valid UTF-8"),
+    (
+        "hostile_huge_result",
+        "bad_result",
+        "larger than the 1048576 byte limit",
+    ),
+    ("hostile_bad_alloc", "bad_alloc", "alloc("),
+];
+
+/// Plugins that never load (file name, plugin), and why.
+const LOAD_FAILURES: &[(&str, &str, &str)] = &[
+    (
+        "hostile_init_trap",
+        "hostile_init_trap",
+        "init failed: trapped",
+    ),
+    (
+        "hostile_loop_in_init",
+        "hostile_loop",
+        "init failed: timed out: interrupted after its 2s deadline",
+    ),
+    (
+        "hostile_unknown_import",
+        "hostile_unknown_import",
+        "evil::steal_token",
+    ),
+];
+
+#[test]
+fn hostile_plugins_cannot_hurt_the_host_or_each_other() {
+    let server = ApiServer::start();
+    for i in 0..PODS {
+        server.create("pods", &pod("shop", &format!("web-{i:02}"), "nginx:1"));
+    }
+    let mut copies: Vec<(&str, &str)> = CALL_FAILURES.iter().map(|f| (f.0, f.0)).collect();
+    copies.extend(LOAD_FAILURES.iter().map(|f| (f.0, f.1)));
+    copies.push(("test_echo", "test_echo"));
+    let (dir, config) = plugins_with_config(&copies, HOSTILE_CONFIG);
+    let mut controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
+
+    // The well-behaved plugin gets every listed object while the slowest hostile plugin has
+    // not even failed once: it does not wait for the others.
+    let listed = controller.wait_for_events(PODS);
+    assert_eq!(listed.len(), PODS, "{listed:#?}");
+    assert!(
+        failures_of(&controller, "hostile_loop").len() < 2,
+        "test_echo waited for hostile_loop"
+    );
+
+    // Every call-time failure is named with its reason and counted, once per failure.
+    for (plugin, kind, reason) in CALL_FAILURES {
+        let failures = wait_for_failures(&controller, plugin, 1);
+        let line = &failures[0];
+        assert_eq!(line["failure"], *kind, "{line}");
+        assert_eq!(line["namespace"], "shop", "{line}");
+        assert!(str_of(line, "name").starts_with("web-"), "{line}");
+        assert!(str_of(line, "message").contains(reason), "{plugin}: {line}");
+    }
+    // The load failures are named and counted; the others run without them.
+    for (plugin, _, reason) in LOAD_FAILURES {
+        let line = controller
+            .logs()
+            .into_iter()
+            .find(|l| l["plugin"] == *plugin && l["level"] == "ERROR" && l["target"] != "plugin")
+            .unwrap_or_else(|| panic!("no load error for {plugin}"));
+        assert!(str_of(&line, "message").contains(reason), "{line}");
+        let series = format!("event_controller_plugin_load_failures_total{{plugin=\"{plugin}\"}}");
+        assert_eq!(controller.metric(&series), 1.0, "{series}");
+    }
+    // The panic's message comes through the host first.
+    let panicked = controller.plugin_said("hostile_panic");
+    assert!(
+        panicked[0].contains("hostile_panic: deliberate panic on web-"),
+        "{panicked:?}"
+    );
+
+    // Changes keep flowing to test_echo, in order, while the hostile plugins fail or are
+    // backed off.
+    for i in 0..PODS {
+        server.modify("pods", &pod("shop", &format!("web-{i:02}"), "nginx:2"));
+    }
+    let all = controller.wait_for_events(2 * PODS);
+    let modified: Vec<String> = (0..PODS)
+        .map(|i| format!("MODIFIED shop/web-{i:02} rv={}", PODS + 1 + i))
+        .collect();
+    assert_eq!(all[PODS..], modified[..]);
+
+    // Instances that die every time are backed off instead of restarted in a hot loop.
+    wait_for_failures(&controller, "hostile_loop", 3);
+    let backoff = controller.wait_for_log("plugin failed 3 times in a row");
+    assert_eq!(backoff["level"], "WARN");
+    for (plugin, kind, _) in CALL_FAILURES {
+        let logged = failures_of(&controller, plugin).len() as f64;
+        let series = format!(
+            "event_controller_plugin_failures_total{{plugin=\"{plugin}\",kind=\"{kind}\"}}"
+        );
+        assert_eq!(controller.metric(&series), logged, "{series}");
+        if *kind != "bad_result" {
+            assert!(
+                logged <= 4.0,
+                "{plugin} was retried {logged} times in a row"
+            );
+        }
+    }
+    assert_eq!(
+        controller.metric("event_controller_plugin_calls_total{plugin=\"test_echo\"}"),
+        (2 * PODS) as f64
+    );
+    assert!(controller.is_running());
+    assert_eq!(controller.get("/healthz").0, 200);
+    assert_eq!(controller.get("/readyz"), (200, "ok\n".to_owned()));
+}
+
+/// WASI preview 1 with nothing granted: a plugin that tries to read files, list the
+/// environment and arguments, read directories and open a socket is refused each time.
+#[test]
+fn plugins_get_no_files_environment_or_network() {
+    let server = ApiServer::start();
+    server.create("pods", &pod("shop", "web", "nginx:1"));
+    let controller = Controller::start_with(
+        &server,
+        &["hostile_escape", "test_echo"],
+        &[("SECRET_FROM_THE_HOST", "do-not-leak")],
+    );
+    controller.wait_for_events(1);
+    let start = Instant::now();
+    while controller.plugin_said("hostile_escape").is_empty() {
+        assert!(start.elapsed() < PATIENCE, "{:#?}", controller.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seen = controller.plugin_said("hostile_escape");
+    assert_eq!(
+        seen,
+        ["passwd=denied token=denied env=0 args=0 root=denied cwd=denied socket=denied"]
+    );
+}
+
+#[test]
+fn secrets_are_redacted_unless_a_plugin_is_allowed_to_see_them() {
+    let server = ApiServer::start();
+    let last_applied =
+        r#"{\"apiVersion\":\"v1\",\"data\":{\"password\":\"aHVudGVyMg==\"},\"kind\":\"Secret\"}"#;
+    server.create(
+        "secrets",
+        &format!(
+            r#"{{"metadata":{{"name":"db","namespace":"shop","annotations":{{"kubectl.kubernetes.io/last-applied-configuration":"{last_applied}","team":"payments"}}}},"data":{{"password":"aHVudGVyMg=="}},"stringData":{{"user":"admin"}},"type":"Opaque"}}"#
+        ),
+    );
+    let (dir, config) = plugins_with_config(
+        &[
+            ("sees_redacted", "test_secret_view"),
+            ("sees_secrets", "test_secret_view"),
+        ],
+        "[plugins.sees_secrets]\nallow_secrets = true\n",
+    );
+    let controller = Controller::start_in(
+        &server,
+        dir,
+        &[("CONFIG_FILE", &config), ("K8S_RESOURCE", "secrets")],
+    );
+    let start = Instant::now();
+    while controller.plugin_said("sees_secrets").is_empty()
+        || controller.plugin_said("sees_redacted").is_empty()
+    {
+        assert!(start.elapsed() < PATIENCE, "{:#?}", controller.logs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        controller.plugin_said("sees_redacted"),
+        [r#"db data={"password":""} stringData={"user":""} lastApplied="""#]
+    );
+    assert_eq!(
+        controller.plugin_said("sees_secrets"),
+        [format!(
+            r#"db data={{"password":"aHVudGVyMg=="}} stringData={{"user":"admin"}} lastApplied="{last_applied}""#
+        )]
+    );
+}
+
+/// `/readyz` answers 503 naming the watch until its first list is in, then 200; `/healthz` is
+/// 200 all along; the watch's restarts and relists are counted.
+#[test]
+fn readiness_follows_the_first_list_and_metrics_count_the_watch() {
+    let server = ApiServer::builder().deny("pods").start();
+    server.create("pods", &pod("shop", "web", "nginx:1"));
+    let controller = Controller::start(&server, &[]);
+    controller.wait_for_log("pods is forbidden");
+    assert_eq!(controller.get("/healthz"), (200, "ok\n".to_owned()));
+    let (status, body) = controller.get("/readyz");
+    assert_eq!(status, 503);
+    assert!(body.contains("pods in all namespaces"), "{body}");
+
+    server.allow("pods");
+    assert_eq!(controller.wait_for_events(1), ["ADDED shop/web rv=1"]);
+    assert_eq!(controller.get("/readyz"), (200, "ok\n".to_owned()));
+    let received = "event_controller_events_received_total{kind=\"Pod\",type=\"ADDED\"}";
+    assert_eq!(controller.metric(received), 1.0);
+    assert!(
+        controller.metric("event_controller_last_sync_timestamp_seconds{resource=\"pods\"}")
+            > 1.7e9
+    );
+
+    // A change made while the watch is down, then a compacted history: the watch restarts
+    // and relists.
+    server.stop();
+    server.modify("pods", &pod("shop", "web", "nginx:2"));
+    server.compact();
+    server.restart();
+    controller.wait_for_log("listing again");
+    let start = Instant::now();
+    while controller.metric("event_controller_relists_total{resource=\"pods\"}") < 1.0 {
+        assert!(start.elapsed() < PATIENCE, "no relist counted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(controller.metric("event_controller_watch_restarts_total{resource=\"pods\"}") >= 2.0);
+}

@@ -1,0 +1,179 @@
+//! The controller's `run` command as a child process, watching a test API server, its JSON log
+//! collected line by line, its metrics and health endpoints at hand.
+
+use super::apiserver::ApiServer;
+use super::{controller, plugins_dir, str_of};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for the controller to catch up before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+/// How long a test keeps listening after the expected events, to catch duplicates.
+pub const QUIET: Duration = Duration::from_millis(700);
+
+/// The controller as a child process, its JSON log collected line by line.
+pub struct Controller {
+    child: Child,
+    logs: Arc<Mutex<Vec<Value>>>,
+    _plugins: tempfile::TempDir,
+}
+
+impl Controller {
+    pub fn start(server: &ApiServer, env: &[(&str, &str)]) -> Controller {
+        Self::start_with(server, &["test_echo"], env)
+    }
+
+    pub fn start_with(server: &ApiServer, plugins: &[&str], env: &[(&str, &str)]) -> Controller {
+        Self::start_in(server, plugins_dir(plugins), env)
+    }
+
+    /// Like [`Controller::start_with`] over a plugins directory the test prepared.
+    pub fn start_in(
+        server: &ApiServer,
+        plugins: tempfile::TempDir,
+        env: &[(&str, &str)],
+    ) -> Controller {
+        let mut child = controller()
+            .args(["run", "--log-format", "json", "--plugins-dir"])
+            .arg(plugins.path())
+            .env("K8S_API_ENDPOINT", server.url())
+            .env("K8S_RESOURCE", "pods")
+            .envs(env.iter().copied())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the controller");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
+                sink.lock().expect("log lock").push(value);
+            }
+        });
+        Controller {
+            child,
+            logs,
+            _plugins: plugins,
+        }
+    }
+
+    pub fn logs(&self) -> Vec<Value> {
+        self.logs.lock().expect("log lock").clone()
+    }
+
+    /// What `test_echo` logged so far.
+    pub fn echoed(&self) -> Vec<String> {
+        self.plugin_said("test_echo")
+    }
+
+    /// What `plugin` logged so far.
+    pub fn plugin_said(&self, plugin: &str) -> Vec<String> {
+        self.logs()
+            .iter()
+            .filter(|l| l["target"] == "plugin" && l["plugin"] == plugin)
+            .map(|l| str_of(l, "message"))
+            .collect()
+    }
+
+    /// Waits until the plugin has received `n` events in all, then a little longer.
+    pub fn wait_for_events(&self, n: usize) -> Vec<String> {
+        let start = Instant::now();
+        while self.echoed().len() < n {
+            if start.elapsed() > PATIENCE {
+                panic!(
+                    "the plugin got {} of {n} events in {PATIENCE:?}:\n{:#?}",
+                    self.echoed().len(),
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(QUIET);
+        self.echoed()
+    }
+
+    /// Waits until a host log line contains `needle`.
+    pub fn wait_for_log(&self, needle: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            if let Some(line) = self
+                .logs()
+                .into_iter()
+                .find(|l| str_of(l, "message").contains(needle))
+            {
+                return line;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "no log line with {needle:?}:\n{:#?}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// Where it serves /metrics, /healthz and /readyz (from its log).
+    pub fn endpoints(&self) -> String {
+        str_of(&self.wait_for_log("serving /metrics"), "address")
+    }
+
+    /// `GET path` on the metrics and health endpoints: status code and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut stream = std::net::TcpStream::connect(self.endpoints()).expect("connect");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        )
+        .expect("request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// The value of one series of `/metrics`, e.g.
+    /// `event_controller_plugin_failures_total{plugin="x",kind="trap"}`; 0 when absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200, "{body}");
+        body.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| value.trim().parse().expect("a number"))
+            .unwrap_or(0.0)
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
