@@ -37,5 +37,7 @@ ENV CONFIG_FILE=/etc/event-controller/config.toml \
     PLUGINS_DIR=/etc/event-controller/plugins
 # Nothing is written at run time: the root filesystem can be read-only.
 USER 10001:10001
+# /metrics, /healthz and /readyz (METRICS_ADDRESS).
+EXPOSE 9090
 ENTRYPOINT ["/usr/local/bin/event-controller"]
 CMD ["run"]

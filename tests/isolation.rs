@@ -223,6 +223,28 @@ fn hostile_plugins_cannot_hurt_the_host_or_each_other() {
     assert_eq!(controller.get("/readyz"), (200, "ok\n".to_owned()));
 }
 
+/// A fuel budget stops a runaway plugin deterministically (before its deadline), and the
+/// well-behaved plugin runs metered without noticing.
+#[test]
+fn a_fuel_budget_stops_a_runaway_plugin() {
+    let server = ApiServer::start();
+    server.create("pods", &pod("shop", "web", "nginx:1"));
+    let (dir, config) = plugins_with_config(
+        &[("hostile_loop", "hostile_loop"), ("test_echo", "test_echo")],
+        "[plugins.hostile_loop.limits]\nfuel = 1000000\ncall_timeout_ms = 60000\n",
+    );
+    let controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
+    assert_eq!(controller.wait_for_events(1), ["ADDED shop/web rv=1"]);
+    let failure = &wait_for_failures(&controller, "hostile_loop", 1)[0];
+    assert_eq!(failure["failure"], "fuel", "{failure}");
+    assert!(
+        str_of(failure, "message").contains("ran out of fuel: 1000000 units per call"),
+        "{failure}"
+    );
+    let series = "event_controller_plugin_failures_total{plugin=\"hostile_loop\",kind=\"fuel\"}";
+    assert_eq!(controller.metric(series), 1.0);
+}
+
 /// WASI preview 1 with nothing granted: a plugin that tries to read files, list the
 /// environment and arguments, read directories and open a socket is refused each time.
 #[test]

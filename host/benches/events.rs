@@ -12,6 +12,9 @@
 //! - `replay_full_parse`: a straightforward guest that parses the whole event into a
 //!   `serde_json::Value`, for contrast.
 //!
+//! - `guards/*`: `plugin_simple` called directly with its log line, under no guard, each guard
+//!   alone (epoch deadline, fuel, memory limiter) and the defaults (deadline + limiter).
+//!
 //! Run with `just bench` (it builds the plugins first).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -19,8 +22,8 @@ use event_controller::dispatch::Dispatcher;
 use event_controller::event::WatchEvent;
 use event_controller::logging::{self, LogFormat, LogSettings};
 use event_controller::metrics::Metrics;
-use event_controller::plugin::{Outcome, Plugin, PluginSettings};
-use event_controller::runtime::Runtime;
+use event_controller::plugin::{Limits, Outcome, Plugin, PluginSettings};
+use event_controller::runtime::{Runtime, RuntimeOptions};
 use event_controller::source::replay::replay;
 use event_controller::worker::WorkerOptions;
 use event_controller_guest::abi::Level;
@@ -153,6 +156,75 @@ fn benches(c: &mut Criterion) {
             full.wait_idle();
         })
     });
+    group.finish();
+    guards(c, &events);
+}
+
+/// `plugin_simple` called directly (no queue), with its log line, under each guard alone and
+/// under the defaults, against no guard at all.
+fn guards(c: &mut Criterion, events: &[WatchEvent]) {
+    let mut group = c.benchmark_group("guards");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.measurement_time(Duration::from_secs(4));
+    group.sample_size(20);
+    let unguarded = RuntimeOptions {
+        deadlines: false,
+        fuel: false,
+    };
+    let defaults = Limits::default();
+    let cases = [
+        ("none", unguarded, Limits::unlimited()),
+        (
+            "epoch_deadline",
+            RuntimeOptions {
+                deadlines: true,
+                ..unguarded
+            },
+            Limits {
+                call_timeout: defaults.call_timeout,
+                ..Limits::unlimited()
+            },
+        ),
+        (
+            "fuel",
+            RuntimeOptions {
+                fuel: true,
+                ..unguarded
+            },
+            Limits {
+                fuel: Some(10_000_000),
+                ..Limits::unlimited()
+            },
+        ),
+        (
+            "memory_limiter",
+            unguarded,
+            Limits {
+                memory: defaults.memory,
+                table_elements: defaults.table_elements,
+                ..Limits::unlimited()
+            },
+        ),
+        ("defaults", RuntimeOptions::default(), defaults),
+    ];
+    for (name, options, limits) in cases {
+        let runtime = Runtime::with_options(options).expect("runtime");
+        let settings = PluginSettings {
+            limits,
+            ..PluginSettings::default()
+        };
+        let mut simple =
+            Plugin::load(&runtime, &plugin("plugin_simple"), settings).expect("plugin");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for event in events {
+                    if let Ok(Some(outcome)) = simple.handle_event(event.raw()) {
+                        logging::plugin_outcome("plugin_simple", event.meta(), &outcome);
+                    }
+                }
+            })
+        });
+    }
     group.finish();
 }
 

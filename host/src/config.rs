@@ -343,6 +343,36 @@ mod tests {
     }
 
     #[test]
+    fn plugin_limits_override_global_limits_which_override_defaults() {
+        let config = parse(
+            "[limits]\ncall_timeout_ms = 500\nmemory_mb = 32\n\n[plugins.slow.limits]\ncall_timeout_ms = 5000\nfuel = 1000000\n\n[plugins.slow]\nqueue_size = 10\nallow_secrets = true\n",
+        )
+        .expect("valid");
+        let slow = config.plugin_settings("slow").limits;
+        assert_eq!(slow.call_timeout, Duration::from_secs(5));
+        assert_eq!(slow.memory, 32 << 20);
+        assert_eq!(slow.fuel, Some(1_000_000));
+        assert_eq!(slow.init_timeout, Limits::default().init_timeout);
+        let other = config.plugin_settings("other").limits;
+        assert_eq!(other.call_timeout, Duration::from_millis(500));
+        assert_eq!(other.fuel, None);
+        assert!(config.meters_fuel());
+        let options = config.worker_options("slow");
+        assert_eq!((options.queue_size, options.allow_secrets), (10, true));
+        let options = config.worker_options("other");
+        assert_eq!(
+            (options.queue_size, options.allow_secrets),
+            (DEFAULT_QUEUE_SIZE, false)
+        );
+        let err = parse("[limits]\ntimeout_ms = 5\n").expect_err("typo");
+        assert!(
+            err.to_string()
+                .starts_with("conf/test.toml:2:1: unknown field `timeout_ms`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn syntax_errors_have_positions() {
         let err = parse("a = \n").expect_err("syntax");
         assert!(err.to_string().starts_with("conf/test.toml:1:"), "{err}");
