@@ -110,6 +110,8 @@ const CALL_FAILURES: &[(&str, &str, &str)] = &[
         "bad_result",
         "lies outside the",
     ),
+    ("test_bad_pointer", "bad_result", "lies outside the"),
+    ("test_bad_json", "bad_result", "result is not a JSON object"),
     ("hostile_bad_utf8", "bad_result", "not valid UTF-8"),
     (
         "hostile_huge_result",
