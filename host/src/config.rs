@@ -128,6 +128,9 @@ pub struct PluginSection {
     /// `true` lets the plugin see the `data` and `stringData` of Secrets (default: redacted).
     #[serde(default)]
     pub allow_secrets: bool,
+    /// `[plugins.NAME.subscribe]`: which events the plugin sees (default: all, or what the
+    /// module declares).
+    pub subscribe: Option<crate::subscription::SubscriptionSection>,
 }
 
 fn enabled_by_default() -> bool {
@@ -142,6 +145,7 @@ impl Default for PluginSection {
             limits: LimitsSection::default(),
             queue_size: None,
             allow_secrets: false,
+            subscribe: None,
         }
     }
 }

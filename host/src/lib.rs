@@ -17,4 +17,5 @@ pub mod plugin;
 pub mod redact;
 pub mod runtime;
 pub mod source;
+pub mod subscription;
 pub mod worker;
