@@ -5,6 +5,7 @@
 //! Unknown keys and wrong types are errors that name the file, line and key.
 
 use crate::plugin::{Limits, PluginSettings};
+use crate::subscription::{Subscription, SubscriptionError, SubscriptionSection};
 use crate::worker::{WorkerOptions, DEFAULT_QUEUE_SIZE};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -75,6 +76,14 @@ pub struct FileConfig {
     /// Address of the `/metrics`, `/healthz` and `/readyz` endpoints (default `0.0.0.0:9090`;
     /// `off` disables them).
     pub metrics_address: Option<String>,
+    /// Directory of compiled plugins (`MODULE_CACHE_DIR`); `off` disables the cache. Default:
+    /// the user's cache directory, or none when it is not writable.
+    pub module_cache_dir: Option<String>,
+    /// `false` disables hot reload of plugins and of this file (default `true`).
+    pub hot_reload: Option<bool>,
+    /// Seconds between full rescans of the plugins directory, besides file notifications
+    /// (default 10).
+    pub rescan_seconds: Option<u64>,
     /// `[limits]`: every plugin's limits, unless its own section overrides them.
     #[serde(default)]
     pub limits: LimitsSection,
@@ -130,7 +139,7 @@ pub struct PluginSection {
     pub allow_secrets: bool,
     /// `[plugins.NAME.subscribe]`: which events the plugin sees (default: all, or what the
     /// module declares).
-    pub subscribe: Option<crate::subscription::SubscriptionSection>,
+    pub subscribe: Option<SubscriptionSection>,
 }
 
 fn enabled_by_default() -> bool {
@@ -203,13 +212,19 @@ impl FileConfig {
         }
     }
 
-    /// How the plugin named `name` is run: its queue size and whether it sees Secrets' data.
-    pub fn worker_options(&self, name: &str) -> WorkerOptions {
+    /// How the plugin named `name` is run: its queue size, whether it sees Secrets' data, and
+    /// its subscription (this file's `subscribe` section over the module's own `defaults`).
+    pub fn worker_options(
+        &self,
+        name: &str,
+        defaults: Option<&SubscriptionSection>,
+    ) -> Result<WorkerOptions, SubscriptionError> {
         let section = self.plugin(name);
-        WorkerOptions {
+        Ok(WorkerOptions {
             queue_size: section.queue_size.unwrap_or(DEFAULT_QUEUE_SIZE),
             allow_secrets: section.allow_secrets,
-        }
+            subscription: Subscription::resolve(defaults, section.subscribe.as_ref())?,
+        })
     }
 
     /// True when some plugin is given a fuel budget: the engine must then meter fuel.
@@ -228,7 +243,7 @@ impl FileConfig {
 
     /// Parses config text; `path` names it in errors.
     pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
-        toml::from_str(text).map_err(|e| {
+        let config: FileConfig = toml::from_str(text).map_err(|e| {
             let offset = e.span().map_or(0, |span| span.start);
             let (line, column) = line_and_column(text, offset);
             ConfigError::Invalid {
@@ -237,7 +252,31 @@ impl FileConfig {
                 column,
                 message: e.message().trim_end().to_owned(),
             }
-        })
+        })?;
+        config.check_subscriptions(path, text)?;
+        Ok(config)
+    }
+
+    /// Compiles every `[plugins.NAME.subscribe]` section, so that a bad selector or event type
+    /// is an error of the file (at the section's line), not of the plugin later.
+    fn check_subscriptions(&self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        for (name, section) in &self.plugins {
+            let Some(subscribe) = &section.subscribe else {
+                continue;
+            };
+            if let Err(error) = Subscription::resolve(None, Some(subscribe)) {
+                let header = format!("[plugins.{name}.subscribe]");
+                let offset = text.find(&header).unwrap_or(0);
+                let (line, column) = line_and_column(text, offset);
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line,
+                    column,
+                    message: format!("{header}: {error}"),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The section for plugin `name`, or the default (enabled, empty config).
@@ -361,9 +400,9 @@ mod tests {
         assert_eq!(other.call_timeout, Duration::from_millis(500));
         assert_eq!(other.fuel, None);
         assert!(config.meters_fuel());
-        let options = config.worker_options("slow");
+        let options = config.worker_options("slow", None).expect("valid");
         assert_eq!((options.queue_size, options.allow_secrets), (10, true));
-        let options = config.worker_options("other");
+        let options = config.worker_options("other", None).expect("valid");
         assert_eq!(
             (options.queue_size, options.allow_secrets),
             (DEFAULT_QUEUE_SIZE, false)

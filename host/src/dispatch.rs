@@ -11,7 +11,7 @@ use crate::plugin::Plugin;
 use crate::redact;
 use crate::worker::{Worker, WorkerOptions, WorkerStats};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Counters of what the dispatcher and its workers did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -26,12 +26,23 @@ pub struct DispatchStats {
     pub skipped: u64,
 }
 
-/// Delivers events to a fixed set of plugins, each on its own worker.
+/// Delivers events to a set of plugins, each on its own worker.
 pub struct Dispatcher {
-    workers: Vec<Worker>,
+    plugins: PluginSet,
+    events: u64,
+}
+
+/// The running plugins, shared by the dispatcher and whoever adds, replaces and removes
+/// plugins while events flow (the reloader).
+#[derive(Clone)]
+pub struct PluginSet {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    workers: RwLock<Vec<Worker>>,
     metrics: Arc<Metrics>,
     stopping: Arc<AtomicBool>,
-    events: u64,
 }
 
 impl Dispatcher {
@@ -40,25 +51,30 @@ impl Dispatcher {
         plugins: Vec<(Plugin, WorkerOptions)>,
         metrics: Arc<Metrics>,
     ) -> std::io::Result<Dispatcher> {
-        let stopping = Arc::new(AtomicBool::new(false));
-        let workers = plugins
-            .into_iter()
-            .map(|(plugin, options)| {
-                Worker::start(plugin, options, metrics.clone(), stopping.clone())
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
-        metrics.set_plugins_loaded(workers.len());
+        let set = PluginSet {
+            inner: Arc::new(Inner {
+                workers: RwLock::new(Vec::new()),
+                metrics,
+                stopping: Arc::new(AtomicBool::new(false)),
+            }),
+        };
+        for (plugin, options) in plugins {
+            set.add(plugin, options)?;
+        }
         Ok(Dispatcher {
-            workers,
-            metrics,
-            stopping,
+            plugins: set,
             events: 0,
         })
     }
 
+    /// The running plugins, to change while events flow.
+    pub fn plugins(&self) -> PluginSet {
+        self.plugins.clone()
+    }
+
     /// The plugins' names.
-    pub fn plugin_names(&self) -> impl Iterator<Item = &str> {
-        self.workers.iter().map(Worker::name)
+    pub fn plugin_names(&self) -> Vec<String> {
+        self.plugins.names()
     }
 
     /// Queues `event` for every plugin. BOOKMARK and ERROR events are not for plugins and are
@@ -69,28 +85,33 @@ impl Dispatcher {
             return;
         }
         self.events += 1;
-        self.metrics
+        let inner = &self.plugins.inner;
+        inner
+            .metrics
             .event_received(&meta.kind, meta.event_type.as_str());
         let mut redacted = Redacted::Pending;
-        for worker in &self.workers {
+        for worker in self.plugins.read().iter() {
+            if !worker.wants(event) {
+                continue;
+            }
             if worker.allows_secrets() || !redact::is_secret(event) {
                 worker.send(event.clone());
             } else if let Some(redacted) = redacted.get(event) {
                 worker.send(redacted.clone());
             } else {
-                self.metrics.plugin_dropped(worker.name(), "unredactable");
+                inner.metrics.plugin_dropped(worker.name(), "unredactable");
             }
         }
     }
 
     /// Waits until every plugin has handled everything delivered so far.
     pub fn wait_idle(&self) {
-        self.workers.iter().for_each(Worker::wait_idle);
+        self.plugins.read().iter().for_each(Worker::wait_idle);
     }
 
     /// Asks every worker to stop after its event in flight; queued events are left.
     pub fn stop(&self) {
-        self.stopping.store(true, Ordering::Relaxed);
+        self.plugins.inner.stopping.store(true, Ordering::Relaxed);
     }
 
     /// Waits until every worker has handled what was queued (or, after [`Dispatcher::stop`],
@@ -100,7 +121,8 @@ impl Dispatcher {
             events: self.events,
             ..DispatchStats::default()
         };
-        for worker in self.workers {
+        let workers = std::mem::take(&mut *self.plugins.write());
+        for worker in workers {
             let WorkerStats {
                 calls,
                 failures,
@@ -111,6 +133,64 @@ impl Dispatcher {
             stats.skipped += skipped;
         }
         stats
+    }
+}
+
+impl PluginSet {
+    fn read(&self) -> RwLockReadGuard<'_, Vec<Worker>> {
+        self.inner
+            .workers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Vec<Worker>> {
+        self.inner
+            .workers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The plugins' names.
+    pub fn names(&self) -> Vec<String> {
+        self.read().iter().map(|w| w.name().to_owned()).collect()
+    }
+
+    /// Starts a worker for `plugin`; it gets the events delivered from now on.
+    pub fn add(&self, plugin: Plugin, options: WorkerOptions) -> std::io::Result<()> {
+        let inner = &self.inner;
+        let worker = Worker::start(
+            plugin,
+            options,
+            inner.metrics.clone(),
+            inner.stopping.clone(),
+        )?;
+        let mut workers = self.write();
+        workers.push(worker);
+        inner.metrics.set_plugins_loaded(workers.len());
+        Ok(())
+    }
+
+    /// Switches the plugin named like `plugin` to it, after the events already queued for the
+    /// old one. False when no such plugin runs.
+    pub fn replace(&self, plugin: Plugin, options: WorkerOptions) -> bool {
+        let mut workers = self.write();
+        match workers.iter_mut().find(|w| w.name() == plugin.name()) {
+            Some(worker) => worker.replace(plugin, options),
+            None => false,
+        }
+    }
+
+    /// Stops delivering to the plugin `name`; it finishes what was queued for it first.
+    pub fn remove(&self, name: &str) -> Option<WorkerStats> {
+        let worker = {
+            let mut workers = self.write();
+            let index = workers.iter().position(|w| w.name() == name)?;
+            let worker = workers.remove(index);
+            self.inner.metrics.set_plugins_loaded(workers.len());
+            worker
+        };
+        Some(worker.finish())
     }
 }
 

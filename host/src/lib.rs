@@ -15,6 +15,7 @@ pub mod logging;
 pub mod metrics;
 pub mod plugin;
 pub mod redact;
+pub mod reload;
 pub mod runtime;
 pub mod source;
 pub mod subscription;

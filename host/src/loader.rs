@@ -1,8 +1,11 @@
-//! Finding and loading the plugins of a directory.
+//! Finding and loading the plugins of a directory: each file read once, compiled (or taken
+//! from the module cache), checked, started with its config, and given its subscription.
 
 use crate::config::FileConfig;
-use crate::plugin::{LoadError, Plugin};
+use crate::plugin::{plugin_name, sha256_hex, LoadError, Plugin};
 use crate::runtime::Runtime;
+use crate::subscription::{self, SubscriptionError};
+use crate::worker::WorkerOptions;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -16,23 +19,49 @@ pub struct DirError {
     pub cause: std::io::Error,
 }
 
+/// Why one plugin file could not be made a running plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginFileError {
+    /// Reading, compiling, checking or starting it failed.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Its subscription (from the module or the config file) is invalid.
+    #[error("plugin {path}: subscription: {cause}")]
+    Subscription {
+        /// The plugin file.
+        path: PathBuf,
+        /// What is wrong.
+        cause: SubscriptionError,
+    },
+}
+
+/// A plugin ready to run, with how to run it.
+pub struct LoadedPlugin {
+    /// The started plugin.
+    pub plugin: Plugin,
+    /// Its queue, Secrets permission and subscription.
+    pub options: WorkerOptions,
+}
+
 /// The result of loading a directory: the plugins that loaded and why the others did not.
 pub struct LoadedPlugins {
     /// Loaded plugins, in file-name order.
-    pub plugins: Vec<Plugin>,
-    /// One error per plugin that failed to load.
-    pub failures: Vec<(String, LoadError)>,
+    pub plugins: Vec<LoadedPlugin>,
+    /// One error per plugin that failed to load, with the plugin's name.
+    pub failures: Vec<(String, PluginFileError)>,
 }
 
-/// True for files that are plugins: `*.wasm`, not hidden.
-fn is_plugin_file(path: &Path) -> bool {
+/// True for files that are plugins: `*.wasm`, not hidden (which also skips a ConfigMap volume's
+/// `..data` links and editor swap files).
+pub fn is_plugin_file(path: &Path) -> bool {
     let hidden = path
         .file_name()
         .is_some_and(|name| name.to_string_lossy().starts_with('.'));
     !hidden && path.extension().is_some_and(|ext| ext == "wasm")
 }
 
-/// Lists the plugin files of `dir`, sorted by name; other files are skipped with a debug log.
+/// Lists the plugin files of `dir` (following symlinks), sorted by name; other files are
+/// skipped with a debug log.
 pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, DirError> {
     let dir_error = |cause| DirError {
         path: dir.to_owned(),
@@ -51,6 +80,59 @@ pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, DirError> {
     Ok(files)
 }
 
+/// Makes a running plugin of `bytes` (the content of `path`) with its config section and its
+/// subscription (the config's over the module's own defaults).
+pub fn load_plugin(
+    runtime: &Runtime,
+    path: &Path,
+    bytes: &[u8],
+    config: &FileConfig,
+) -> Result<LoadedPlugin, PluginFileError> {
+    let name = plugin_name(path);
+    let subscription_error = |cause| PluginFileError::Subscription {
+        path: path.to_owned(),
+        cause,
+    };
+    // The module first: its errors ("not a WebAssembly module", a missing export) say most.
+    let plugin = Plugin::from_bytes(runtime, path, bytes, config.plugin_settings(&name))?;
+    let defaults = subscription::module_defaults(bytes).map_err(subscription_error)?;
+    let options = config
+        .worker_options(&name, defaults.as_ref())
+        .map_err(subscription_error)?;
+    Ok(LoadedPlugin { plugin, options })
+}
+
+/// Reads and loads one plugin file, logging the outcome.
+pub fn load_file(
+    runtime: &Runtime,
+    path: &Path,
+    config: &FileConfig,
+) -> Result<LoadedPlugin, PluginFileError> {
+    let bytes = std::fs::read(path).map_err(|cause| LoadError::Read {
+        path: path.to_owned(),
+        cause,
+    })?;
+    let started = Instant::now();
+    let loaded = load_plugin(runtime, path, &bytes, config)?;
+    log_loaded(&loaded, path, started);
+    Ok(loaded)
+}
+
+/// The "plugin loaded" line: what, from where, how fast, from the cache or not.
+pub fn log_loaded(loaded: &LoadedPlugin, path: &Path, started: Instant) {
+    let plugin = &loaded.plugin;
+    tracing::info!(
+        plugin = plugin.name(),
+        path = %path.display(),
+        sha256 = plugin.sha256(),
+        load_ms = %format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
+        compile_ms = %format_args!("{:.1}", plugin.compile_time().as_secs_f64() * 1e3),
+        cache = ?plugin.cache_status(),
+        subscription = %loaded.options.subscription.describe(),
+        "plugin loaded"
+    );
+}
+
 /// Loads every plugin of `dir` with its config section. A plugin that fails is logged and left
 /// out; the others load regardless.
 pub fn load_dir(
@@ -63,23 +145,13 @@ pub fn load_dir(
         failures: Vec::new(),
     };
     for path in plugin_files(dir)? {
-        let name = crate::plugin::plugin_name(&path);
-        let section = config.plugin(&name);
-        if !section.enabled {
+        let name = plugin_name(&path);
+        if !config.plugin(&name).enabled {
             tracing::info!(plugin = %name, "plugin disabled in the config file; not loaded");
             continue;
         }
-        let started = Instant::now();
-        match Plugin::load(runtime, &path, config.plugin_settings(&name)) {
-            Ok(plugin) => {
-                tracing::info!(
-                    plugin = %name,
-                    path = %path.display(),
-                    load_ms = %format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
-                    "plugin loaded"
-                );
-                loaded.plugins.push(plugin);
-            }
+        match load_file(runtime, &path, config) {
+            Ok(plugin) => loaded.plugins.push(plugin),
             Err(error) => {
                 tracing::error!(plugin = %name, "{error}; the other plugins go on without it");
                 loaded.failures.push((name, error));
@@ -87,11 +159,18 @@ pub fn load_dir(
         }
     }
     for name in config.plugins.keys() {
-        if !loaded.plugins.iter().any(|p| p.name() == name) {
+        if !loaded.plugins.iter().any(|p| p.plugin.name() == name) {
             tracing::debug!(plugin = %name, "config section names no loaded plugin");
         }
     }
     Ok(loaded)
+}
+
+/// The sha256 of a plugin file's content, `None` when it cannot be read.
+pub fn file_sha256(path: &Path) -> Option<(Vec<u8>, String)> {
+    let bytes = std::fs::read(path).ok()?;
+    let sha = sha256_hex(&bytes);
+    Some((bytes, sha))
 }
 
 #[cfg(test)]
@@ -103,6 +182,8 @@ mod tests {
         assert!(is_plugin_file(Path::new("/p/a.wasm")));
         assert!(!is_plugin_file(Path::new("/p/.a.wasm")));
         assert!(!is_plugin_file(Path::new("/p/a.wasm.swp")));
+        assert!(!is_plugin_file(Path::new("/p/a.wasm~")));
+        assert!(!is_plugin_file(Path::new("/p/..data")));
         assert!(!is_plugin_file(Path::new("/p/README.md")));
     }
 }

@@ -7,7 +7,8 @@ use event_controller::dispatch::Dispatcher;
 use event_controller::event::WatchEvent;
 use event_controller::logging::{self, LogFormat, LogSettings};
 use event_controller::metrics::{self, Health, Metrics};
-use event_controller::plugin::{self, Plugin};
+use event_controller::plugin::{self, ModuleCache, Plugin};
+use event_controller::reload::{Reloader, DEFAULT_RESCAN};
 use event_controller::runtime::{Runtime, RuntimeOptions};
 use event_controller::source::kube::{KubeSettings, Namespaces, Observer, REDISCOVER_EVERY};
 use event_controller::source::reconcile::InitialEvents;
@@ -45,6 +46,13 @@ struct Cli {
     /// Address of /metrics, /healthz and /readyz for `run`, or `off` [default: 0.0.0.0:9090].
     #[arg(long, env = "METRICS_ADDRESS", global = true)]
     metrics_address: Option<String>,
+    /// Directory of compiled plugins, or `off` [default: $XDG_CACHE_HOME or ~/.cache
+    /// /event-controller/modules when writable].
+    #[arg(long, env = "MODULE_CACHE_DIR", global = true)]
+    module_cache_dir: Option<String>,
+    /// Reload plugins and the config file when they change (`run`) [default: true].
+    #[arg(long, env = "HOT_RELOAD", global = true)]
+    hot_reload: Option<bool>,
     #[command(flatten)]
     kube: KubeArgs,
     #[command(subcommand)]
@@ -195,16 +203,34 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PLUGINS_DIR));
     match cli.command.take().unwrap_or(Command::Run) {
         Command::Run => {
+            let plugins = PluginsSetup {
+                dir: plugins_dir,
+                config_path: cli.config.clone(),
+                module_cache_dir: cli
+                    .module_cache_dir
+                    .clone()
+                    .or_else(|| file_config.module_cache_dir.clone()),
+                hot_reload: cli.hot_reload.or(file_config.hot_reload).unwrap_or(true),
+                rescan: file_config
+                    .rescan_seconds
+                    .map_or(DEFAULT_RESCAN, Duration::from_secs),
+            };
             let metrics_address = cli
                 .metrics_address
                 .clone()
                 .or_else(|| file_config.metrics_address.clone())
                 .unwrap_or_else(|| DEFAULT_METRICS_ADDRESS.to_owned());
             let settings = cli.kube.settings(&file_config);
-            run_controller(&settings, &plugins_dir, &file_config, &metrics_address)
+            run_controller(&settings, &plugins, file_config, &metrics_address)
         }
-        Command::Replay { file } => replay(&file, &plugins_dir, &file_config),
-        Command::Check { plugin, event } => check(&plugin, event.as_deref(), &file_config),
+        Command::Replay { file } => {
+            let cache = cli.module_cache_dir.clone();
+            replay(&file, &plugins_dir, &file_config, cache.as_deref())
+        }
+        Command::Check { plugin, event } => {
+            let cache = cli.module_cache_dir.clone();
+            check(&plugin, event.as_deref(), &file_config, cache.as_deref())
+        }
     }
 }
 
@@ -214,10 +240,19 @@ const EVENT_QUEUE: usize = 1024;
 /// Where /metrics, /healthz and /readyz are served unless configured otherwise.
 const DEFAULT_METRICS_ADDRESS: &str = "0.0.0.0:9090";
 
+/// Where the plugins come from and how they are kept up to date.
+struct PluginsSetup {
+    dir: PathBuf,
+    config_path: Option<PathBuf>,
+    module_cache_dir: Option<String>,
+    hot_reload: bool,
+    rescan: Duration,
+}
+
 fn run_controller(
     settings: &KubeSettings,
-    plugins_dir: &Path,
-    config: &FileConfig,
+    plugins: &PluginsSetup,
+    config: FileConfig,
     metrics_address: &str,
 ) -> Result<ExitCode> {
     if settings.resources.is_empty() {
@@ -230,8 +265,23 @@ fn run_controller(
         .build()
         .context("cannot start the async runtime")?;
     let endpoints = tokio.block_on(serve_endpoints(metrics_address, &metrics, &health))?;
-    let dispatcher = start_plugins(plugins_dir, config, &metrics)?;
+    let dispatcher = Dispatcher::start(Vec::new(), metrics.clone())?;
+    let runtime = runtime(&config, plugins.module_cache_dir.as_deref())?;
+    let mut reloader = Reloader::new(
+        runtime,
+        plugins.dir.clone(),
+        plugins.config_path.clone(),
+        config,
+        dispatcher.plugins(),
+        metrics.clone(),
+    );
+    reloader.reconcile();
     health.plugins_loaded();
+    let _reloading = if plugins.hot_reload {
+        Some(reloader.spawn(plugins.rescan)?)
+    } else {
+        None
+    };
     let (events, queue) = tokio::sync::mpsc::channel::<WatchEvent>(EVENT_QUEUE);
     let stopping = Arc::new(AtomicBool::new(false));
     let fan_out = std::thread::Builder::new().name("dispatch".into()).spawn({
@@ -261,16 +311,49 @@ fn run_controller(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Loads the plugins directory and starts a worker per plugin.
-fn start_plugins(
-    plugins_dir: &Path,
-    config: &FileConfig,
-    metrics: &Arc<Metrics>,
-) -> Result<Dispatcher> {
-    let runtime = Runtime::with_options(RuntimeOptions {
+/// The engine and linker, metering fuel if some plugin has a budget, with the module cache
+/// (`cache_dir`: a directory, `off`, or the default when writable).
+fn runtime(config: &FileConfig, cache_dir: Option<&str>) -> Result<Runtime> {
+    let mut runtime = Runtime::with_options(RuntimeOptions {
         fuel: config.meters_fuel(),
         ..RuntimeOptions::default()
     })?;
+    let cache_dir = cache_dir.or(config.module_cache_dir.as_deref());
+    let dir = match cache_dir {
+        Some(off) if off.eq_ignore_ascii_case("off") => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => ModuleCache::default_dir(),
+    };
+    let cache = dir.and_then(|dir| match ModuleCache::open(&dir, runtime.engine()) {
+        Ok(cache) => {
+            let pruned = cache.prune(CACHE_MAX_AGE);
+            tracing::debug!(dir = %dir.display(), pruned, "compiled-module cache");
+            Some(cache)
+        }
+        Err(error) if cache_dir.is_some() => {
+            tracing::warn!("{error}; plugins are compiled every time");
+            None
+        }
+        Err(error) => {
+            tracing::debug!("no compiled-module cache: {error}");
+            None
+        }
+    });
+    runtime.set_module_cache(cache);
+    Ok(runtime)
+}
+
+/// Cache entries unused for this long are removed.
+const CACHE_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Loads the plugins directory once (no reload) and starts a worker per plugin.
+fn start_plugins(
+    plugins_dir: &Path,
+    config: &FileConfig,
+    cache_dir: Option<&str>,
+    metrics: &Arc<Metrics>,
+) -> Result<Dispatcher> {
+    let runtime = runtime(config, cache_dir)?;
     let loaded = loader::load_dir(&runtime, plugins_dir, config)?;
     for (name, _) in &loaded.failures {
         metrics.plugin_load_failed(name);
@@ -278,10 +361,7 @@ fn start_plugins(
     let plugins = loaded
         .plugins
         .into_iter()
-        .map(|plugin| {
-            let options = config.worker_options(plugin.name());
-            (plugin, options)
-        })
+        .map(|loaded| (loaded.plugin, loaded.options))
         .collect();
     Dispatcher::start(plugins, metrics.clone()).context("cannot start the plugin workers")
 }
@@ -348,10 +428,15 @@ async fn shutdown_signal() -> &'static str {
     }
 }
 
-fn replay(file: &Path, plugins_dir: &Path, config: &FileConfig) -> Result<ExitCode> {
+fn replay(
+    file: &Path,
+    plugins_dir: &Path,
+    config: &FileConfig,
+    cache_dir: Option<&str>,
+) -> Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
-    let mut dispatcher = start_plugins(plugins_dir, config, &metrics)?;
-    if dispatcher.plugin_names().next().is_none() {
+    let mut dispatcher = start_plugins(plugins_dir, config, cache_dir, &metrics)?;
+    if dispatcher.plugin_names().is_empty() {
         tracing::warn!(dir = %plugins_dir.display(), "no plugins loaded; events are read but go nowhere");
     }
     let input: Box<dyn BufRead> = if file == Path::new("-") {
@@ -386,7 +471,12 @@ fn replay(file: &Path, plugins_dir: &Path, config: &FileConfig) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(path: &Path, event_file: Option<&Path>, config: &FileConfig) -> Result<ExitCode> {
+fn check(
+    path: &Path,
+    event_file: Option<&Path>,
+    config: &FileConfig,
+    cache_dir: Option<&str>,
+) -> Result<ExitCode> {
     let event_text = match event_file {
         Some(file) => std::fs::read_to_string(file)
             .with_context(|| format!("cannot read event file {}", file.display()))?,
@@ -394,10 +484,7 @@ fn check(path: &Path, event_file: Option<&Path>, config: &FileConfig) -> Result<
     };
     let event = WatchEvent::parse(event_text.trim().as_bytes().to_vec())
         .context("the sample event is not a watch event")?;
-    let runtime = Runtime::with_options(RuntimeOptions {
-        fuel: config.meters_fuel(),
-        ..RuntimeOptions::default()
-    })?;
+    let runtime = runtime(config, cache_dir)?;
     let name = plugin::plugin_name(path);
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let started = Instant::now();

@@ -2,9 +2,9 @@
 
 use crate::logging;
 use crate::plugin::limits::EPOCH_TICK;
-use crate::plugin::HostState;
+use crate::plugin::{CacheStatus, HostState, ModuleCache};
 use event_controller_guest::abi::{self, Level};
-use wasmtime::{Caller, Config, Engine, EngineWeak, Extern, Linker, OptLevel};
+use wasmtime::{Caller, Config, Engine, EngineWeak, Extern, Linker, Module, OptLevel};
 
 /// The wasm stack a plugin call may use before it traps.
 pub const MAX_WASM_STACK: usize = 512 << 10;
@@ -33,10 +33,12 @@ impl Default for RuntimeOptions {
     }
 }
 
-/// The engine every plugin is compiled with and the host functions every plugin may import.
+/// The engine every plugin is compiled with, the host functions every plugin may import, and
+/// optionally the cache of compiled modules.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
+    cache: Option<ModuleCache>,
 }
 
 impl Runtime {
@@ -67,7 +69,11 @@ impl Runtime {
         linker
             .func_wrap(abi::HOST_MODULE, abi::LOG_IMPORT, host_log)
             .map_err(|e| RuntimeError(format!("linking {}: {e:#}", abi::LOG_IMPORT)))?;
-        Ok(Runtime { engine, linker })
+        Ok(Runtime {
+            engine,
+            linker,
+            cache: None,
+        })
     }
 
     /// The engine.
@@ -78,6 +84,31 @@ impl Runtime {
     /// The linker holding the host functions.
     pub fn linker(&self) -> &Linker<HostState> {
         &self.linker
+    }
+
+    /// Uses `cache` for compiled modules from now on (`None`: compile every time, the
+    /// default). The cache should have been opened with [`Runtime::engine`]; one opened for
+    /// another engine configuration is bypassed.
+    pub fn set_module_cache(&mut self, cache: Option<ModuleCache>) {
+        self.cache = cache;
+    }
+
+    /// The cache of compiled modules, if one is set.
+    pub fn module_cache(&self) -> Option<&ModuleCache> {
+        self.cache.as_ref()
+    }
+
+    /// Compiles `bytes` (whose lowercase hex sha256 is `sha256`) for this engine: through the
+    /// module cache when one is set, else directly ([`CacheStatus::Disabled`]).
+    pub fn compile(
+        &self,
+        bytes: &[u8],
+        sha256: &str,
+    ) -> Result<(Module, CacheStatus), wasmtime::Error> {
+        match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, bytes, sha256),
+            None => Ok((Module::new(&self.engine, bytes)?, CacheStatus::Disabled)),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use crate::event::WatchEvent;
 use crate::logging;
 use crate::metrics::{FailureKind, Metrics};
 use crate::plugin::{CallError, Plugin};
+use crate::subscription::Subscription;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -76,18 +77,30 @@ impl Shared {
 /// A plugin on its own thread.
 pub struct Worker {
     shared: Arc<Shared>,
-    queue: SyncSender<WatchEvent>,
+    queue: SyncSender<Job>,
     thread: JoinHandle<WorkerStats>,
     allow_secrets: bool,
+    subscription: Subscription,
+}
+
+/// What a worker's queue carries.
+enum Job {
+    /// An event for the plugin.
+    Event(WatchEvent),
+    /// A new version of the plugin (or the same module with a new config): every event queued
+    /// before it goes to the old one, every event after it to the new one.
+    Replace(Box<Plugin>),
 }
 
 /// How a worker is set up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkerOptions {
-    /// Events queued before [`Worker::send`] blocks.
+    /// Events queued before [`Worker::send`] blocks (fixed for the worker's life).
     pub queue_size: usize,
     /// Whether the plugin sees Secrets' data.
     pub allow_secrets: bool,
+    /// Which events the plugin sees.
+    pub subscription: Subscription,
 }
 
 impl Default for WorkerOptions {
@@ -95,6 +108,7 @@ impl Default for WorkerOptions {
         WorkerOptions {
             queue_size: DEFAULT_QUEUE_SIZE,
             allow_secrets: false,
+            subscription: Subscription::all(),
         }
     }
 }
@@ -127,6 +141,7 @@ impl Worker {
             queue,
             thread,
             allow_secrets: options.allow_secrets,
+            subscription: options.subscription,
         })
     }
 
@@ -140,11 +155,28 @@ impl Worker {
         self.allow_secrets
     }
 
+    /// Whether the plugin subscribed to `event`.
+    pub fn wants(&self, event: &WatchEvent) -> bool {
+        self.subscription.matches(event)
+    }
+
     /// Queues `event`, waiting while the queue is full (backpressure, never a drop). False when
     /// the worker has ended.
     pub fn send(&self, event: WatchEvent) -> bool {
+        self.enqueue(Job::Event(event))
+    }
+
+    /// Queues a switch to `plugin` behind the events already queued, and applies `options`
+    /// (except the queue size) to the events queued from now on.
+    pub fn replace(&mut self, plugin: Plugin, options: WorkerOptions) -> bool {
+        self.allow_secrets = options.allow_secrets;
+        self.subscription = options.subscription;
+        self.enqueue(Job::Replace(Box::new(plugin)))
+    }
+
+    fn enqueue(&self, job: Job) -> bool {
         self.shared.queued();
-        let sent = self.queue.send(event).is_ok();
+        let sent = self.queue.send(job).is_ok();
         if !sent {
             self.shared.done();
         }
@@ -173,23 +205,42 @@ impl Worker {
 }
 
 /// The worker's loop: one event at a time, in queue order.
-fn run(mut plugin: Plugin, events: &Receiver<WatchEvent>, shared: &Shared) -> WorkerStats {
+fn run(mut plugin: Plugin, jobs: &Receiver<Job>, shared: &Shared) -> WorkerStats {
     let mut stats = WorkerStats::default();
     let mut backoff = Backoff::default();
-    while let Ok(event) = events.recv() {
+    while let Ok(job) = jobs.recv() {
         if shared.stopping.load(Ordering::Relaxed) {
             shared.done();
             break;
         }
-        if backoff.skips(Instant::now()) {
-            stats.skipped += 1;
-            shared.metrics.plugin_dropped(&shared.plugin, "backoff");
-        } else {
-            handle(&mut plugin, &event, shared, &mut backoff, &mut stats);
+        match job {
+            Job::Replace(new) => {
+                switch(&mut plugin, *new, shared);
+                backoff = Backoff::default();
+            }
+            Job::Event(_) if backoff.skips(Instant::now()) => {
+                stats.skipped += 1;
+                shared.metrics.plugin_dropped(&shared.plugin, "backoff");
+            }
+            Job::Event(event) => handle(&mut plugin, &event, shared, &mut backoff, &mut stats),
         }
         shared.done();
     }
     stats
+}
+
+/// Puts `new` in place of `plugin`, between two events, and says so.
+fn switch(plugin: &mut Plugin, new: Plugin, shared: &Shared) {
+    let old = std::mem::replace(plugin, new);
+    shared.metrics.plugin_reloaded(&shared.plugin);
+    tracing::info!(
+        plugin = %shared.plugin,
+        old_sha256 = old.sha256(),
+        new_sha256 = plugin.sha256(),
+        compile_ms = %format_args!("{:.1}", plugin.compile_time().as_secs_f64() * 1e3),
+        cache = ?plugin.cache_status(),
+        "plugin reloaded: the next event goes to the new version"
+    );
 }
 
 /// One call: its outcome or failure logged, counted and timed.

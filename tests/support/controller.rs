@@ -18,7 +18,7 @@ pub const QUIET: Duration = Duration::from_millis(700);
 pub struct Controller {
     child: Child,
     logs: Arc<Mutex<Vec<Value>>>,
-    _plugins: tempfile::TempDir,
+    plugins: tempfile::TempDir,
 }
 
 impl Controller {
@@ -57,7 +57,7 @@ impl Controller {
         Controller {
             child,
             logs,
-            _plugins: plugins,
+            plugins,
         }
     }
 
@@ -114,6 +114,11 @@ impl Controller {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Its plugins directory, to change while it runs.
+    pub fn plugins_dir(&self) -> &std::path::Path {
+        self.plugins.path()
     }
 
     /// True while the process runs.

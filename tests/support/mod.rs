@@ -39,8 +39,9 @@ pub fn plugins_dir(names: &[&str]) -> tempfile::TempDir {
     dir
 }
 
-/// The binary, with no configuration leaking in from the environment, and its metrics on a
-/// free loopback port (tests run in parallel; the log line "serving /metrics" names the port).
+/// The binary, with no configuration leaking in from the environment, its metrics on a free
+/// loopback port (tests run in parallel; the log line "serving /metrics" names the port), and
+/// no module cache.
 pub fn controller() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_event-controller"));
     for var in [
@@ -50,10 +51,13 @@ pub fn controller() -> Command {
         "LOG_FILE",
         "CONFIG_FILE",
         "PLUGINS_DIR",
+        "HOT_RELOAD",
     ] {
         cmd.env_remove(var);
     }
     cmd.env("METRICS_ADDRESS", "127.0.0.1:0");
+    // No compiled-module cache unless a test asks for one: tests stay out of ~/.cache.
+    cmd.env("MODULE_CACHE_DIR", "off");
     cmd.stdin(Stdio::null());
     cmd
 }

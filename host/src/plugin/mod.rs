@@ -3,12 +3,14 @@
 //! This module knows nothing of Kubernetes beyond "bytes in, outcome out".
 
 pub mod abi;
+pub mod cache;
 mod instance;
 pub mod limits;
 pub mod outcome;
 pub mod output;
 
 pub use self::abi::{AbiError, ModuleShape};
+pub use self::cache::{sha256_hex, CacheStatus, ModuleCache};
 pub use self::instance::{CallError, HostState, StartError};
 pub use self::limits::{LimitExceeded, Limits};
 pub use self::outcome::Outcome;
@@ -17,7 +19,8 @@ use self::instance::Instance;
 use crate::runtime::Runtime;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use wasmtime::{InstancePre, Module};
+use std::time::{Duration, Instant};
+use wasmtime::{Engine, InstancePre};
 
 /// Why a plugin could not be loaded. Every message names the plugin's file.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +100,9 @@ pub struct Plugin {
     pre: InstancePre<HostState>,
     settings: PluginSettings,
     instance: Option<Instance>,
+    sha256: String,
+    cache_status: CacheStatus,
+    compile_time: Duration,
 }
 
 impl Plugin {
@@ -124,10 +130,16 @@ impl Plugin {
             path: path.to_owned(),
             reason,
         })?;
-        let module = Module::new(runtime.engine(), bytes).map_err(|e| LoadError::Compile {
-            path: path.to_owned(),
-            message: format!("{e:#}"),
-        })?;
+        let sha256 = sha256_hex(bytes);
+        let started = Instant::now();
+        let (module, cache_status) =
+            runtime
+                .compile(bytes, &sha256)
+                .map_err(|e| LoadError::Compile {
+                    path: path.to_owned(),
+                    message: format!("{e:#}"),
+                })?;
+        let compile_time = started.elapsed();
         let shape = abi::check(&module).map_err(|cause| LoadError::Abi {
             path: path.to_owned(),
             cause,
@@ -152,6 +164,49 @@ impl Plugin {
             pre,
             settings,
             instance: Some(instance),
+            sha256,
+            cache_status,
+            compile_time,
+        })
+    }
+
+    /// A new plugin from the same compiled (and linked) module with new `settings`: a fresh
+    /// instance, `_initialize` and `init` run again, nothing recompiled. For when only the
+    /// plugin's config changes. `runtime` must be the one this plugin was loaded with. The
+    /// result reports this plugin's [`sha256`](Plugin::sha256),
+    /// [`cache_status`](Plugin::cache_status) and [`compile_time`](Plugin::compile_time).
+    pub fn restart_with(
+        &self,
+        runtime: &Runtime,
+        settings: PluginSettings,
+    ) -> Result<Plugin, LoadError> {
+        let start_error = |cause| LoadError::Start {
+            path: self.path.clone(),
+            cause,
+        };
+        if !Engine::same(self.pre.module().engine(), runtime.engine()) {
+            return Err(start_error(StartError::Failed {
+                stage: "linking",
+                message: "the plugin was compiled for another runtime's engine".to_owned(),
+            }));
+        }
+        let instance = Instance::start(
+            &self.pre,
+            self.name.clone(),
+            &settings.config_json,
+            &settings.limits,
+        )
+        .map_err(start_error)?;
+        Ok(Plugin {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            shape: self.shape,
+            pre: self.pre.clone(),
+            settings,
+            instance: Some(instance),
+            sha256: self.sha256.clone(),
+            cache_status: self.cache_status.clone(),
+            compile_time: self.compile_time,
         })
     }
 
@@ -173,6 +228,21 @@ impl Plugin {
     /// What the ABI check found in the module.
     pub fn shape(&self) -> ModuleShape {
         self.shape
+    }
+
+    /// The lowercase hex sha256 of the module's bytes.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Whether the compiled module came from the module cache.
+    pub fn cache_status(&self) -> &CacheStatus {
+        &self.cache_status
+    }
+
+    /// How long compiling (or loading from the cache) took.
+    pub fn compile_time(&self) -> Duration {
+        self.compile_time
     }
 
     /// Hands one event's JSON to the plugin. After a trap the instance is dropped and the next
@@ -233,6 +303,100 @@ mod tests {
     fn plugins_can_move_to_worker_threads() {
         fn assert_send<T: Send>() {}
         assert_send::<Plugin>();
+    }
+
+    /// A minimal ABI plugin whose `init` refuses configs longer than `{}`.
+    const PICKY_PLUGIN: &str = r#"(module
+        (memory (export "memory") 1)
+        (global $next (mut i32) (i32.const 1024))
+        (func (export "alloc") (param $len i32) (result i32)
+            (local $ptr i32)
+            (local.set $ptr (global.get $next))
+            (global.set $next (i32.add (global.get $next) (local.get $len)))
+            (local.get $ptr))
+        (func (export "dealloc") (param i32 i32))
+        (func (export "init") (param $ptr i32) (param $len i32) (result i32)
+            (i32.gt_u (local.get $len) (i32.const 2)))
+        (func (export "handle_event") (param i32 i32) (result i64) (i64.const 0)))"#;
+
+    #[test]
+    fn compiles_through_the_module_cache_and_restarts_without_compiling() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut runtime = Runtime::new().unwrap();
+        let bytes = wat::parse_str(PICKY_PLUGIN).unwrap();
+        let path = Path::new("/plugins/picky.wasm");
+
+        let plugin = Plugin::from_bytes(&runtime, path, &bytes, PluginSettings::default()).unwrap();
+        assert_eq!(plugin.cache_status(), &CacheStatus::Disabled);
+        assert_eq!(plugin.sha256(), sha256_hex(&bytes));
+
+        let cache = ModuleCache::open(dir.path(), runtime.engine()).unwrap();
+        runtime.set_module_cache(Some(cache));
+        assert_eq!(runtime.module_cache().unwrap().dir(), dir.path());
+        let load = || Plugin::from_bytes(&runtime, path, &bytes, PluginSettings::default());
+        assert_eq!(load().unwrap().cache_status(), &CacheStatus::Miss);
+        let mut plugin = load().unwrap();
+        assert_eq!(plugin.cache_status(), &CacheStatus::Hit);
+        assert!(plugin.handle_event(b"{}").unwrap().is_none());
+
+        // Same module, new config: `init` runs again (and here refuses it).
+        let refused = PluginSettings {
+            config_json: r#"{"x":1}"#.to_owned(),
+            ..PluginSettings::default()
+        };
+        let err = plugin.restart_with(&runtime, refused).err().unwrap();
+        assert!(
+            matches!(
+                err,
+                LoadError::Start {
+                    cause: StartError::Refused(1),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let mut restarted = plugin
+            .restart_with(&runtime, PluginSettings::default())
+            .unwrap();
+        assert_eq!(restarted.sha256(), plugin.sha256());
+        assert_eq!(restarted.name(), "picky");
+        assert!(restarted.handle_event(b"{}").unwrap().is_none());
+
+        // Another runtime's engine cannot use this plugin's module.
+        let other = Runtime::with_options(crate::runtime::RuntimeOptions {
+            deadlines: false,
+            fuel: false,
+        })
+        .unwrap();
+        assert!(matches!(
+            plugin.restart_with(&other, PluginSettings::default()),
+            Err(LoadError::Start { .. })
+        ));
+    }
+
+    #[test]
+    fn invalid_modules_are_still_compile_errors_with_a_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut runtime = Runtime::new().unwrap();
+        runtime.set_module_cache(Some(
+            ModuleCache::open(dir.path(), runtime.engine()).unwrap(),
+        ));
+        let bytes = b"\0asm\x01\0\0\0\x01\x02";
+        let err = Plugin::from_bytes(
+            &runtime,
+            Path::new("bad.wasm"),
+            bytes,
+            PluginSettings::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(err, LoadError::Compile { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("plugin bad.wasm: invalid WebAssembly: "),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -1,0 +1,411 @@
+//! Hot reload: the plugins directory and the config file are watched, and the running plugins
+//! follow them without a restart.
+//!
+//! Any change notified in the plugins directory or beside the config file (inotify, through
+//! `notify`), and a full rescan every few seconds as a fallback, lead to one [`Reloader::
+//! reconcile`] once things have been quiet for [`DEBOUNCE`]. Reconciling compares each plugin
+//! file's content (sha256) and config section with what runs:
+//!
+//! - a new file is loaded and starts getting the events delivered from then on;
+//! - a changed file, or a changed config section, is loaded *beside* the running version
+//!   (compile, ABI check, `init` with its config); only when that worked is it queued for the
+//!   plugin's worker, which switches between two events: every event queued before the switch
+//!   goes to the old version, every later one to the new, none to both or neither;
+//! - a version that fails to load leaves the running one in place and is logged once; a later
+//!   change of the file (or of its config) is tried again;
+//! - a removed (or disabled) plugin is unloaded after the events already queued for it.
+//!
+//! Only content counts, so all the ways files change on a volume look the same: an atomic
+//! rename, a copy over the old file, a file written in chunks (the debounce waits for the last
+//! one, and a file still changing while it is read is not judged), a ConfigMap or Secret volume
+//! swapping its `..data` symlink, a directory removed and recreated (while it is missing, the
+//! loaded plugins keep running). A new config file that does not parse is rejected with its file
+//! and line, and the previous one stays in force.
+
+use crate::config::{FileConfig, PluginSection};
+use crate::dispatch::PluginSet;
+use crate::loader::{self, LoadedPlugin};
+use crate::metrics::Metrics;
+use crate::plugin::{plugin_name, sha256_hex};
+use crate::runtime::Runtime;
+use notify::{RecursiveMode, Watcher};
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long the directory must be quiet after a change before it is read.
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+/// The longest a burst of changes can put off reading the directory.
+pub const MAX_DEBOUNCE: Duration = Duration::from_secs(1);
+/// How often the directory is rescanned when nothing is notified.
+pub const DEFAULT_RESCAN: Duration = Duration::from_secs(10);
+
+/// What identifies a file's content without reading it: if this is unchanged, so is the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Stamp> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Stamp {
+            device: meta.dev(),
+            inode: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+/// A plugin version that runs, or that was tried and failed.
+#[derive(Debug, Clone, PartialEq)]
+struct Version {
+    stamp: Option<Stamp>,
+    sha256: String,
+    section: PluginSection,
+}
+
+/// Keeps the running plugins in line with the plugins directory and the config file.
+pub struct Reloader {
+    runtime: Runtime,
+    plugins_dir: PathBuf,
+    config_path: Option<PathBuf>,
+    config: FileConfig,
+    config_sha256: Option<String>,
+    plugins: PluginSet,
+    metrics: Arc<Metrics>,
+    running: BTreeMap<String, Version>,
+    rejected: BTreeMap<String, Version>,
+    /// The directory could not be listed last time (said once).
+    dir_missing: bool,
+}
+
+impl Reloader {
+    /// A reloader over `plugins`, which should start empty: the first [`Reloader::reconcile`]
+    /// loads the directory.
+    pub fn new(
+        runtime: Runtime,
+        plugins_dir: PathBuf,
+        config_path: Option<PathBuf>,
+        config: FileConfig,
+        plugins: PluginSet,
+        metrics: Arc<Metrics>,
+    ) -> Reloader {
+        let config_sha256 = config_path
+            .as_deref()
+            .and_then(|path| std::fs::read(path).ok())
+            .map(|text| sha256_hex(&text));
+        Reloader {
+            runtime,
+            plugins_dir,
+            config_path,
+            config,
+            config_sha256,
+            plugins,
+            metrics,
+            running: BTreeMap::new(),
+            rejected: BTreeMap::new(),
+            dir_missing: false,
+        }
+    }
+
+    /// Loads new plugins, replaces changed ones and unloads removed ones.
+    pub fn reconcile(&mut self) {
+        self.reload_config();
+        let files = match loader::plugin_files(&self.plugins_dir) {
+            Ok(files) => {
+                self.dir_missing = false;
+                files
+            }
+            Err(error) => {
+                if !self.dir_missing {
+                    tracing::warn!(
+                        loaded = self.running.len(),
+                        "{error}; the loaded plugins keep running until it is back"
+                    );
+                    self.dir_missing = true;
+                }
+                return;
+            }
+        };
+        let mut present = Vec::new();
+        for path in files {
+            let name = plugin_name(&path);
+            if self.config.plugin(&name).enabled {
+                self.sync_file(&name, &path);
+                present.push(name);
+            }
+        }
+        let gone: Vec<String> = self
+            .running
+            .keys()
+            .filter(|name| !present.contains(name))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.unload(&name);
+        }
+    }
+
+    /// Reads the config file again when its content changed.
+    fn reload_config(&mut self) {
+        let Some(path) = &self.config_path else {
+            return;
+        };
+        let Ok(text) = std::fs::read(path) else {
+            return;
+        };
+        let sha256 = sha256_hex(&text);
+        if self.config_sha256.as_deref() == Some(sha256.as_str()) {
+            return;
+        }
+        self.config_sha256 = Some(sha256);
+        let parsed = std::str::from_utf8(&text)
+            .map_err(|e| format!("{}: not UTF-8: {e}", path.display()))
+            .and_then(|text| FileConfig::parse(path, text).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(config) => {
+                tracing::info!(path = %path.display(), "config file changed; applying it to the plugins");
+                self.config = config;
+            }
+            Err(error) => tracing::error!(
+                path = %path.display(),
+                "new config rejected: {error}; the previous config stays in force"
+            ),
+        }
+    }
+
+    /// Loads or replaces the plugin `name` from `path` if its content or config changed.
+    fn sync_file(&mut self, name: &str, path: &Path) {
+        let section = self.config.plugin(name);
+        let stamp = Stamp::of(path);
+        let known = |version: Option<&Version>| {
+            version.is_some_and(|v| v.stamp.is_some() && v.stamp == stamp && v.section == section)
+        };
+        if known(self.running.get(name)) || known(self.rejected.get(name)) {
+            return;
+        }
+        let Ok(bytes) = std::fs::read(path) else {
+            return;
+        };
+        let version = Version {
+            stamp,
+            sha256: sha256_hex(&bytes),
+            section,
+        };
+        let same = |v: Option<&Version>| {
+            v.is_some_and(|v| v.sha256 == version.sha256 && v.section == version.section)
+        };
+        if same(self.running.get(name)) || same(self.rejected.get(name)) {
+            // Same content under a new stamp (a touch, a symlink swap to identical bytes).
+            self.remember(name, version);
+            return;
+        }
+        let started = Instant::now();
+        match loader::load_plugin(&self.runtime, path, &bytes, &self.config) {
+            Ok(loaded) => self.start(name, path, loaded, version, started),
+            Err(error) if Stamp::of(path) != stamp => {
+                tracing::debug!(
+                    plugin = name,
+                    "{error}; the file is still changing, trying again later"
+                );
+            }
+            Err(error) => {
+                self.metrics.plugin_load_failed(name);
+                if self.running.contains_key(name) {
+                    tracing::error!(plugin = name, sha256 = %version.sha256, "{error}; the running version stays in place");
+                } else {
+                    tracing::error!(plugin = name, sha256 = %version.sha256, "{error}; the other plugins go on without it");
+                }
+                self.rejected.insert(name.to_owned(), version);
+            }
+        }
+    }
+
+    /// Records `version` wherever the same content is already recorded.
+    fn remember(&mut self, name: &str, version: Version) {
+        for versions in [&mut self.running, &mut self.rejected] {
+            if let Some(known) = versions.get_mut(name) {
+                if known.sha256 == version.sha256 {
+                    *known = version.clone();
+                }
+            }
+        }
+    }
+
+    /// Runs a freshly loaded version: beside nothing (new) or instead of the running one.
+    fn start(
+        &mut self,
+        name: &str,
+        path: &Path,
+        loaded: LoadedPlugin,
+        version: Version,
+        started: Instant,
+    ) {
+        self.rejected.remove(name);
+        if self.running.contains_key(name) {
+            tracing::debug!(
+                plugin = name,
+                "new version loaded; the worker switches after its queued events"
+            );
+            if !self.plugins.replace(loaded.plugin, loaded.options) {
+                tracing::error!(
+                    plugin = name,
+                    "the plugin's worker has ended; cannot switch"
+                );
+                return;
+            }
+        } else {
+            loader::log_loaded(&loaded, path, started);
+            if let Err(error) = self.plugins.add(loaded.plugin, loaded.options) {
+                tracing::error!(plugin = name, "cannot start a worker: {error}");
+                return;
+            }
+        }
+        self.running.insert(name.to_owned(), version);
+    }
+
+    fn unload(&mut self, name: &str) {
+        self.running.remove(name);
+        self.rejected.remove(name);
+        if let Some(stats) = self.plugins.remove(name) {
+            tracing::info!(
+                plugin = name,
+                calls = stats.calls,
+                failures = stats.failures,
+                "plugin removed or disabled: unloaded after its queued events"
+            );
+        }
+    }
+
+    /// Watches the directory and the config file on a thread of its own, reconciling after
+    /// each burst of changes and every `rescan`, until the returned handle is dropped.
+    pub fn spawn(mut self, rescan: Duration) -> std::io::Result<ReloadHandle> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (notified, changes) = channel();
+        let watcher = notify::recommended_watcher(notified)
+            .map_err(|e| {
+                tracing::warn!("cannot watch files ({e}); rescanning every {rescan:?} only")
+            })
+            .ok();
+        std::thread::Builder::new().name("reload".into()).spawn({
+            let stop = stop.clone();
+            move || {
+                let mut watches = Watches::new(watcher);
+                watches.refresh(&self.plugins_dir, self.config_path.as_deref());
+                while !stop.load(Ordering::Relaxed) {
+                    match wait_for_changes(&changes, rescan) {
+                        Wake::Changed | Wake::Rescan => {}
+                        Wake::Closed => return,
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    watches.refresh(&self.plugins_dir, self.config_path.as_deref());
+                    self.reconcile();
+                }
+            }
+        })?;
+        Ok(ReloadHandle { stop })
+    }
+}
+
+/// Stops the reload thread when dropped (at its next wake-up).
+pub struct ReloadHandle {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for ReloadHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+enum Wake {
+    /// Something changed and things have been quiet for [`DEBOUNCE`] since.
+    Changed,
+    /// Time for a rescan.
+    Rescan,
+    /// The watcher is gone.
+    Closed,
+}
+
+/// Waits for a change and then for quiet, but not longer than [`MAX_DEBOUNCE`] after the
+/// first change: a directory that never settles is still read.
+fn wait_for_changes<T>(changes: &Receiver<T>, rescan: Duration) -> Wake {
+    match changes.recv_timeout(rescan) {
+        Ok(_) => {
+            let first = Instant::now();
+            loop {
+                if first.elapsed() >= MAX_DEBOUNCE {
+                    return Wake::Changed;
+                }
+                match changes.recv_timeout(DEBOUNCE) {
+                    Ok(_) => continue,
+                    Err(RecvTimeoutError::Timeout) => return Wake::Changed,
+                    Err(RecvTimeoutError::Disconnected) => return Wake::Closed,
+                }
+            }
+        }
+        Err(RecvTimeoutError::Timeout) => Wake::Rescan,
+        // No watcher (it could not be created): rescans only.
+        Err(RecvTimeoutError::Disconnected) => {
+            std::thread::sleep(rescan);
+            Wake::Rescan
+        }
+    }
+}
+
+/// The directories watched, each with the identity it had when the watch was set: a directory
+/// removed and recreated is a new inode, and needs a new watch.
+struct Watches {
+    watcher: Option<notify::RecommendedWatcher>,
+    watched: BTreeMap<PathBuf, Option<(u64, u64)>>,
+}
+
+impl Watches {
+    fn new(watcher: Option<notify::RecommendedWatcher>) -> Watches {
+        Watches {
+            watcher,
+            watched: BTreeMap::new(),
+        }
+    }
+
+    /// (Re)watches the plugins directory and the config file's directory where needed.
+    fn refresh(&mut self, plugins_dir: &Path, config_path: Option<&Path>) {
+        let config_dir = config_path.and_then(Path::parent);
+        for dir in std::iter::once(plugins_dir).chain(config_dir) {
+            self.refresh_dir(dir);
+        }
+    }
+
+    fn refresh_dir(&mut self, dir: &Path) {
+        let Some(watcher) = &mut self.watcher else {
+            return;
+        };
+        let identity = std::fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()));
+        let previous = self.watched.get(dir).copied().flatten();
+        if identity.is_none() || identity == previous {
+            return;
+        }
+        if previous.is_some() {
+            let _ = watcher.unwatch(dir);
+        }
+        match watcher.watch(dir, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                self.watched.insert(dir.to_owned(), identity);
+            }
+            Err(error) => {
+                tracing::warn!(dir = %dir.display(), "cannot watch: {error}; relying on rescans")
+            }
+        }
+    }
+}
