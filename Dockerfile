@@ -28,14 +28,18 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin event-controller \
- && mkdir -p /etc/event-controller/plugins
+ && mkdir -p /etc/event-controller/plugins \
+ && install -d -m 0700 -o 10001 -g 10001 /var/cache/event-controller
 COPY --from=builder /out/event-controller /usr/local/bin/event-controller
 COPY --from=builder /out/plugins/ /usr/share/event-controller/plugins/
 COPY conf/config.toml /etc/event-controller/config.toml
 COPY conf/sample-events.jsonl /etc/event-controller/sample-events.jsonl
 ENV CONFIG_FILE=/etc/event-controller/config.toml \
-    PLUGINS_DIR=/etc/event-controller/plugins
-# Nothing is written at run time: the root filesystem can be read-only.
+    PLUGINS_DIR=/etc/event-controller/plugins \
+    MODULE_CACHE_DIR=/var/cache/event-controller
+# Nothing else is written at run time: with a read-only root filesystem, mount an emptyDir on
+# /var/cache/event-controller to keep the compiled-module cache (without it, plugins are
+# compiled at every start, with one warning).
 USER 10001:10001
 # /metrics, /healthz and /readyz (METRICS_ADDRESS).
 EXPOSE 9090
