@@ -1,24 +1,56 @@
 //! Logs every event at INFO as `Kind: {kind}; Name: {name}`; an ERROR naming the field if one is missing.
 //!
 //! Reads only the event's identity (`object.kind`, `object.metadata.name`), never the whole object.
+//! The reference implementation of the conformance contract (docs/conformance.md): its optional
+//! config `{"prefix": string, "skip_kind": string}` puts `prefix` before each INFO message, and
+//! returns no outcome for events of kind `skip_kind`.
 
-use event_controller_guest::{export_plugin, Event, Outcome};
+use event_controller_guest::{export_plugin, Config, Event, Outcome};
+use serde::Deserialize;
+use std::sync::OnceLock;
 
-fn handle_event(event: &Event) -> Outcome {
+#[derive(Debug, Default, Deserialize)]
+struct Settings {
+    #[serde(default)]
+    prefix: String,
+    skip_kind: Option<String>,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+fn init(config: Config) -> Result<(), String> {
+    let settings: Settings = config
+        .parse()
+        .map_err(|e| format!("config must be an object with optional strings prefix and skip_kind: {e}"))?;
+    let _ = SETTINGS.set(settings);
+    Ok(())
+}
+
+fn handle_event(event: &Event) -> Option<Outcome> {
+    let settings = SETTINGS.get_or_init(Settings::default);
     match (event.kind(), event.name()) {
-        (Some(kind), Some(name)) => Outcome::info(format!("Kind: {kind}; Name: {name}")),
-        _ => match event.head() {
-            Err(error) => Outcome::error(error.to_string()),
-            Ok(head) if head.kind.is_none() && head.name.is_none() => {
-                Outcome::error("event has no object.kind and no object.metadata.name")
-            }
-            Ok(head) if head.kind.is_none() => Outcome::error("event has no object.kind"),
-            Ok(_) => Outcome::error("event has no object.metadata.name"),
-        },
+        (Some(kind), _) if settings.skip_kind.as_deref() == Some(kind) => None,
+        (Some(kind), Some(name)) => Some(Outcome::info(format!(
+            "{}Kind: {kind}; Name: {name}",
+            settings.prefix
+        ))),
+        _ => Some(missing(event)),
     }
 }
 
-export_plugin!(handle_event);
+/// The ERROR for an event without kind or name.
+fn missing(event: &Event) -> Outcome {
+    match event.head() {
+        Err(error) => Outcome::error(error.to_string()),
+        Ok(head) if head.kind.is_none() && head.name.is_none() => {
+            Outcome::error("event has no object.kind and no object.metadata.name")
+        }
+        Ok(head) if head.kind.is_none() => Outcome::error("event has no object.kind"),
+        Ok(_) => Outcome::error("event has no object.metadata.name"),
+    }
+}
+
+export_plugin!(handle_event, init = init);
 
 #[cfg(test)]
 mod tests {
@@ -26,7 +58,7 @@ mod tests {
     use event_controller_guest::Level;
 
     fn run(json: &str) -> Outcome {
-        handle_event(&Event::new(json))
+        handle_event(&Event::new(json)).expect("an outcome")
     }
 
     #[test]
