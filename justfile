@@ -9,9 +9,23 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 demo: plugins
     cargo run --quiet -p event-controller -- replay conf/sample-events.jsonl --plugins-dir target/plugins
 
-# The whole test suite: formatting, lints, unit and integration tests on real built plugins.
-test: plugins lint
-    cargo test -p event-controller -p event-controller-guest
+# The whole test suite: formatting, lints, unit and integration tests on real built plugins,
+# and the conformance suite across every plugin language (it installs their toolchains).
+test: plugins toolchains plugins-polyglot lint
+    CI="${CI:-}" cargo test -p event-controller -p event-controller-guest
+
+# Install the C, Go, Zig and AssemblyScript toolchains (Debian, PyPI and npm packages).
+toolchains:
+    for lang in c go zig assemblyscript; do bash "scripts/toolchains/$lang.sh" install; done
+
+# Build the plugins written in C, Go, Zig and AssemblyScript into target/plugins.
+plugins-polyglot:
+    for lang in c go zig assemblyscript; do bash "scripts/build-$lang.sh"; done
+
+# The conformance suite: every language's plugin_simple through the real host, then a table
+# (module size, compile time, time per event).
+conformance: plugins toolchains plugins-polyglot
+    cargo test -p event-controller --test conformance -- --nocapture
 
 # Formatting, clippy (warnings as errors) and the Dockerfile linter.
 lint:

@@ -80,7 +80,10 @@ fn filter_directives(level: &str) -> String {
         _ => return level.trim().to_owned(),
     };
     match simple.as_str() {
-        "trace" | "debug" => simple,
+        // The host and plugins at that level; libraries (cranelift, wasmtime, hyper) stay at
+        // INFO, or a short replay prints thousands of compiler lines. RUST_LOG-style
+        // directives reach them.
+        "trace" | "debug" => format!("info,event_controller={simple},plugin={simple}"),
         _ => format!("{simple},{QUIET_BELOW_DEBUG}"),
     }
 }
@@ -174,7 +177,10 @@ mod tests {
             filter_directives("WARNING"),
             format!("warn,{QUIET_BELOW_DEBUG}")
         );
-        assert_eq!(filter_directives("Debug"), "debug");
+        assert_eq!(
+            filter_directives("Debug"),
+            "info,event_controller=debug,plugin=debug"
+        );
         assert_eq!(
             filter_directives("CRITICAL"),
             format!("error,{QUIET_BELOW_DEBUG}")

@@ -19,9 +19,9 @@ struct Settings {
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
 
 fn init(config: Config) -> Result<(), String> {
-    let settings: Settings = config
-        .parse()
-        .map_err(|e| format!("config must be an object with optional strings prefix and skip_kind: {e}"))?;
+    let settings: Settings = config.parse().map_err(|e| {
+        format!("config must be an object with optional strings prefix and skip_kind: {e}")
+    })?;
     let _ = SETTINGS.set(settings);
     Ok(())
 }

@@ -1,0 +1,3 @@
+module eventcontroller/guest
+
+go 1.27

@@ -1,0 +1,178 @@
+//! The conformance suite: the port of `plugin_simple` in every supported language runs through
+//! the real host (`event-controller replay`) on the same events and configs, and must produce
+//! exactly the lines docs/conformance.md specifies, which this suite computes from the events
+//! with serde_json (so the Rust reference is held to the same standard).
+//!
+//! Then it prints a table: language, module size, compile time, and time per event on the 6 KB
+//! sample Pod, measured with the host library in this test's build profile.
+//!
+//! A port that is not built is an error under CI (`CI` set), and a loud skip elsewhere, naming
+//! the command that builds it.
+
+mod support;
+
+use event_controller::plugin::{Plugin, PluginSettings};
+use event_controller::runtime::Runtime;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Instant;
+use support::*;
+
+/// Each language and the file stem of its `plugin_simple` port.
+const PORTS: &[(&str, &str)] = &[
+    ("Rust", "plugin_simple"),
+    ("C", "c_simple"),
+    ("Go", "go_simple"),
+    ("Zig", "zig_simple"),
+    ("AssemblyScript", "assemblyscript_simple"),
+];
+
+/// The configs every port runs under: none, a prefix, and a kind to skip.
+const CONFIGS: &[(&str, &str)] = &[
+    ("no config", ""),
+    ("prefix", "prefix = \"[é] \"\n"),
+    ("skip_kind", "skip_kind = \"Pod\"\n"),
+];
+
+/// The built ports, failing (CI) or saying loudly which are skipped.
+fn built_ports() -> Vec<(&'static str, &'static str, PathBuf)> {
+    let mut built = Vec::new();
+    for (language, name) in PORTS {
+        let path = repo().join("target/plugins").join(format!("{name}.wasm"));
+        if path.is_file() {
+            built.push((*language, *name, path));
+            continue;
+        }
+        let message = format!(
+            "the {language} port ({name}.wasm) is not built: run `just toolchains plugins-polyglot` \
+             (`just toolchains` installs the compilers)"
+        );
+        assert!(std::env::var_os("CI").is_none(), "{message}");
+        eprintln!("SKIPPED: {message}");
+    }
+    built
+}
+
+/// Every event the suite feeds: the recorded streams, the edge cases and the 60 KB ConfigMap.
+fn events() -> Vec<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("tests/data/watch"))
+        .expect("tests/data/watch")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    files.sort();
+    files.push(repo().join("tests/data/conformance/edge-cases.jsonl"));
+    files.push(repo().join("tests/data/conformance/large-configmap.json"));
+    files
+        .iter()
+        .flat_map(|path| {
+            std::fs::read_to_string(path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// What docs/conformance.md says a port logs for `events` under `config` (level, message).
+fn expected(events: &[String], prefix: &str, skip_kind: Option<&str>) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|line| {
+            let event: Value = serde_json::from_str(line).expect("a JSON event");
+            if !matches!(
+                event["type"].as_str(),
+                Some("ADDED" | "MODIFIED" | "DELETED")
+            ) {
+                return None;
+            }
+            let kind = event["object"]["kind"].as_str().expect("kind");
+            let name = event["object"]["metadata"]["name"].as_str().expect("name");
+            (Some(kind) != skip_kind).then(|| {
+                (
+                    "INFO".to_owned(),
+                    format!("{prefix}Kind: {kind}; Name: {name}"),
+                )
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn every_port_behaves_exactly_like_the_contract() {
+    let ports = built_ports();
+    assert!(
+        !ports.is_empty(),
+        "not even the Rust reference is built: run `just plugins`"
+    );
+    let events = events();
+    assert!(events.iter().any(|e| e.len() > 60_000), "the 60 KB event");
+    let work = tempfile::tempdir().expect("temp dir");
+    let events_file = work.path().join("events.jsonl");
+    std::fs::write(&events_file, events.join("\n")).expect("write events");
+    let plugins = work.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("plugins dir");
+    for (_, name, path) in &ports {
+        std::fs::copy(path, plugins.join(format!("{name}.wasm"))).expect("copy");
+    }
+
+    for (label, settings) in CONFIGS {
+        let config = work.path().join("config.toml");
+        let sections: String = ports
+            .iter()
+            .map(|(_, name, _)| format!("[plugins.{name}.config]\n{settings}\n"))
+            .collect();
+        std::fs::write(&config, sections).expect("write config");
+        let config_arg = config.to_str().expect("UTF-8");
+        let run = replay(&plugins, &events_file, &["--config", config_arg]);
+        assert!(
+            run.status.success(),
+            "{label}: replay failed:\n{}",
+            run.stderr
+        );
+        let parsed: toml::Table = toml::from_str(settings).expect("config");
+        let prefix = parsed.get("prefix").and_then(|v| v.as_str()).unwrap_or("");
+        let skip_kind = parsed.get("skip_kind").and_then(|v| v.as_str());
+        let want = expected(&events, prefix, skip_kind);
+        for (language, name, _) in &ports {
+            let got = run.plugin_messages(name);
+            assert_eq!(got.len(), want.len(), "{language} ({label}): line count");
+            for (i, (got, want)) in got.iter().zip(&want).enumerate() {
+                assert_eq!(got, want, "{language} ({label}): event {i}");
+            }
+        }
+    }
+    print_table(&ports);
+}
+
+/// Language, module size, compile time and time per event on the sample Pod.
+fn print_table(ports: &[(&str, &str, PathBuf)]) {
+    const CALLS: u32 = 2000;
+    let runtime = Runtime::new().expect("runtime");
+    let sample = std::fs::read_to_string(repo().join("conf/sample-event.json")).expect("sample");
+    let event = sample.trim().as_bytes();
+    println!(
+        "\n| language | module | compile | per event ({} B Pod) |",
+        event.len()
+    );
+    println!("|---|---|---|---|");
+    for (language, name, path) in ports {
+        let bytes = std::fs::read(path).expect("plugin");
+        let mut plugin =
+            Plugin::from_bytes(&runtime, path, &bytes, PluginSettings::default()).expect(name);
+        plugin.handle_event(event).expect("warm-up call");
+        let started = Instant::now();
+        for _ in 0..CALLS {
+            plugin.handle_event(event).expect("call");
+        }
+        let per_event = started.elapsed() / CALLS;
+        println!(
+            "| {language} | {} KB | {:.1} ms | {:.2} µs |",
+            bytes.len() / 1024,
+            plugin.compile_time().as_secs_f64() * 1e3,
+            per_event.as_secs_f64() * 1e6
+        );
+    }
+}
