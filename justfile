@@ -11,7 +11,7 @@ demo: plugins
 
 # The whole test suite: formatting, lints, unit and integration tests on real built plugins,
 # and the conformance suite across every plugin language (it installs their toolchains).
-test: plugins toolchains plugins-polyglot lint
+test: plugins toolchains plugins-polyglot lint guest-tests
     CI="${CI:-}" cargo test -p event-controller -p event-controller-guest
 
 # Install the C, Go, Zig and AssemblyScript toolchains (Debian, PyPI and npm packages).
@@ -21,6 +21,14 @@ toolchains:
 # Build the plugins written in C, Go, Zig and AssemblyScript into target/plugins.
 plugins-polyglot:
     for lang in c go zig assemblyscript; do bash "scripts/build-$lang.sh"; done
+
+# The other languages' own unit tests: the C helper natively (ASan/UBSan), the Go helper and
+# plugins, the Zig helper, and the AssemblyScript helper and plugins.
+guest-tests: toolchains
+    bash guest-sdk/c/test/run.sh
+    for dir in guest-sdk/go plugins-wasm/go_simple plugins-wasm/go_image_policy; do (cd "$dir" && bash "{{justfile_directory()}}/scripts/toolchains/go.sh" go test ./...); done
+    bash scripts/toolchains/zig.sh zig test guest-sdk/zig/ec.zig
+    npm test --prefix guest-sdk/assemblyscript
 
 # The conformance suite: every language's plugin_simple through the real host, then a table
 # (module size, compile time, time per event).

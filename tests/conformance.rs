@@ -176,3 +176,70 @@ fn print_table(ports: &[(&str, &str, PathBuf)]) {
         );
     }
 }
+
+/// The language-typical plugin of each language, on the events it is about.
+#[test]
+fn each_languages_useful_plugin_does_its_job() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "c_warning_events",
+            "tests/data/watch/events.jsonl",
+            &[
+                "WARN default/Namespace/openshift-kube-apiserver: KubeAPIReadyz: readyz=true",
+                "WARN shop/Pod/web-7d4b9c6f5-x2k8p: BackOff: Back-off restarting failed container metrics-sidecar in pod web-7d4b9c6f5-x2k8p_shop",
+                "WARN payments/Pod/ledger-worker-0: OOMKilling: Memory cgroup out of memory: Killed process 4242 (ledger) total-vm:1048576kB",
+                "WARN shop/Pod/web-7d4b9c6f5-x2k8p: BackOff: Back-off restarting failed container metrics-sidecar in pod web-7d4b9c6f5-x2k8p_shop",
+            ],
+        ),
+        (
+            "go_image_policy",
+            "tests/data/conformance/unpinned-deployment.json",
+            &["WARN Deployment shop/web: container nginx uses nginx:latest (tag latest); wait (init) uses localhost:5000/busybox (no tag, no digest)"],
+        ),
+        (
+            "zig_service_exposure",
+            "plugins-wasm/zig_service_exposure/testdata/exposed-services.jsonl",
+            &[
+                "WARN Service shop/web-lb is exposed as LoadBalancer on ports 80:31380/TCP,443:31443/TCP",
+                "WARN Service shop/web-lb is exposed as LoadBalancer on ports 80:31380/TCP,443:31443/TCP",
+                "WARN Service shop/dns-np is exposed as NodePort on ports 53:30053/UDP,53:30054/TCP",
+                "WARN Service shop/café-🚀 is exposed as LoadBalancer on ports 8443/TCP",
+                "INFO Service shop/web-lb is no longer exposed (now ClusterIP, was LoadBalancer)",
+                "INFO Service shop/dns-np (exposed as NodePort) was deleted",
+            ],
+        ),
+        (
+            "assemblyscript_configmap_size",
+            "tests/data/conformance/large-configmap.json",
+            &["WARN ConfigMap shop/large-config holds 56100 bytes of data (limit 32768)"],
+        ),
+    ];
+    for (name, events, want) in cases {
+        let path = repo().join("target/plugins").join(format!("{name}.wasm"));
+        if !path.is_file() {
+            let message =
+                format!("{name}.wasm is not built: run `just toolchains plugins-polyglot`");
+            assert!(std::env::var_os("CI").is_none(), "{message}");
+            eprintln!("SKIPPED: {message}");
+            continue;
+        }
+        let plugins = plugins_dir_with(&[&path]);
+        let run = replay(plugins.path(), &repo().join(events), &[]);
+        assert!(run.status.success(), "{name}:\n{}", run.stderr);
+        let got: Vec<String> = run
+            .plugin_messages(name)
+            .into_iter()
+            .map(|(level, message)| format!("{level} {message}"))
+            .collect();
+        assert_eq!(got, *want, "{name}");
+    }
+}
+
+/// A temporary plugins directory holding copies of the given plugin files.
+fn plugins_dir_with(files: &[&std::path::Path]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for file in files {
+        std::fs::copy(file, dir.path().join(file.file_name().expect("name"))).expect("copy");
+    }
+    dir
+}
