@@ -28,6 +28,8 @@ pub const ABI_VERSION_EXPORT: &str = "ec_abi_version";
 pub const HOST_MODULE: &str = "event_controller";
 /// Import: `log(level: i32, ptr: i32, len: i32)` in [`HOST_MODULE`].
 pub const LOG_IMPORT: &str = "log";
+/// Import: `http_request(ptr: i32, len: i32) -> i64` in [`HOST_MODULE`] (a capability).
+pub const HTTP_REQUEST_IMPORT: &str = "http_request";
 
 /// Largest result buffer `handle_event` may return, in bytes (1 MiB).
 pub const MAX_RESULT_LEN: usize = 1 << 20;

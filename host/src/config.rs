@@ -4,6 +4,7 @@
 //! Flags and env vars are resolved by the CLI; this module reads the file and knows the defaults.
 //! Unknown keys and wrong types are errors that name the file, line and key.
 
+use crate::capabilities::CapabilitiesSection;
 use crate::plugin::{Limits, PluginSettings};
 use crate::subscription::{Subscription, SubscriptionError, SubscriptionSection};
 use crate::worker::{WorkerOptions, DEFAULT_QUEUE_SIZE};
@@ -140,6 +141,9 @@ pub struct PluginSection {
     /// `[plugins.NAME.subscribe]`: which events the plugin sees (default: all, or what the
     /// module declares).
     pub subscribe: Option<SubscriptionSection>,
+    /// `[plugins.NAME.capabilities]`: what it may do beyond logging (default: nothing).
+    #[serde(default)]
+    pub capabilities: CapabilitiesSection,
 }
 
 fn enabled_by_default() -> bool {
@@ -155,6 +159,7 @@ impl Default for PluginSection {
             queue_size: None,
             allow_secrets: false,
             subscribe: None,
+            capabilities: CapabilitiesSection::default(),
         }
     }
 }
@@ -209,6 +214,7 @@ impl FileConfig {
         PluginSettings {
             config_json: section.config_json(),
             limits: section.limits.apply(self.limits.apply(Limits::default())),
+            capabilities: section.capabilities.clone(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! [`plugin::Limits`] on the shared [`runtime::Runtime`] and logs the [`plugin::Outcome`]
 //! ([`logging`]); [`metrics`] counts it all.
 
+pub mod capabilities;
 pub mod config;
 pub mod dispatch;
 pub mod event;

@@ -69,6 +69,13 @@ impl Runtime {
         linker
             .func_wrap(abi::HOST_MODULE, abi::LOG_IMPORT, host_log)
             .map_err(|e| RuntimeError(format!("linking {}: {e:#}", abi::LOG_IMPORT)))?;
+        linker
+            .func_wrap(
+                abi::HOST_MODULE,
+                abi::HTTP_REQUEST_IMPORT,
+                host_http_request,
+            )
+            .map_err(|e| RuntimeError(format!("linking {}: {e:#}", abi::HTTP_REQUEST_IMPORT)))?;
         Ok(Runtime {
             engine,
             linker,
@@ -148,4 +155,40 @@ fn host_log(
     let text = String::from_utf8_lossy(&bytes[..size.min(abi::MAX_LOG_LEN)]);
     logging::plugin_line(&caller.data().plugin, "log", Level::from_i32(level), &text);
     Ok(())
+}
+
+/// `event_controller::http_request(ptr, len) -> (ptr << 32) | len`: the request JSON in, the
+/// answer JSON out, in a buffer from the plugin's own `alloc` that the plugin frees.
+fn host_http_request(
+    mut caller: Caller<'_, HostState>,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<i64> {
+    let Some(Extern::Memory(memory)) = caller.get_export(abi::MEMORY) else {
+        wasmtime::bail!("http_request: the plugin has no memory export");
+    };
+    let (offset, size) = (ptr as u32 as usize, len as u32 as usize);
+    let Some(request) = offset
+        .checked_add(size)
+        .and_then(|end| memory.data(&caller).get(offset..end))
+        .map(<[u8]>::to_vec)
+    else {
+        wasmtime::bail!("http_request: range {offset:#x}+{size} lies outside the plugin's memory");
+    };
+    let answer = caller.data().http_request(&request);
+    let answer = serde_json::to_vec(&answer)?;
+    let Some(Extern::Func(alloc)) = caller.get_export(abi::ALLOC) else {
+        wasmtime::bail!("http_request: the plugin has no alloc export");
+    };
+    let answer_len = i32::try_from(answer.len())?;
+    let out = alloc
+        .typed::<i32, i32>(&caller)?
+        .call(&mut caller, answer_len)?;
+    if memory
+        .write(&mut caller, out as u32 as usize, &answer)
+        .is_err()
+    {
+        wasmtime::bail!("http_request: alloc({answer_len}) returned {out:#x}, outside memory");
+    }
+    Ok(abi::pack(out as u32, answer_len as u32))
 }

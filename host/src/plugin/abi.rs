@@ -28,7 +28,7 @@ pub enum AbiError {
         expected: &'static str,
     },
     /// The module imports something the host does not provide.
-    #[error("imports `{module}::{name}` ({found}), which the host does not provide (it provides `event_controller::log` {LOG_SIGNATURE} and WASI preview 1)")]
+    #[error("imports `{module}::{name}` ({found}), which the host does not provide (it provides `event_controller::log` {LOG_SIGNATURE}, `event_controller::http_request` {HTTP_REQUEST_SIGNATURE} and WASI preview 1)")]
     UnknownImport {
         /// The import's module.
         module: String,
@@ -40,6 +40,7 @@ pub enum AbiError {
 }
 
 const LOG_SIGNATURE: &str = "func (i32, i32, i32) -> ()";
+const HTTP_REQUEST_SIGNATURE: &str = "func (i32, i32) -> i64";
 
 /// One export the ABI names: its name, expected type, and whether it is required.
 struct ExportSpec {
@@ -155,7 +156,11 @@ fn check_imports(module: &Module) -> Result<bool, AbiError> {
                 uses_wasi = true;
                 true
             }
-            abi::HOST_MODULE => import.name() == abi::LOG_IMPORT && ty == LOG_SIGNATURE,
+            abi::HOST_MODULE => matches!(
+                (import.name(), ty.as_str()),
+                (abi::LOG_IMPORT, LOG_SIGNATURE)
+                    | (abi::HTTP_REQUEST_IMPORT, HTTP_REQUEST_SIGNATURE)
+            ),
             _ => false,
         };
         if !provided {

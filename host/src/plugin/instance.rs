@@ -6,10 +6,12 @@
 use super::limits::{LimitExceeded, Limiter, Limits};
 use super::outcome::Outcome;
 use super::output::CapturedOutput;
+use super::PluginSettings;
+use crate::capabilities::{HttpAnswer, HttpCapability, HttpRequest};
 use crate::runtime::MAX_WASM_STACK;
 use event_controller_guest::abi::{self, Level};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::{Func, InstancePre, Memory, Store, Trap, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::WasiCtxBuilder;
@@ -22,10 +24,14 @@ pub struct HostState {
     stdout: CapturedOutput,
     stderr: CapturedOutput,
     limiter: Limiter,
+    http: Option<HttpCapability>,
+    /// When the guest code running now must be done.
+    deadline: Instant,
 }
 
 impl HostState {
-    fn new(plugin: Arc<str>, limits: &Limits) -> HostState {
+    fn new(plugin: Arc<str>, settings: &PluginSettings) -> HostState {
+        let limits = &settings.limits;
         let stdout = CapturedOutput::default();
         let stderr = CapturedOutput::default();
         // Nothing granted: no preopens, no env, no args, no network. Clocks and random work.
@@ -42,7 +48,35 @@ impl HostState {
             stdout,
             stderr,
             limiter: Limiter::new(limits),
+            http: settings.capabilities.http.as_ref().map(HttpCapability::new),
+            deadline: Instant::now(),
         }
+    }
+
+    /// Serves the plugin's `http_request` (`request` is its JSON): denied without the
+    /// capability, else sent within what is left of the call's deadline.
+    pub(crate) fn http_request(&self, request: &[u8]) -> HttpAnswer {
+        let Some(http) = &self.http else {
+            return HttpAnswer::Error {
+                error: format!(
+                    "denied: plugin {} has no [plugins.{}.capabilities.http] section",
+                    self.plugin, self.plugin
+                ),
+            };
+        };
+        let request: HttpRequest = match serde_json::from_slice(request) {
+            Ok(request) => request,
+            Err(e) => {
+                return HttpAnswer::Error {
+                    error: format!("malformed request: {e}"),
+                }
+            }
+        };
+        let time_left = self.deadline.saturating_duration_since(Instant::now());
+        let answer = http.send(&request, time_left);
+        tracing::debug!(plugin = %self.plugin, method = %request.method, url = %request.url,
+            outcome = %answer.outcome(), "plugin HTTP request");
+        answer
     }
 
     /// Logs what the plugin wrote to stdout (INFO) and stderr (WARN) since the last call.
@@ -184,10 +218,10 @@ impl Instance {
     pub fn start(
         pre: &InstancePre<HostState>,
         plugin: Arc<str>,
-        config_json: &str,
-        limits: &Limits,
+        settings: &PluginSettings,
     ) -> Result<Instance, StartError> {
-        let mut store = Store::new(pre.module().engine(), HostState::new(plugin, limits));
+        let (config_json, limits) = (settings.config_json.as_str(), &settings.limits);
+        let mut store = Store::new(pre.module().engine(), HostState::new(plugin, settings));
         if limits.memory != usize::MAX || limits.table_elements != usize::MAX {
             store.limiter(|state| &mut state.limiter);
         }
@@ -366,6 +400,9 @@ impl Instance {
 /// Gives the guest code about to run its deadline and, when the engine meters fuel, its fuel
 /// (all it wants when the plugin has no fuel limit).
 fn arm(store: &mut Store<HostState>, timeout: Duration, fuel: Option<u64>, metered: bool) {
+    store.data_mut().deadline = Instant::now()
+        .checked_add(timeout)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
     store.set_epoch_deadline(Limits::deadline_ticks(timeout));
     if metered {
         // Cannot fail: the engine meters fuel.

@@ -16,6 +16,7 @@ pub use self::limits::{LimitExceeded, Limits};
 pub use self::outcome::Outcome;
 
 use self::instance::Instance;
+use crate::capabilities::CapabilitiesSection;
 use crate::runtime::Runtime;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,6 +82,8 @@ pub struct PluginSettings {
     pub config_json: String,
     /// What it may use.
     pub limits: Limits,
+    /// What it may do beyond logging.
+    pub capabilities: CapabilitiesSection,
 }
 
 impl Default for PluginSettings {
@@ -88,6 +91,7 @@ impl Default for PluginSettings {
         PluginSettings {
             config_json: "{}".to_owned(),
             limits: Limits::default(),
+            capabilities: CapabilitiesSection::default(),
         }
     }
 }
@@ -155,8 +159,7 @@ impl Plugin {
             })
         })?;
         let name: Arc<str> = plugin_name(path).into();
-        let instance = Instance::start(&pre, name.clone(), &settings.config_json, &settings.limits)
-            .map_err(start_error)?;
+        let instance = Instance::start(&pre, name.clone(), &settings).map_err(start_error)?;
         Ok(Plugin {
             name,
             path: path.to_owned(),
@@ -190,13 +193,8 @@ impl Plugin {
                 message: "the plugin was compiled for another runtime's engine".to_owned(),
             }));
         }
-        let instance = Instance::start(
-            &self.pre,
-            self.name.clone(),
-            &settings.config_json,
-            &settings.limits,
-        )
-        .map_err(start_error)?;
+        let instance =
+            Instance::start(&self.pre, self.name.clone(), &settings).map_err(start_error)?;
         Ok(Plugin {
             name: self.name.clone(),
             path: self.path.clone(),
@@ -251,13 +249,8 @@ impl Plugin {
         let instance = match &mut self.instance {
             Some(instance) => instance,
             empty => empty.insert(
-                Instance::start(
-                    &self.pre,
-                    self.name.clone(),
-                    &self.settings.config_json,
-                    &self.settings.limits,
-                )
-                .map_err(CallError::Restart)?,
+                Instance::start(&self.pre, self.name.clone(), &self.settings)
+                    .map_err(CallError::Restart)?,
             ),
         };
         let result = instance.handle_event(event);

@@ -1,0 +1,216 @@
+//! The `http_request` capability through the real binary: `test_http` sends the request of its
+//! config to a recording HTTP server in this test, and logs the answer the host gave it.
+
+mod support;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::*;
+
+/// What the server does with each request.
+#[derive(Clone, Copy)]
+enum Behaviour {
+    Answer,
+    Sleep(Duration),
+    Redirect,
+}
+
+/// One request the server received: request line, headers (lowercase names), body.
+#[derive(Debug, Clone)]
+struct Received {
+    line: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP/1.1 server on loopback that records what it receives.
+struct Server {
+    port: u16,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Server {
+    fn start(behaviour: Behaviour) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let log = log.clone();
+                std::thread::spawn(move || serve(stream, behaviour, &log));
+            }
+        });
+        Server { port, received }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+}
+
+fn serve(stream: std::net::TcpStream, behaviour: Behaviour, log: &Mutex<Vec<Received>>) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.trim_end().split_once(':') {
+            headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+        }
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    log.lock().expect("lock").push(Received {
+        line: line.trim_end().to_owned(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
+    let mut stream = stream;
+    let response = match behaviour {
+        Behaviour::Answer => {
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}".to_owned()
+        }
+        Behaviour::Sleep(delay) => {
+            std::thread::sleep(delay);
+            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
+        }
+        Behaviour::Redirect => "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:9/elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned(),
+    };
+    let _ = stream.write_all(response.as_bytes());
+}
+
+/// Replays one Pod event through `test_http` with `config` (TOML for its plugin section, after
+/// `[plugins.test_http]`) and returns what the plugin logged: the host's answer, parsed.
+fn answer_with(config: &str, env: &[(&str, &str)]) -> Value {
+    let plugins = plugins_dir(&["test_http"]);
+    let config_path = plugins.path().join("config.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let events = plugins.path().join("events.jsonl");
+    std::fs::write(&events, pod_event("ADDED", "shop", "web-1")).expect("events");
+    let output = controller()
+        .args(["replay", "--log-format", "json", "--plugins-dir"])
+        .arg(plugins.path())
+        .arg("--config")
+        .arg(&config_path)
+        .arg(&events)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run replay");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["plugin"] == "test_http" && l["target"] == "plugin")
+        .unwrap_or_else(|| panic!("test_http said nothing:\n{stderr}"));
+    serde_json::from_str(&str_of(&line, "message")).expect("the answer is JSON")
+}
+
+fn request(url: &str) -> String {
+    format!(
+        "[plugins.test_http.config.request]\nmethod = \"POST\"\nurl = \"{url}\"\nbody = '{{\"pod\":\"{{name}}\"}}'\n[plugins.test_http.config.request.headers]\nContent-Type = \"application/json\"\nAuthorization = \"stolen-or-forged\"\n"
+    )
+}
+
+#[test]
+fn an_allowed_request_goes_out_with_the_hosts_secret_headers() {
+    let server = Server::start(Behaviour::Answer);
+    let config = format!(
+        "{}[plugins.test_http.capabilities.http]\nallow = [\"{}\"]\n[plugins.test_http.capabilities.http.headers]\nAuthorization = {{ env = \"EC_TEST_TOKEN\", prefix = \"Bearer \" }}\n",
+        request(&server.url("/api/v2/alerts")),
+        server.url("/api/v2/")
+    );
+    let answer = answer_with(&config, &[("EC_TEST_TOKEN", "s3cret")]);
+    assert_eq!(answer["status"], 200, "{answer}");
+    assert_eq!(answer["body"], "{\"ok\":true}");
+    assert_eq!(answer["truncated"], false);
+    assert_eq!(answer["headers"]["content-type"], "application/json");
+    let received = server.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0].line, "POST /api/v2/alerts HTTP/1.1");
+    assert_eq!(received[0].body, "{\"pod\":\"web-1\"}");
+    assert_eq!(received[0].header("content-type"), Some("application/json"));
+    // The host's secret replaced the plugin's own Authorization header.
+    assert_eq!(received[0].header("authorization"), Some("Bearer s3cret"));
+}
+
+#[test]
+fn requests_outside_the_grant_are_denied_and_never_sent() {
+    let server = Server::start(Behaviour::Answer);
+    let outside = format!(
+        "{}[plugins.test_http.capabilities.http]\nallow = [\"{}\"]\n",
+        request(&server.url("/admin")),
+        server.url("/api/v2/")
+    );
+    let answer = answer_with(&outside, &[]);
+    let error = answer["error"].as_str().expect("an error");
+    assert!(error.starts_with("denied:"), "{error}");
+    let escape = format!(
+        "{}[plugins.test_http.capabilities.http]\nallow = [\"{}\"]\n",
+        request(&server.url("/api/v2/../admin")),
+        server.url("/api/v2/")
+    );
+    assert!(answer_with(&escape, &[])["error"]
+        .as_str()
+        .is_some_and(|e| e.starts_with("denied:")));
+    let ungranted = answer_with(&request(&server.url("/api/v2/alerts")), &[]);
+    assert_eq!(
+        ungranted["error"],
+        "denied: plugin test_http has no [plugins.test_http.capabilities.http] section"
+    );
+    assert!(server.received().is_empty(), "{:?}", server.received());
+}
+
+#[test]
+fn slow_servers_time_out_and_redirects_are_not_followed() {
+    let slow = Server::start(Behaviour::Sleep(Duration::from_secs(3)));
+    let config = format!(
+        "{}[plugins.test_http.capabilities.http]\nallow = [\"{}\"]\ntimeout_ms = 300\n",
+        request(&slow.url("/api/v2/alerts")),
+        slow.url("/api/v2/")
+    );
+    let answer = answer_with(&config, &[]);
+    let error = answer["error"].as_str().expect("an error");
+    assert!(error.to_ascii_lowercase().contains("timeout"), "{error}");
+
+    let redirecting = Server::start(Behaviour::Redirect);
+    let config = format!(
+        "{}[plugins.test_http.capabilities.http]\nallow = [\"{}\"]\n",
+        request(&redirecting.url("/api/v2/alerts")),
+        redirecting.url("/api/v2/")
+    );
+    let answer = answer_with(&config, &[]);
+    assert_eq!(answer["status"], 302, "{answer}");
+    assert_eq!(
+        answer["headers"]["location"],
+        "http://127.0.0.1:9/elsewhere"
+    );
+}
