@@ -53,3 +53,7 @@ bench: plugins
 # Check one plugin against the ABI and call it with a sample event.
 check PLUGIN: plugins
     cargo run --quiet -p event-controller -- check {{PLUGIN}}
+
+# Copy the example plugin into deploy/plugins/ for the manifests' ConfigMap (`kubectl apply -k deploy/`).
+deploy-plugins: plugins
+    cp target/plugins/plugin_simple.wasm deploy/plugins/

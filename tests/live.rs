@@ -378,6 +378,39 @@ fn path_str(path: &std::path::Path) -> &str {
     path.to_str().expect("UTF-8 temp path")
 }
 
+/// The manifests in `deploy/` pass `kubectl apply --dry-run=server -k` against a real cluster
+/// when `EC_E2E_KUBECONFIG` names one (the plugins ConfigMap built from `plugin_simple`).
+#[test]
+fn the_manifests_pass_a_server_side_dry_run() {
+    let Some(kubeconfig) = std::env::var_os("EC_E2E_KUBECONFIG") else {
+        eprintln!("skipped: set EC_E2E_KUBECONFIG to a kubeconfig to dry-run deploy/ against a real cluster");
+        return;
+    };
+    let work = tempfile::tempdir().expect("temp dir");
+    let deploy = work.path().join("deploy");
+    std::fs::create_dir_all(deploy.join("plugins")).expect("mkdir");
+    for entry in std::fs::read_dir(repo().join("deploy")).expect("deploy/") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            std::fs::copy(&path, deploy.join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+    std::fs::copy(plugin("plugin_simple"), deploy.join("plugins/plugin_simple.wasm"))
+        .expect("copy plugin");
+    let output = std::process::Command::new("kubectl")
+        .args(["apply", "--dry-run=server", "-k"])
+        .arg(&deploy)
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .expect("kubectl (needed with EC_E2E_KUBECONFIG)");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// The same end-to-end path against a real cluster, when `EC_E2E_KUBECONFIG` names a
 /// kubeconfig: a namespace of its own, a ConfigMap created, changed and deleted, the exact
 /// events checked, the namespace removed.
