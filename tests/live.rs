@@ -395,8 +395,11 @@ fn the_manifests_pass_a_server_side_dry_run() {
             std::fs::copy(&path, deploy.join(path.file_name().expect("name"))).expect("copy");
         }
     }
-    std::fs::copy(plugin("plugin_simple"), deploy.join("plugins/plugin_simple.wasm"))
-        .expect("copy plugin");
+    std::fs::copy(
+        plugin("plugin_simple"),
+        deploy.join("plugins/plugin_simple.wasm"),
+    )
+    .expect("copy plugin");
     let output = std::process::Command::new("kubectl")
         .args(["apply", "--dry-run=server", "-k"])
         .arg(&deploy)

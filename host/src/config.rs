@@ -356,7 +356,10 @@ mod tests {
 
     #[test]
     fn the_deployed_config_is_valid() {
-        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/config.toml"));
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/config.toml"
+        ));
         let config = FileConfig::load(path).expect("deploy/config.toml is valid");
         assert_eq!(config.metrics_address.as_deref(), Some("0.0.0.0:9090"));
     }
