@@ -7,12 +7,18 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 # The demo: build the plugins and the host, then replay real recorded watch events through every
 # example plugin.
 demo: plugins
-    cargo run --quiet -p event-controller -- replay conf/sample-events.jsonl --plugins-dir target/plugins
+    cargo run --quiet -p event-controller -- replay conf/sample-events.jsonl --plugins-dir target/plugins --config conf/config.toml
 
 # The whole test suite: formatting, lints, unit and integration tests on real built plugins,
 # and the conformance suite across every plugin language (it installs their toolchains).
-test: plugins toolchains plugins-polyglot lint guest-tests
-    CI="${CI:-}" cargo test -p event-controller -p event-controller-guest
+test: plugins toolchains plugins-polyglot lint guest-tests servers
+    CI="${CI:-}" cargo test -p event-controller -p event-controller-guest -p plugin_simple -p plugin_crashloop -p plugin_alertmanager -p plugin_dns
+
+# Install the real services the integration plugins are tested against (Debian packages):
+# Prometheus Alertmanager, and PowerDNS with its sqlite3 backend and dig.
+servers:
+    bash scripts/toolchains/integrations.sh install
+    bash scripts/toolchains/pdns.sh install
 
 # Install the C, Go, Zig and AssemblyScript toolchains (Debian, PyPI and npm packages).
 toolchains:

@@ -29,17 +29,20 @@
 //! - [`Outcome`] is the one message logged for the event, or [`Outcome::none`]. A handler may also
 //!   return `Option<Outcome>`, `()` or `Result<_, E: Display>` (see [`IntoOutcome`]).
 //! - [`log`] logs any number of lines through the host.
+//! - [`http`] sends HTTP requests through the host, to the URLs the operator granted the plugin
+//!   (the `http_request` capability); natively, to a [mock](http::mock) transport.
 //! - A config, given with `export_plugin!(handler, init = my_init)`, arrives as a [`Config`] and
 //!   stays available through [`config()`].
 //!
-//! Built for a non-wasm target (for unit tests), everything works the same and [`log`] writes to
-//! stderr.
+//! Built for a non-wasm target (for unit tests), everything works the same, [`log`] writes to
+//! stderr and [`http`] uses the transport a test installs with [`http::mock::set`].
 
 pub mod abi;
 mod config;
 mod error;
 mod event;
 pub mod head;
+pub mod http;
 pub mod log;
 mod outcome;
 

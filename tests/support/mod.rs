@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests: the real binary, real plugins, parsed JSON logs.
 #![allow(dead_code)]
 
+pub mod alertmanager;
 pub mod apiserver;
 pub mod controller;
 

@@ -1,0 +1,857 @@
+//! DNS records for Routes and Ingresses, end to end: the real controller runs `plugin_dns`
+//! (built into `target/plugins`), which keeps A records in a real PowerDNS authoritative server
+//! (Debian's `pdns-server` with the gsqlite3 backend and its HTTP API, on loopback), and the
+//! tests ask DNS (`dig`) what resolves.
+//!
+//! - A Route's host resolves to the router address; a changed host moves the record; the same
+//!   event delivered again changes nothing (not even the SOA serial); a deletion removes it. A
+//!   record written by hand, and a host owned by another Route, are left alone.
+//! - An Ingress with two hosts (and a wildcard, and a host outside the zone) through `replay`,
+//!   one process per step: each step starts with an empty plugin state, as after a restart,
+//!   so the records are found through their ownership records. (The test API server does not
+//!   serve Ingresses; `replay` runs the same plugin host.)
+//! - Failures: no grant, a wrong API key, an incomplete config.
+//!
+//! A missing PowerDNS (or dig, or sqlite3) fails the tests under CI (`CI` set) and skips them
+//! loudly elsewhere, naming `bash scripts/toolchains/pdns.sh install`.
+
+mod support;
+
+use pdns::PowerDns;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::apiserver::ApiServer;
+use support::controller::{Controller, PATIENCE};
+use support::*;
+
+const PLUGIN: &str = "plugin_dns";
+const ROUTER: &str = "10.0.0.10";
+
+/// The plugin's config section and the capability granting it the zone's API URL, with the API
+/// key as a secret header from `PDNS_API_KEY`.
+fn config(pdns: &PowerDns) -> String {
+    let api = pdns.api_url();
+    let zone = pdns::ZONE;
+    format!(
+        r#"
+[plugins.plugin_dns.config]
+api_url = "{api}"
+server_id = "localhost"
+zone = "{zone}"
+router_address = "{ROUTER}"
+ttl = 60
+
+[plugins.plugin_dns.capabilities.http]
+allow = ["{api}/api/v1/servers/localhost/zones/{zone}"]
+[plugins.plugin_dns.capabilities.http.headers]
+X-API-Key = {{ env = "PDNS_API_KEY" }}
+"#
+    )
+}
+
+/// A plugins directory with `plugin_dns` and a config file holding `config`.
+fn plugin_with_config(config: &str) -> (tempfile::TempDir, String) {
+    let dir = plugins_dir(&[PLUGIN]);
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).expect("write config");
+    let path = path.to_str().expect("UTF-8 path").to_owned();
+    (dir, path)
+}
+
+fn route(name: &str, host: &str) -> String {
+    json!({
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": {"host": host, "to": {"kind": "Service", "name": name, "weight": 100}, "wildcardPolicy": "None"},
+    })
+    .to_string()
+}
+
+/// The plugin's log lines so far, as (level, message).
+fn plugin_lines(controller: &Controller) -> Vec<(String, String)> {
+    controller
+        .logs()
+        .iter()
+        .filter(|l| l["target"] == "plugin" && l["plugin"] == PLUGIN)
+        .map(|l| (str_of(l, "level"), str_of(l, "message")))
+        .collect()
+}
+
+/// Waits until the plugin has logged `n` lines in all; returns the `n`th as (level, message).
+fn wait_for_line(controller: &Controller, n: usize) -> (String, String) {
+    let start = Instant::now();
+    loop {
+        let lines = plugin_lines(controller);
+        if lines.len() >= n {
+            return lines[n - 1].clone();
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{PLUGIN} logged {} of {n} lines:\n{:#?}",
+            lines.len(),
+            controller.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn info(message: &str) -> (String, String) {
+    ("INFO".to_owned(), message.to_owned())
+}
+
+fn warn(message: &str) -> (String, String) {
+    ("WARN".to_owned(), message.to_owned())
+}
+
+#[test]
+fn route_records_resolve_move_stay_put_and_disappear() {
+    let Some(pdns) = PowerDns::start_or_skip("route_records_resolve_move_stay_put_and_disappear")
+    else {
+        return;
+    };
+    // A record written by hand, which the plugin must never change nor delete.
+    pdns.patch(
+        &json!({"rrsets": [{"name": "manual.apps.example.com.", "type": "A", "ttl": 300,
+        "changetype": "REPLACE", "records": [{"content": "192.0.2.1", "disabled": false}]}]}),
+    );
+    // Asked before it exists: the server may now hold a negative answer in its cache.
+    assert_eq!(pdns.status("web.apps.example.com"), "NXDOMAIN");
+
+    let server = ApiServer::builder().with_routes().start();
+    let (dir, config) = plugin_with_config(&config(&pdns));
+    let controller = Controller::start_in(
+        &server,
+        dir,
+        &[
+            ("CONFIG_FILE", &config),
+            ("K8S_RESOURCE", "routes"),
+            ("PDNS_API_KEY", pdns.api_key()),
+            // The plugin's DEBUG outcomes too ("no records to remove").
+            ("LOG_LEVEL", "info,plugin=debug"),
+        ],
+    );
+    let context = || {
+        format!(
+            "controller log: {:#?}\nPowerDNS log:\n{}",
+            controller.logs(),
+            pdns.log()
+        )
+    };
+
+    // The module's own default subscription (its custom section) is in force.
+    let loaded = controller.wait_for_log("plugin loaded");
+    assert_eq!(
+        str_of(&loaded, "subscription"),
+        "resources=routes.route.openshift.io,ingresses.networking.k8s.io"
+    );
+
+    // Created: the host resolves to the router, with its ownership record beside it.
+    server.create("routes", &route("web", "web.apps.example.com"));
+    assert_eq!(
+        wait_for_line(&controller, 1),
+        info("dns: web.apps.example.com. A 10.0.0.10 (Route shop/web)")
+    );
+    assert_eq!(
+        pdns.dig("web.apps.example.com", "A"),
+        [ROUTER],
+        "{}",
+        context()
+    );
+    assert_eq!(
+        pdns.dig("_ec.web.apps.example.com", "TXT"),
+        ["\"heritage=event-controller,owner=Route/shop/web\""]
+    );
+    let created = pdns.serial();
+
+    // The host changes: the record moves, the old name is gone.
+    server.modify("routes", &route("web", "shop.apps.example.com"));
+    assert_eq!(
+        wait_for_line(&controller, 2),
+        info("dns: shop.apps.example.com. A 10.0.0.10; removed web.apps.example.com. (Route shop/web)")
+    );
+    assert_eq!(
+        pdns.dig("shop.apps.example.com", "A"),
+        [ROUTER],
+        "{}",
+        context()
+    );
+    assert!(pdns.dig("web.apps.example.com", "A").is_empty());
+    assert_eq!(pdns.status("web.apps.example.com"), "NXDOMAIN");
+    assert_eq!(pdns.status("_ec.web.apps.example.com"), "NXDOMAIN");
+    let moved = pdns.serial();
+    assert_eq!(moved, created + 1, "one PATCH, one serial");
+
+    // Delivered again (only the resourceVersion changes): nothing changes, not even the serial.
+    server.modify("routes", &route("web", "shop.apps.example.com"));
+    assert_eq!(
+        wait_for_line(&controller, 3),
+        info("dns: shop.apps.example.com. A 10.0.0.10 already in place (Route shop/web)")
+    );
+    assert_eq!(pdns.dig("shop.apps.example.com", "A"), [ROUTER]);
+    assert_eq!(pdns.serial(), moved, "{}", context());
+    let a_records: Vec<Value> = pdns
+        .rrsets()
+        .into_iter()
+        .filter(|r| r["type"] == "A" && r["name"] == "shop.apps.example.com.")
+        .collect();
+    assert_eq!(a_records.len(), 1, "{a_records:?}");
+    assert_eq!(a_records[0]["records"].as_array().map(Vec::len), Some(1));
+
+    // Names it does not own: another Route's host, a record written by hand.
+    server.create("routes", &route("copycat", "shop.apps.example.com"));
+    assert_eq!(
+        wait_for_line(&controller, 4),
+        warn(
+            "dns: left shop.apps.example.com. alone: owned by Route shop/web (Route shop/copycat)"
+        )
+    );
+    server.create("routes", &route("manual", "manual.apps.example.com"));
+    assert_eq!(
+        wait_for_line(&controller, 5),
+        warn("dns: left manual.apps.example.com. alone: it has A records that event-controller did not write (Route shop/manual)")
+    );
+    assert_eq!(pdns.dig("manual.apps.example.com", "A"), ["192.0.2.1"]);
+
+    // Deleted: the record disappears.
+    server.delete("routes", &route("web", "shop.apps.example.com"));
+    assert_eq!(
+        wait_for_line(&controller, 6),
+        info("dns: removed shop.apps.example.com. (Route shop/web)")
+    );
+    assert!(pdns.dig("shop.apps.example.com", "A").is_empty());
+    assert_eq!(pdns.status("shop.apps.example.com"), "NXDOMAIN");
+
+    // The other claimant gets the name on its next event; then everything goes.
+    server.modify("routes", &route("copycat", "shop.apps.example.com"));
+    assert_eq!(
+        wait_for_line(&controller, 7),
+        info("dns: shop.apps.example.com. A 10.0.0.10 (Route shop/copycat)")
+    );
+    assert_eq!(pdns.dig("shop.apps.example.com", "A"), [ROUTER]);
+    server.delete("routes", &route("copycat", "shop.apps.example.com"));
+    assert_eq!(
+        wait_for_line(&controller, 8),
+        info("dns: removed shop.apps.example.com. (Route shop/copycat)")
+    );
+    server.delete("routes", &route("manual", "manual.apps.example.com"));
+    assert_eq!(
+        wait_for_line(&controller, 9),
+        (
+            "DEBUG".to_owned(),
+            "dns: no records to remove (Route shop/manual)".to_owned()
+        )
+    );
+    // What is left: the zone's own records and the hand-written one.
+    let left: Vec<String> = pdns
+        .rrsets()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["name"].as_str().unwrap_or(""),
+                r["type"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "apps.example.com. NS",
+            "apps.example.com. SOA",
+            "manual.apps.example.com. A"
+        ],
+        "{}",
+        context()
+    );
+    assert_eq!(pdns.dig("manual.apps.example.com", "A"), ["192.0.2.1"]);
+    // One line per event, no more.
+    std::thread::sleep(support::controller::QUIET);
+    assert_eq!(plugin_lines(&controller).len(), 9, "{}", context());
+    let errors: Vec<Value> = controller
+        .logs()
+        .into_iter()
+        .filter(|l| l["level"] == "ERROR")
+        .collect();
+    assert!(errors.is_empty(), "{}", context());
+}
+
+/// Runs `replay` of `events` through the plugin with `config`, the API key in `PDNS_API_KEY`.
+fn replay_with(dir: &Path, config: &str, events: &[String], api_key: &str) -> Run {
+    let config_path = dir.join("config.toml");
+    std::fs::write(&config_path, config).expect("config");
+    let events = events_file(dir, "events.jsonl", events);
+    let output = controller()
+        .args(["replay", "--log-format", "json", "--plugins-dir"])
+        .arg(dir)
+        .arg("--config")
+        .arg(&config_path)
+        .arg(&events)
+        .env("PDNS_API_KEY", api_key)
+        .output()
+        .expect("run replay");
+    Run::from(output)
+}
+
+fn ingress(event_type: &str, rv: u64, hosts: &[&str]) -> String {
+    let mut rules: Vec<Value> = hosts
+        .iter()
+        .map(|host| {
+            json!({"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix",
+            "backend": {"service": {"name": "store", "port": {"number": 80}}}}]}})
+        })
+        .collect();
+    // A rule without a host (any host): no record.
+    rules.push(
+        json!({"http": {"paths": [{"path": "/", "pathType": "Prefix",
+        "backend": {"service": {"name": "store", "port": {"number": 80}}}}]}}),
+    );
+    json!({"type": event_type, "object": {
+        "kind": "Ingress", "apiVersion": "networking.k8s.io/v1",
+        "metadata": {"name": "store", "namespace": "shop", "uid": "7f3c1c52-9d5e-4a51-9a43-0d6f2b1e4c11", "resourceVersion": rv.to_string()},
+        "spec": {"ingressClassName": "nginx", "rules": rules},
+    }})
+    .to_string()
+}
+
+#[test]
+fn ingress_hosts_across_restarts() {
+    let Some(pdns) = PowerDns::start_or_skip("ingress_hosts_across_restarts") else {
+        return;
+    };
+    let dir = plugins_dir(&[PLUGIN]);
+    let config = config(&pdns);
+    let run = |events: &[String]| {
+        let run = replay_with(dir.path(), &config, events, pdns.api_key());
+        assert!(
+            run.status.success(),
+            "{}\nPowerDNS log:\n{}",
+            run.stderr,
+            pdns.log()
+        );
+        run.plugin_messages(PLUGIN)
+    };
+
+    // Two hosts, one outside the zone, and the same event twice (a re-delivery).
+    let added = ingress(
+        "ADDED",
+        10,
+        &[
+            "a.apps.example.com",
+            "b.apps.example.com",
+            "shop.example.org",
+        ],
+    );
+    let first = added.clone();
+    let again = added
+        .replace("\"ADDED\"", "\"MODIFIED\"")
+        .replace("\"10\"", "\"11\"");
+    assert_eq!(
+        run(&[first, again]),
+        [
+            info("dns: a.apps.example.com. A 10.0.0.10; b.apps.example.com. A 10.0.0.10; skipped shop.example.org: not in zone apps.example.com. (Ingress shop/store)"),
+            info("dns: a.apps.example.com. A 10.0.0.10 already in place; b.apps.example.com. A 10.0.0.10 already in place; skipped shop.example.org: not in zone apps.example.com. (Ingress shop/store)"),
+        ]
+    );
+    assert_eq!(pdns.dig("a.apps.example.com", "A"), [ROUTER]);
+    assert_eq!(pdns.dig("b.apps.example.com", "A"), [ROUTER]);
+    let serial = pdns.serial();
+
+    // A new process (empty plugin state): one host replaced by a wildcard.
+    assert_eq!(
+        run(&[ingress("MODIFIED", 12, &["b.apps.example.com", "*.c.apps.example.com"])]),
+        [info("dns: b.apps.example.com. A 10.0.0.10 already in place; *.c.apps.example.com. A 10.0.0.10; removed a.apps.example.com. (Ingress shop/store)")]
+    );
+    assert_eq!(pdns.status("a.apps.example.com"), "NXDOMAIN");
+    assert_eq!(pdns.dig("b.apps.example.com", "A"), [ROUTER]);
+    assert_eq!(pdns.dig("anything.c.apps.example.com", "A"), [ROUTER]);
+    assert_eq!(pdns.serial(), serial + 1);
+
+    // Another new process, and a DELETED carrying only the identity (as a synthesized one does).
+    let deleted = json!({"type": "DELETED", "object": {
+        "kind": "Ingress", "apiVersion": "networking.k8s.io/v1",
+        "metadata": {"name": "store", "namespace": "shop", "uid": "7f3c1c52-9d5e-4a51-9a43-0d6f2b1e4c11", "resourceVersion": "13"}}})
+    .to_string();
+    assert_eq!(
+        run(&[deleted]),
+        [info(
+            "dns: removed *.c.apps.example.com.; removed b.apps.example.com. (Ingress shop/store)"
+        )]
+    );
+    for name in [
+        "a.apps.example.com",
+        "b.apps.example.com",
+        "anything.c.apps.example.com",
+        "_ec.b.apps.example.com",
+        "_ec-wildcard.c.apps.example.com",
+    ] {
+        assert_eq!(pdns.status(name), "NXDOMAIN", "{name}");
+    }
+    let left: Vec<Value> = pdns
+        .rrsets()
+        .into_iter()
+        .filter(|r| r["type"] != "SOA" && r["type"] != "NS")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn refusals_are_reported_and_change_nothing() {
+    let Some(pdns) = PowerDns::start_or_skip("refusals_are_reported_and_change_nothing") else {
+        return;
+    };
+    let dir = plugins_dir(&[PLUGIN]);
+    let added = [ingress("ADDED", 10, &["a.apps.example.com"])];
+    let zone_url = format!(
+        "{}/api/v1/servers/localhost/zones/{}",
+        pdns.api_url(),
+        pdns::ZONE
+    );
+    let full = config(&pdns);
+
+    // A wrong API key: PowerDNS answers 401.
+    let run = replay_with(dir.path(), &full, &added, "not-the-key");
+    let messages = run.plugin_messages(PLUGIN);
+    assert_eq!(messages.len(), 1, "{}", run.stderr);
+    assert_eq!(messages[0].0, "ERROR");
+    assert!(
+        messages[0].1.starts_with(&format!(
+            "dns: cannot read zone apps.example.com.: GET {zone_url} answered 401"
+        )),
+        "{messages:?}"
+    );
+
+    // No grant: the host denies the request; PowerDNS never sees it.
+    let ungranted = full
+        .split("[plugins.plugin_dns.capabilities.http]")
+        .next()
+        .expect("the config part")
+        .to_owned();
+    let run = replay_with(dir.path(), &ungranted, &added, pdns.api_key());
+    assert_eq!(
+        run.plugin_messages(PLUGIN),
+        [("ERROR".to_owned(), format!("dns: cannot read zone apps.example.com.: GET {zone_url}: HTTP request failed: denied: plugin plugin_dns has no [plugins.plugin_dns.capabilities.http] section (Ingress shop/store)"))],
+        "{}",
+        run.stderr
+    );
+
+    // An incomplete config: init refuses it, naming what is missing; the plugin does not load.
+    let incomplete = full.replace(&format!("router_address = \"{ROUTER}\"\n"), "");
+    let run = replay_with(dir.path(), &incomplete, &added, pdns.api_key());
+    let messages = run.plugin_messages(PLUGIN);
+    assert_eq!(messages.len(), 1, "{}", run.stderr);
+    assert_eq!(messages[0].0, "ERROR");
+    assert!(
+        messages[0]
+            .1
+            .starts_with("incomplete config: router_address missing; a complete one: {"),
+        "{messages:?}"
+    );
+    assert_eq!(
+        run.errors_containing("init refused").len(),
+        1,
+        "{}",
+        run.stderr
+    );
+
+    assert_eq!(pdns.status("a.apps.example.com"), "NXDOMAIN");
+    assert_eq!(pdns.serial(), pdns::INITIAL_SERIAL);
+}
+
+/// A real PowerDNS authoritative server for these tests.
+mod pdns {
+    use serde_json::{json, Value};
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream, UdpSocket};
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// Debian's `pdns-server`.
+    pub const SERVER: &str = "/usr/sbin/pdns_server";
+    /// The gsqlite3 backend's schema, from Debian's `pdns-backend-sqlite3`.
+    pub const SCHEMA: &str = "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql";
+    /// How to get them.
+    pub const INSTALL_HINT: &str = "bash scripts/toolchains/pdns.sh install";
+    /// The zone every test server holds.
+    pub const ZONE: &str = "apps.example.com.";
+    /// The zone's SOA serial once created (PowerDNS applies `soa_edit_api` to the 1 it is given).
+    pub const INITIAL_SERIAL: u64 = 2;
+    /// How long to wait for the server to come up.
+    const PATIENCE: Duration = Duration::from_secs(20);
+
+    /// A running `pdns_server` on `127.0.0.1` with its own database, killed on drop.
+    pub struct PowerDns {
+        child: Child,
+        dns_port: u16,
+        api_port: u16,
+        api_key: String,
+        dir: tempfile::TempDir,
+    }
+
+    /// What is missing to run PowerDNS here, if anything.
+    fn missing() -> Option<String> {
+        if !Path::new(SERVER).is_file() {
+            return Some(format!(
+                "the PowerDNS authoritative server ({SERVER}) is not installed"
+            ));
+        }
+        if !Path::new(SCHEMA).is_file() {
+            return Some(format!(
+                "PowerDNS's SQLite backend ({SCHEMA}) is not installed"
+            ));
+        }
+        for tool in ["dig", "sqlite3"] {
+            let found = Command::new(tool)
+                .arg(if tool == "dig" { "-v" } else { "--version" })
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok();
+            if !found {
+                return Some(format!("{tool} is not installed"));
+            }
+        }
+        None
+    }
+
+    impl PowerDns {
+        /// Starts one with the zone [`ZONE`], or, when PowerDNS is missing, fails under CI
+        /// (`CI` set) and otherwise says loudly that `test` is skipped and returns `None`.
+        pub fn start_or_skip(test: &str) -> Option<PowerDns> {
+            let Some(missing) = missing() else {
+                return Some(PowerDns::start());
+            };
+            let message = format!("{missing}: run `{INSTALL_HINT}`");
+            assert!(
+                std::env::var_os("CI").is_none_or(|ci| ci.is_empty()),
+                "{message}"
+            );
+            // Straight to the process's stderr: the test harness captures `eprintln!` of tests
+            // that pass, and a skip must show.
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {message}");
+            None
+        }
+
+        /// Starts one and creates [`ZONE`] through the API.
+        pub fn start() -> PowerDns {
+            // A port taken between probing and binding shows as an early exit: try others.
+            let mut last = String::new();
+            for _ in 0..5 {
+                match PowerDns::try_start() {
+                    Ok(pdns) => {
+                        pdns.create_zone();
+                        return pdns;
+                    }
+                    Err(log) => last = log,
+                }
+            }
+            panic!("PowerDNS did not start:\n{last}");
+        }
+
+        fn try_start() -> Result<PowerDns, String> {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let db = dir.path().join("pdns.sqlite3");
+            let schema = std::fs::File::open(SCHEMA).expect("the schema");
+            let created = Command::new("sqlite3")
+                .arg(&db)
+                .stdin(schema)
+                .output()
+                .expect("run sqlite3");
+            assert!(
+                created.status.success(),
+                "sqlite3 {} < {SCHEMA}: {}",
+                db.display(),
+                String::from_utf8_lossy(&created.stderr)
+            );
+            // An empty pdns.conf in --config-dir: nothing from /etc/powerdns.
+            std::fs::write(dir.path().join("pdns.conf"), "").expect("pdns.conf");
+            let dns_port = free_dns_port();
+            let api_port = free_tcp_port();
+            let api_key = format!("test-key-{}-{dns_port}", std::process::id());
+            let log = std::fs::File::create(dir.path().join("pdns.log")).expect("log file");
+            let child = Command::new(SERVER)
+                .args(command_line(dir.path(), &db, dns_port, api_port, &api_key))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log file"))
+                .stderr(log)
+                .spawn()
+                .expect("start pdns_server");
+            let mut pdns = PowerDns {
+                child,
+                dns_port,
+                api_port,
+                api_key,
+                dir,
+            };
+            let start = Instant::now();
+            loop {
+                if let Ok(Some(status)) = pdns.child.try_wait() {
+                    return Err(format!("pdns_server exited with {status}:\n{}", pdns.log()));
+                }
+                // Only this server knows this key: another process on the port answers 401.
+                if let Ok((200, _)) = pdns.try_api("GET", "/api/v1/servers/localhost", None) {
+                    return Ok(pdns);
+                }
+                if start.elapsed() > PATIENCE {
+                    return Err(format!(
+                        "pdns_server's API did not answer in {PATIENCE:?}:\n{}",
+                        pdns.log()
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+
+        fn create_zone(&self) {
+            let soa = format!("ns1.{ZONE} hostmaster.{ZONE} 1 10800 3600 604800 60");
+            let zone = json!({
+                "name": ZONE, "kind": "Native", "nameservers": [format!("ns1.{ZONE}")],
+                "soa_edit_api": "INCREASE",
+                "rrsets": [{"name": ZONE, "type": "SOA", "ttl": 60,
+                    "records": [{"content": soa, "disabled": false}]}],
+            });
+            let (status, body) = self.api(
+                "POST",
+                "/api/v1/servers/localhost/zones",
+                Some(&zone.to_string()),
+            );
+            assert_eq!(status, 201, "creating {ZONE}: {body}\n{}", self.log());
+            // Serving it: the SOA answers over DNS.
+            let start = Instant::now();
+            while self.serial_or_none() != Some(INITIAL_SERIAL) {
+                assert!(
+                    start.elapsed() < PATIENCE,
+                    "{ZONE} is not served over DNS:\n{}",
+                    self.log()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+
+        /// `http://127.0.0.1:PORT`, the API's base URL.
+        pub fn api_url(&self) -> String {
+            format!("http://127.0.0.1:{}", self.api_port)
+        }
+
+        pub fn api_key(&self) -> &str {
+            &self.api_key
+        }
+
+        /// What the server logged so far.
+        pub fn log(&self) -> String {
+            std::fs::read_to_string(self.dir.path().join("pdns.log")).unwrap_or_default()
+        }
+
+        /// An API request with the key: status and body.
+        pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+            self.try_api(method, path, body)
+                .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log()))
+        }
+
+        fn try_api(
+            &self,
+            method: &str,
+            path: &str,
+            body: Option<&str>,
+        ) -> std::io::Result<(u16, String)> {
+            let mut stream = TcpStream::connect(("127.0.0.1", self.api_port))?;
+            stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let body = body.unwrap_or("");
+            write!(
+                stream,
+                "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                self.api_key,
+                body.len()
+            )?;
+            read_response(stream)
+        }
+
+        /// Applies a PATCH of the zone (`{"rrsets": [...]}`) directly.
+        pub fn patch(&self, rrsets: &Value) {
+            let (status, body) = self.api(
+                "PATCH",
+                &format!("/api/v1/servers/localhost/zones/{ZONE}"),
+                Some(&rrsets.to_string()),
+            );
+            assert_eq!(status, 204, "{body}");
+        }
+
+        /// Every rrset of the zone as the API shows it, sorted by name and type.
+        pub fn rrsets(&self) -> Vec<Value> {
+            let (status, body) = self.api(
+                "GET",
+                &format!("/api/v1/servers/localhost/zones/{ZONE}"),
+                None,
+            );
+            assert_eq!(status, 200, "{body}");
+            let zone: Value = serde_json::from_str(&body).expect("zone JSON");
+            let mut rrsets = zone["rrsets"].as_array().cloned().unwrap_or_default();
+            rrsets.sort_by_key(|r| (r["name"].to_string(), r["type"].to_string()));
+            rrsets
+        }
+
+        /// `dig @127.0.0.1 -p PORT +short NAME TYPE`: the answers, one per line.
+        pub fn dig(&self, name: &str, rtype: &str) -> Vec<String> {
+            let output = self.run_dig(&["+short", name, rtype]);
+            output
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }
+
+        /// The status of an A query for `name`: `NOERROR`, `NXDOMAIN`...
+        pub fn status(&self, name: &str) -> String {
+            let output = self.run_dig(&["+noall", "+comments", name, "A"]);
+            output
+                .split("status: ")
+                .nth(1)
+                .and_then(|rest| rest.split(',').next())
+                .unwrap_or_else(|| panic!("no status from dig for {name}:\n{output}"))
+                .to_owned()
+        }
+
+        /// The zone's SOA serial, over DNS.
+        pub fn serial(&self) -> u64 {
+            self.serial_or_none()
+                .unwrap_or_else(|| panic!("no SOA for {ZONE}:\n{}", self.log()))
+        }
+
+        fn serial_or_none(&self) -> Option<u64> {
+            let output = self.try_dig(&["+short", ZONE, "SOA"]).ok()?;
+            output.split_whitespace().nth(2)?.parse().ok()
+        }
+
+        fn run_dig(&self, args: &[&str]) -> String {
+            self.try_dig(args)
+                .unwrap_or_else(|e| panic!("dig {args:?}: {e}\nPowerDNS log:\n{}", self.log()))
+        }
+
+        fn try_dig(&self, args: &[&str]) -> Result<String, String> {
+            let output = Command::new("dig")
+                .arg("@127.0.0.1")
+                .args(["-p", &self.dns_port.to_string(), "+time=2", "+tries=2"])
+                .args(args)
+                .output()
+                .map_err(|e| format!("cannot run dig: {e}"))?;
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            if !output.status.success() || stdout.starts_with(";;") && stdout.contains("timed out")
+            {
+                return Err(format!(
+                    "{}: {stdout}{}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr)
+                ));
+            }
+            Ok(stdout)
+        }
+    }
+
+    impl Drop for PowerDns {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// The arguments of `pdns_server`: in the foreground, everything on the command line, no
+    /// file outside `dir`, nothing but loopback.
+    fn command_line(
+        dir: &Path,
+        db: &Path,
+        dns_port: u16,
+        api_port: u16,
+        api_key: &str,
+    ) -> Vec<String> {
+        let dir = dir.display();
+        vec![
+            format!("--config-dir={dir}"),
+            "--daemon=no".into(),
+            "--guardian=no".into(),
+            "--disable-syslog".into(),
+            "--write-pid=no".into(),
+            format!("--socket-dir={dir}"),
+            "--launch=gsqlite3".into(),
+            format!("--gsqlite3-database={}", db.display()),
+            "--local-address=127.0.0.1".into(),
+            format!("--local-port={dns_port}"),
+            "--api=yes".into(),
+            format!("--api-key={api_key}"),
+            "--webserver=yes".into(),
+            "--webserver-address=127.0.0.1".into(),
+            format!("--webserver-port={api_port}"),
+            "--webserver-allow-from=127.0.0.1".into(),
+            // No security-status query to the Internet.
+            "--security-poll-suffix=".into(),
+            "--receiver-threads=1".into(),
+            "--distributor-threads=1".into(),
+        ]
+    }
+
+    /// A port free for both UDP and TCP on 127.0.0.1 (DNS listens on both).
+    fn free_dns_port() -> u16 {
+        loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").expect("bind UDP");
+            let port = udp.local_addr().expect("address").port();
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
+
+    fn free_tcp_port() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind TCP");
+        listener.local_addr().expect("address").port()
+    }
+
+    /// Status and body of an HTTP/1.1 response (Content-Length, chunked, or up to EOF).
+    fn read_response(stream: TcpStream) -> std::io::Result<(u16, String)> {
+        let mut reader = BufReader::new(stream);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line)?;
+        let status = status_line
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("not HTTP: {status_line:?}")))?;
+        let mut length = None;
+        let mut chunked = false;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                let value = value.trim();
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.parse::<usize>().ok(),
+                    "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
+                    _ => {}
+                }
+            }
+        }
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size)?;
+                let size = usize::from_str_radix(size.trim(), 16).map_err(std::io::Error::other)?;
+                let mut chunk = vec![0; size + 2];
+                reader.read_exact(&mut chunk)?;
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..size]);
+            }
+        } else if let Some(length) = length {
+            body.resize(length, 0);
+            reader.read_exact(&mut body)?;
+        } else {
+            reader.read_to_end(&mut body)?;
+        }
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
