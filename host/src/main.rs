@@ -7,7 +7,7 @@ use event_controller::dispatch::Dispatcher;
 use event_controller::event::WatchEvent;
 use event_controller::logging::{self, LogFormat, LogSettings};
 use event_controller::metrics::{self, Health, Metrics};
-use event_controller::plugin::{self, ModuleCache, Plugin};
+use event_controller::plugin::ModuleCache;
 use event_controller::reload::{Reloader, DEFAULT_RESCAN};
 use event_controller::runtime::{Runtime, RuntimeOptions};
 use event_controller::source::kube::{KubeSettings, Namespaces, Observer, REDISCOVER_EVERY};
@@ -485,14 +485,20 @@ fn check(
     let event = WatchEvent::parse(event_text.trim().as_bytes().to_vec())
         .context("the sample event is not a watch event")?;
     let runtime = runtime(config, cache_dir)?;
-    let name = plugin::plugin_name(path);
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let started = Instant::now();
-    let mut plugin = Plugin::load(&runtime, path, config.plugin_settings(&name))?;
+    let loaded = loader::load_file(&runtime, path, config)?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;
+    let mut plugin = loaded.plugin;
+    let name = plugin.name().to_owned();
     let shape = plugin.shape();
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     println!("plugin:   {name} ({}, {size} bytes)", path.display());
-    println!("loaded:   in {load_ms:.1} ms (compile, ABI check, instantiate, init)");
+    println!(
+        "loaded:   in {load_ms:.1} ms (compile {:.1} ms, cache {:?}; ABI check, instantiate, init)",
+        plugin.compile_time().as_secs_f64() * 1e3,
+        plugin.cache_status()
+    );
+    println!("sees:     {}", loaded.options.subscription.describe());
     println!(
         "abi:      v1 ({}); init: {}; _initialize: {}; WASI: {}",
         if shape.declares_version {

@@ -5,6 +5,8 @@ use wasmtime::{ExternType, FuncType, Module};
 
 /// The WASI preview 1 import module.
 pub const WASI_P1_MODULE: &str = "wasi_snapshot_preview1";
+/// A WASI command's entry point.
+const WASI_START: &str = "_start";
 
 /// How a module breaks the ABI; each message names the export or import at fault.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -27,6 +29,11 @@ pub enum AbiError {
         /// What the ABI requires.
         expected: &'static str,
     },
+    /// The module is a WASI command (`_start`), whose runtime only starts in `_start`: every
+    /// other export would trap (Go without `-buildmode=c-shared`, C without
+    /// `-mexec-model=reactor`).
+    #[error("exports `_start` but not `_initialize`: it is a WASI command, not a reactor; build it as a reactor or library (docs/ABI.md §10: Go `-buildmode=c-shared`, C `-mexec-model=reactor`)")]
+    Command,
     /// The module imports something the host does not provide.
     #[error("imports `{module}::{name}` ({found}), which the host does not provide (it provides `event_controller::log` {LOG_SIGNATURE}, `event_controller::http_request` {HTTP_REQUEST_SIGNATURE} and WASI preview 1)")]
     UnknownImport {
@@ -120,6 +127,9 @@ pub fn check(module: &Module) -> Result<ModuleShape, AbiError> {
             }
             None => {}
         }
+    }
+    if module.get_export(WASI_START).is_some() && !present.contains(&abi::INITIALIZE) {
+        return Err(AbiError::Command);
     }
     let uses_wasi = check_imports(module)?;
     Ok(ModuleShape {
@@ -235,6 +245,15 @@ mod tests {
             err.to_string(),
             "export `handle_event` is func (i32, i32) -> i32, expected func (i32, i32) -> i64"
         );
+    }
+
+    #[test]
+    fn rejects_wasi_commands() {
+        let with = |exports: &str| GOOD.replace("(memory", &format!("{exports} (memory"));
+        let command = with(r#"(func (export "_start"))"#);
+        assert_eq!(check(&module(&command)), Err(AbiError::Command));
+        let both = with(r#"(func (export "_start")) (func (export "_initialize"))"#);
+        assert!(check(&module(&both)).is_ok());
     }
 
     #[test]
