@@ -214,3 +214,104 @@ fn slow_servers_time_out_and_redirects_are_not_followed() {
         "http://127.0.0.1:9/elsewhere"
     );
 }
+
+/// A Route for the routes CRD of the test API server.
+fn route(namespace: &str, name: &str, host: &str) -> String {
+    format!(
+        r#"{{"metadata":{{"name":"{name}","namespace":"{namespace}"}},"spec":{{"host":"{host}","to":{{"kind":"Service","name":"{name}"}}}}}}"#
+    )
+}
+
+/// `test_http` in `kube_request` mode patches Route shop/web on each Pod event; `grant` is its
+/// capability section (or none).
+fn kube_patch_answer(server: &support::apiserver::ApiServer, grant: &str) -> Value {
+    let plugins = plugins_dir(&["test_http"]);
+    let config = plugins.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugins.test_http.config]\nfunction = \"kube_request\"\n[plugins.test_http.config.request]\nverb = \"patch\"\nresource = \"routes.route.openshift.io\"\nnamespace = \"shop\"\nname = \"web\"\npatch = {{ metadata = {{ annotations = {{ seen-by = \"{{name}}\" }} }} }}\n{grant}"
+        ),
+    )
+    .expect("config");
+    let config = config.to_str().expect("UTF-8").to_owned();
+    let controller = support::controller::Controller::start_in(
+        server,
+        plugins,
+        &[("CONFIG_FILE", config.as_str())],
+    );
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(said) = controller.plugin_said("test_http").first() {
+            return serde_json::from_str(said).expect("the answer is JSON");
+        }
+        assert!(
+            start.elapsed() < support::controller::PATIENCE,
+            "{:#?}",
+            controller.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_granted_plugin_patches_objects_with_the_controllers_credentials() {
+    let server = support::apiserver::ApiServer::builder()
+        .with_routes()
+        .start();
+    server.create("routes", &route("shop", "web", "web.apps.example.com"));
+    server.create("pods", &pod_object("web-1"));
+    let grant =
+        "[plugins.test_http.capabilities.kubernetes]\npatch = [\"routes.route.openshift.io\"]\n";
+    let answer = kube_patch_answer(&server, grant);
+    assert_eq!(answer["status"], 200, "{answer}");
+    assert_eq!(
+        answer["object"]["metadata"]["annotations"]["seen-by"],
+        "web-1"
+    );
+    assert_eq!(answer["object"]["spec"]["host"], "web.apps.example.com");
+    let patches: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .collect();
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert_eq!(
+        patches[0].path,
+        "/apis/route.openshift.io/v1/namespaces/shop/routes/web"
+    );
+}
+
+#[test]
+fn kubernetes_writes_outside_the_grant_or_rbac_are_refused() {
+    let server = support::apiserver::ApiServer::builder()
+        .with_routes()
+        .start();
+    server.create("routes", &route("shop", "web", "web.apps.example.com"));
+    server.create("pods", &pod_object("web-1"));
+    let answer = kube_patch_answer(&server, "");
+    assert_eq!(
+        answer["error"],
+        "denied: plugin test_http may not patch routes.route.openshift.io (see [plugins.test_http.capabilities.kubernetes])"
+    );
+    assert!(server.requests().iter().all(|r| r.method != "PATCH"));
+
+    server.deny("routes");
+    let grant =
+        "[plugins.test_http.capabilities.kubernetes]\npatch = [\"routes.route.openshift.io\"]\n";
+    let answer = kube_patch_answer(&server, grant);
+    assert_eq!(answer["status"], 403, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot patch resource \"routes\"")),
+        "{answer}"
+    );
+}
+
+/// A Pod object for `ApiServer::create`.
+fn pod_object(name: &str) -> String {
+    format!(
+        r#"{{"metadata":{{"name":"{name}","namespace":"shop"}},"spec":{{"containers":[{{"name":"c","image":"nginx:1"}}]}}}}"#
+    )
+}

@@ -30,6 +30,8 @@ pub const HOST_MODULE: &str = "event_controller";
 pub const LOG_IMPORT: &str = "log";
 /// Import: `http_request(ptr: i32, len: i32) -> i64` in [`HOST_MODULE`] (a capability).
 pub const HTTP_REQUEST_IMPORT: &str = "http_request";
+/// Import: `kube_request(ptr: i32, len: i32) -> i64` in [`HOST_MODULE`] (a capability).
+pub const KUBE_REQUEST_IMPORT: &str = "kube_request";
 
 /// Largest result buffer `handle_event` may return, in bytes (1 MiB).
 pub const MAX_RESULT_LEN: usize = 1 << 20;

@@ -24,6 +24,227 @@ pub const DEFAULT_MAX_RESPONSE: usize = 1 << 20;
 pub struct CapabilitiesSection {
     /// `[plugins.NAME.capabilities.http]`: outbound HTTP.
     pub http: Option<HttpSection>,
+    /// `[plugins.NAME.capabilities.kubernetes]`: writes to the cluster.
+    pub kubernetes: Option<KubernetesSection>,
+}
+
+/// `[plugins.NAME.capabilities.kubernetes]`.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesSection {
+    /// Resources the plugin may patch, as its requests name them (`routes.route.openshift.io`).
+    #[serde(default)]
+    pub patch: Vec<String>,
+}
+
+/// Default time one Kubernetes request may take.
+pub const DEFAULT_KUBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a plugin asks of the cluster: the JSON at `kube_request`'s pointer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubeRequest {
+    /// `patch` (a JSON merge patch), the only verb so far.
+    pub verb: String,
+    /// The resource, as granted (`routes.route.openshift.io`).
+    pub resource: String,
+    /// The object's namespace; `None` for cluster-scoped resources.
+    pub namespace: Option<String>,
+    /// The object's name.
+    pub name: String,
+    /// The merge patch.
+    pub patch: serde_json::Value,
+}
+
+/// What the plugin gets back from `kube_request`.
+#[derive(Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum KubeAnswer {
+    /// The API server answered with the object.
+    Object {
+        /// The HTTP status.
+        status: u16,
+        /// The patched object.
+        object: serde_json::Value,
+    },
+    /// The API server refused (its Status message).
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// The Status message.
+        message: String,
+    },
+    /// The host refused or could not ask.
+    Error {
+        /// Why.
+        error: String,
+    },
+}
+
+/// The controller's connection, for plugins granted Kubernetes writes: a client and the async
+/// runtime it runs on, used from the plugins' worker threads.
+pub struct KubeAccess {
+    client: kube::Client,
+    runtime: tokio::runtime::Handle,
+    served: std::sync::Mutex<Vec<crate::source::kube::resource::Resource>>,
+}
+
+impl std::fmt::Debug for KubeAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeAccess").finish_non_exhaustive()
+    }
+}
+
+impl KubeAccess {
+    /// Access through `client`, whose futures run on `runtime`.
+    pub fn new(client: kube::Client, runtime: tokio::runtime::Handle) -> KubeAccess {
+        KubeAccess {
+            client,
+            runtime,
+            served: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sends `request` for `plugin` if `grant` allows it, within `time_left`; logs every write.
+    pub fn send(
+        &self,
+        plugin: &str,
+        grant: Option<&KubernetesSection>,
+        request: &KubeRequest,
+        time_left: Duration,
+    ) -> KubeAnswer {
+        let granted = grant.is_some_and(|g| g.patch.iter().any(|r| r == &request.resource));
+        if request.verb != "patch" {
+            return KubeAnswer::Error {
+                error: format!(
+                    "unknown verb {:?}: only \"patch\" is supported",
+                    request.verb
+                ),
+            };
+        }
+        if !granted {
+            return KubeAnswer::Error {
+                error: format!(
+                    "denied: plugin {plugin} may not patch {} (see [plugins.{plugin}.capabilities.kubernetes])",
+                    request.resource
+                ),
+            };
+        }
+        let timeout = DEFAULT_KUBE_TIMEOUT.min(time_left);
+        let answer = self
+            .runtime
+            .block_on(async { tokio::time::timeout(timeout, self.patch(request)).await })
+            .unwrap_or_else(|_| KubeAnswer::Error {
+                error: format!("timed out after {timeout:?}"),
+            });
+        let outcome = match &answer {
+            KubeAnswer::Object { status, .. } | KubeAnswer::Refused { status, .. } => {
+                format!("status={status}")
+            }
+            KubeAnswer::Error { error } => format!("error: {error}"),
+        };
+        tracing::info!(
+            plugin,
+            resource = %request.resource,
+            namespace = request.namespace.as_deref().unwrap_or(""),
+            name = %request.name,
+            outcome = %outcome,
+            "plugin patched {} {}",
+            request.resource,
+            object_ref(request)
+        );
+        answer
+    }
+
+    async fn patch(&self, request: &KubeRequest) -> KubeAnswer {
+        let resource = match self.resolve(&request.resource).await {
+            Ok(resource) => resource,
+            Err(error) => return KubeAnswer::Error { error },
+        };
+        let path = format!(
+            "{}/{}",
+            resource.collection_path(request.namespace.as_deref()),
+            request.name
+        );
+        let http_request = http::Request::patch(path)
+            .header(http::header::CONTENT_TYPE, "application/merge-patch+json")
+            .header(http::header::ACCEPT, "application/json")
+            .body(request.patch.to_string().into_bytes());
+        let http_request = match http_request {
+            Ok(r) => r,
+            Err(e) => {
+                return KubeAnswer::Error {
+                    error: format!("invalid request: {e}"),
+                }
+            }
+        };
+        let response = match self
+            .client
+            .send(http_request.map(kube::client::Body::from))
+            .await
+        {
+            Ok(response) => response,
+            Err(e) => {
+                return KubeAnswer::Error {
+                    error: crate::source::kube::error_chain(&e),
+                }
+            }
+        };
+        let status = response.status().as_u16();
+        use http_body_util::BodyExt;
+        let body = match response.into_body().collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => {
+                return KubeAnswer::Error {
+                    error: format!("reading the response: {e}"),
+                }
+            }
+        };
+        if !(200..300).contains(&status) {
+            return KubeAnswer::Refused {
+                status,
+                message: crate::source::kube::status_message(&body),
+            };
+        }
+        match serde_json::from_slice(&body) {
+            Ok(object) => KubeAnswer::Object { status, object },
+            Err(e) => KubeAnswer::Error {
+                error: format!("the answer is not JSON: {e}"),
+            },
+        }
+    }
+
+    /// The resource named `name`, from discovery (cached; looked up again when unknown).
+    async fn resolve(&self, name: &str) -> Result<crate::source::kube::resource::Resource, String> {
+        use crate::source::kube::resource;
+        let cached = {
+            let served = self
+                .served
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            resource::resolve(name, &served).ok()
+        };
+        if let Some(found) = cached {
+            return Ok(found);
+        }
+        let served = resource::discover(&self.client)
+            .await
+            .map_err(|e| e.to_string())?;
+        let found = resource::resolve(name, &served).map_err(|e| e.to_string());
+        *self
+            .served
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = served;
+        found
+    }
+}
+
+/// `namespace/name` or `name`.
+fn object_ref(request: &KubeRequest) -> String {
+    match &request.namespace {
+        Some(namespace) => format!("{namespace}/{}", request.name),
+        None => request.name.clone(),
+    }
 }
 
 /// `[plugins.NAME.capabilities.http]`.

@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use event_controller::capabilities::KubeAccess;
 use event_controller::config::{FileConfig, OneOrMany, DEFAULT_PLUGINS_DIR};
 use event_controller::dispatch::Dispatcher;
 use event_controller::event::WatchEvent;
@@ -266,7 +267,10 @@ fn run_controller(
         .context("cannot start the async runtime")?;
     let endpoints = tokio.block_on(serve_endpoints(metrics_address, &metrics, &health))?;
     let dispatcher = Dispatcher::start(Vec::new(), metrics.clone())?;
-    let runtime = runtime(&config, plugins.module_cache_dir.as_deref())?;
+    let connection = tokio.block_on(source::kube::connect(settings))?;
+    let mut runtime = runtime(&config, plugins.module_cache_dir.as_deref())?;
+    let access = KubeAccess::new(connection.client.clone(), tokio.handle().clone());
+    runtime.set_kube_access(Some(Arc::new(access)));
     let mut reloader = Reloader::new(
         runtime,
         plugins.dir.clone(),
@@ -289,7 +293,6 @@ fn run_controller(
         move || fan_out(queue, dispatcher, &stopping)
     })?;
     let outcome = tokio.block_on(async {
-        let connection = source::kube::connect(settings).await?;
         let observer = Observer::new(metrics.clone(), health.clone());
         tokio::select! {
             () = source::kube::run(connection, settings.clone(), events, observer) => {}

@@ -1,9 +1,11 @@
 //! The shared wasmtime `Engine` and `Linker`: one of each for the whole process.
 
+use crate::capabilities::KubeAccess;
 use crate::logging;
 use crate::plugin::limits::EPOCH_TICK;
 use crate::plugin::{CacheStatus, HostState, ModuleCache};
 use event_controller_guest::abi::{self, Level};
+use std::sync::Arc;
 use wasmtime::{Caller, Config, Engine, EngineWeak, Extern, Linker, Module, OptLevel};
 
 /// The wasm stack a plugin call may use before it traps.
@@ -39,6 +41,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache: Option<ModuleCache>,
+    kube: Option<Arc<KubeAccess>>,
 }
 
 impl Runtime {
@@ -76,10 +79,18 @@ impl Runtime {
                 host_http_request,
             )
             .map_err(|e| RuntimeError(format!("linking {}: {e:#}", abi::HTTP_REQUEST_IMPORT)))?;
+        linker
+            .func_wrap(
+                abi::HOST_MODULE,
+                abi::KUBE_REQUEST_IMPORT,
+                host_kube_request,
+            )
+            .map_err(|e| RuntimeError(format!("linking {}: {e:#}", abi::KUBE_REQUEST_IMPORT)))?;
         Ok(Runtime {
             engine,
             linker,
             cache: None,
+            kube: None,
         })
     }
 
@@ -98,6 +109,17 @@ impl Runtime {
     /// another engine configuration is bypassed.
     pub fn set_module_cache(&mut self, cache: Option<ModuleCache>) {
         self.cache = cache;
+    }
+
+    /// Lets plugins granted Kubernetes writes use `access` (none: every such request is refused,
+    /// as under `replay`).
+    pub fn set_kube_access(&mut self, access: Option<Arc<KubeAccess>>) {
+        self.kube = access;
+    }
+
+    /// The cluster access plugins started from now on get.
+    pub fn kube_access(&self) -> Option<Arc<KubeAccess>> {
+        self.kube.clone()
     }
 
     /// The cache of compiled modules, if one is set.
@@ -158,14 +180,33 @@ fn host_log(
 }
 
 /// `event_controller::http_request(ptr, len) -> (ptr << 32) | len`: the request JSON in, the
-/// answer JSON out, in a buffer from the plugin's own `alloc` that the plugin frees.
-fn host_http_request(
+/// answer JSON out (docs/ABI.md §6).
+fn host_http_request(caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<i64> {
+    request_answer(caller, "http_request", ptr, len, |state, request| {
+        serde_json::to_vec(&state.http_request(request))
+    })
+}
+
+/// `event_controller::kube_request(ptr, len) -> (ptr << 32) | len`: a Kubernetes write
+/// (docs/ABI.md §6).
+fn host_kube_request(caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<i64> {
+    request_answer(caller, "kube_request", ptr, len, |state, request| {
+        serde_json::to_vec(&state.kube_request(request))
+    })
+}
+
+/// The shape of the request/answer host functions: read the request at `[ptr, ptr+len)`,
+/// answer it, and hand the answer back in a buffer from the plugin's own `alloc`, which the
+/// plugin frees.
+fn request_answer(
     mut caller: Caller<'_, HostState>,
+    function: &str,
     ptr: i32,
     len: i32,
+    answer: impl FnOnce(&HostState, &[u8]) -> serde_json::Result<Vec<u8>>,
 ) -> wasmtime::Result<i64> {
     let Some(Extern::Memory(memory)) = caller.get_export(abi::MEMORY) else {
-        wasmtime::bail!("http_request: the plugin has no memory export");
+        wasmtime::bail!("{function}: the plugin has no memory export");
     };
     let (offset, size) = (ptr as u32 as usize, len as u32 as usize);
     let Some(request) = offset
@@ -173,12 +214,11 @@ fn host_http_request(
         .and_then(|end| memory.data(&caller).get(offset..end))
         .map(<[u8]>::to_vec)
     else {
-        wasmtime::bail!("http_request: range {offset:#x}+{size} lies outside the plugin's memory");
+        wasmtime::bail!("{function}: range {offset:#x}+{size} lies outside the plugin's memory");
     };
-    let answer = caller.data().http_request(&request);
-    let answer = serde_json::to_vec(&answer)?;
+    let answer = answer(caller.data(), &request)?;
     let Some(Extern::Func(alloc)) = caller.get_export(abi::ALLOC) else {
-        wasmtime::bail!("http_request: the plugin has no alloc export");
+        wasmtime::bail!("{function}: the plugin has no alloc export");
     };
     let answer_len = i32::try_from(answer.len())?;
     let out = alloc
@@ -188,7 +228,7 @@ fn host_http_request(
         .write(&mut caller, out as u32 as usize, &answer)
         .is_err()
     {
-        wasmtime::bail!("http_request: alloc({answer_len}) returned {out:#x}, outside memory");
+        wasmtime::bail!("{function}: alloc({answer_len}) returned {out:#x}, outside memory");
     }
     Ok(abi::pack(out as u32, answer_len as u32))
 }

@@ -40,8 +40,10 @@
 //! # Simplified
 //! - Plain HTTP, or HTTPS with a throwaway CA ([`Builder::tls`]); no client certificates.
 //!   Authentication is one bearer token.
-//! - Read-only over HTTP: only GET is served (other methods get 405). Tests change the world
-//!   through this API, not through POST/PUT/PATCH/DELETE.
+//! - Over HTTP, GET, and PATCH of one object with a JSON merge patch (RFC 7386): the object
+//!   changes at a new resourceVersion, watches get MODIFIED, and the patched object (its keys
+//!   re-serialized in sorted order) is the answer; `deny` refuses it with the RBAC message. Other
+//!   methods get 405: tests change the world through this API instead.
 //! - Eight resources (core `pods`, `configmaps`, `secrets`, `services`, `events`, `namespaces`,
 //!   `apps/v1` `deployments`, and the `route.openshift.io/v1` `routes` CRD). Subresources are
 //!   listed by discovery but not served. No aggregated discovery (`Accept: ...;g=apidiscovery`

@@ -35,7 +35,7 @@ pub enum AbiError {
     #[error("exports `_start` but not `_initialize`: it is a WASI command, not a reactor; build it as a reactor or library (docs/ABI.md §10: Go `-buildmode=c-shared`, C `-mexec-model=reactor`)")]
     Command,
     /// The module imports something the host does not provide.
-    #[error("imports `{module}::{name}` ({found}), which the host does not provide (it provides `event_controller::log` {LOG_SIGNATURE}, `event_controller::http_request` {HTTP_REQUEST_SIGNATURE} and WASI preview 1)")]
+    #[error("imports `{module}::{name}` ({found}), which the host does not provide (it provides `event_controller::log` {LOG_SIGNATURE}, `event_controller::http_request` and `kube_request` {HTTP_REQUEST_SIGNATURE}, and WASI preview 1)")]
     UnknownImport {
         /// The import's module.
         module: String,
@@ -170,6 +170,7 @@ fn check_imports(module: &Module) -> Result<bool, AbiError> {
                 (import.name(), ty.as_str()),
                 (abi::LOG_IMPORT, LOG_SIGNATURE)
                     | (abi::HTTP_REQUEST_IMPORT, HTTP_REQUEST_SIGNATURE)
+                    | (abi::KUBE_REQUEST_IMPORT, HTTP_REQUEST_SIGNATURE)
             ),
             _ => false,
         };

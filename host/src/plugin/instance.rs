@@ -7,7 +7,9 @@ use super::limits::{LimitExceeded, Limiter, Limits};
 use super::outcome::Outcome;
 use super::output::CapturedOutput;
 use super::PluginSettings;
-use crate::capabilities::{HttpAnswer, HttpCapability, HttpRequest};
+use crate::capabilities::{
+    HttpAnswer, HttpCapability, HttpRequest, KubeAccess, KubeAnswer, KubeRequest, KubernetesSection,
+};
 use crate::runtime::MAX_WASM_STACK;
 use event_controller_guest::abi::{self, Level};
 use std::sync::Arc;
@@ -25,12 +27,18 @@ pub struct HostState {
     stderr: CapturedOutput,
     limiter: Limiter,
     http: Option<HttpCapability>,
+    kube: Option<Arc<KubeAccess>>,
+    kube_grant: Option<KubernetesSection>,
     /// When the guest code running now must be done.
     deadline: Instant,
 }
 
 impl HostState {
-    fn new(plugin: Arc<str>, settings: &PluginSettings) -> HostState {
+    fn new(
+        plugin: Arc<str>,
+        settings: &PluginSettings,
+        kube: Option<Arc<KubeAccess>>,
+    ) -> HostState {
         let limits = &settings.limits;
         let stdout = CapturedOutput::default();
         let stderr = CapturedOutput::default();
@@ -49,8 +57,31 @@ impl HostState {
             stderr,
             limiter: Limiter::new(limits),
             http: settings.capabilities.http.as_ref().map(HttpCapability::new),
+            kube,
+            kube_grant: settings.capabilities.kubernetes.clone(),
             deadline: Instant::now(),
         }
+    }
+
+    /// Serves the plugin's `kube_request` (`request` is its JSON): denied unless granted, and
+    /// impossible without a cluster connection.
+    pub(crate) fn kube_request(&self, request: &[u8]) -> KubeAnswer {
+        let request: KubeRequest = match serde_json::from_slice(request) {
+            Ok(request) => request,
+            Err(e) => {
+                return KubeAnswer::Error {
+                    error: format!("malformed request: {e}"),
+                }
+            }
+        };
+        let Some(kube) = &self.kube else {
+            return KubeAnswer::Error {
+                error: "no Kubernetes connection (the controller is not watching a cluster)"
+                    .to_owned(),
+            };
+        };
+        let time_left = self.deadline.saturating_duration_since(Instant::now());
+        kube.send(&self.plugin, self.kube_grant.as_ref(), &request, time_left)
     }
 
     /// Serves the plugin's `http_request` (`request` is its JSON): denied without the
@@ -219,9 +250,11 @@ impl Instance {
         pre: &InstancePre<HostState>,
         plugin: Arc<str>,
         settings: &PluginSettings,
+        kube: Option<Arc<KubeAccess>>,
     ) -> Result<Instance, StartError> {
         let (config_json, limits) = (settings.config_json.as_str(), &settings.limits);
-        let mut store = Store::new(pre.module().engine(), HostState::new(plugin, settings));
+        let state = HostState::new(plugin, settings, kube);
+        let mut store = Store::new(pre.module().engine(), state);
         if limits.memory != usize::MAX || limits.table_elements != usize::MAX {
             store.limiter(|state| &mut state.limiter);
         }

@@ -16,7 +16,7 @@ pub use self::limits::{LimitExceeded, Limits};
 pub use self::outcome::Outcome;
 
 use self::instance::Instance;
-use crate::capabilities::CapabilitiesSection;
+use crate::capabilities::{CapabilitiesSection, KubeAccess};
 use crate::runtime::Runtime;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -107,6 +107,8 @@ pub struct Plugin {
     sha256: String,
     cache_status: CacheStatus,
     compile_time: Duration,
+    /// The cluster access its instances get (for the `kube_request` capability).
+    kube: Option<Arc<KubeAccess>>,
 }
 
 impl Plugin {
@@ -159,7 +161,9 @@ impl Plugin {
             })
         })?;
         let name: Arc<str> = plugin_name(path).into();
-        let instance = Instance::start(&pre, name.clone(), &settings).map_err(start_error)?;
+        let kube = runtime.kube_access();
+        let instance =
+            Instance::start(&pre, name.clone(), &settings, kube.clone()).map_err(start_error)?;
         Ok(Plugin {
             name,
             path: path.to_owned(),
@@ -170,6 +174,7 @@ impl Plugin {
             sha256,
             cache_status,
             compile_time,
+            kube,
         })
     }
 
@@ -193,8 +198,9 @@ impl Plugin {
                 message: "the plugin was compiled for another runtime's engine".to_owned(),
             }));
         }
-        let instance =
-            Instance::start(&self.pre, self.name.clone(), &settings).map_err(start_error)?;
+        let kube = runtime.kube_access();
+        let instance = Instance::start(&self.pre, self.name.clone(), &settings, kube.clone())
+            .map_err(start_error)?;
         Ok(Plugin {
             name: self.name.clone(),
             path: self.path.clone(),
@@ -205,6 +211,7 @@ impl Plugin {
             sha256: self.sha256.clone(),
             cache_status: self.cache_status.clone(),
             compile_time: self.compile_time,
+            kube,
         })
     }
 
@@ -249,8 +256,13 @@ impl Plugin {
         let instance = match &mut self.instance {
             Some(instance) => instance,
             empty => empty.insert(
-                Instance::start(&self.pre, self.name.clone(), &self.settings)
-                    .map_err(CallError::Restart)?,
+                Instance::start(
+                    &self.pre,
+                    self.name.clone(),
+                    &self.settings,
+                    self.kube.clone(),
+                )
+                .map_err(CallError::Restart)?,
             ),
         };
         let result = instance.handle_event(event);

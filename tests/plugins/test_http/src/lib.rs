@@ -1,4 +1,4 @@
-//! Test plugin: on every event, sends the request in its config (`{"request": {...}}`, the JSON of docs/ABI.md §6, with `{name}` in the body replaced by the object's name) through the raw `http_request` import, and logs INFO with the answer JSON exactly as the host returned it.
+//! Test plugin: on every event, sends the request in its config (`{"request": {...}}`, the JSON of docs/ABI.md §6, with `{name}` replaced by the object's name) through the raw `http_request` import (or `kube_request` with `"function": "kube_request"`), and logs INFO with the answer JSON exactly as the host returned it.
 
 use event_controller_guest::{__rt, abi, export_plugin, Config, Event, Outcome};
 use std::sync::OnceLock;
@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 #[link(wasm_import_module = "event_controller")]
 extern "C" {
     fn http_request(ptr: *const u8, len: usize) -> i64;
+    fn kube_request(ptr: *const u8, len: usize) -> i64;
 }
 
 /// Native builds (clippy, unit tests) have no host: answer as a denied request would.
@@ -15,7 +16,13 @@ unsafe fn http_request(_ptr: *const u8, _len: usize) -> i64 {
     0
 }
 
+#[cfg(not(target_arch = "wasm32"))]
+unsafe fn kube_request(_ptr: *const u8, _len: usize) -> i64 {
+    0
+}
+
 static REQUEST: OnceLock<serde_json::Value> = OnceLock::new();
+static KUBE: OnceLock<bool> = OnceLock::new();
 
 fn init(config: Config) -> Result<(), String> {
     let config: serde_json::Value = config.parse().map_err(|e| e.to_string())?;
@@ -24,6 +31,7 @@ fn init(config: Config) -> Result<(), String> {
         .cloned()
         .ok_or("config needs a `request` object")?;
     let _ = REQUEST.set(request);
+    let _ = KUBE.set(config.get("function").and_then(|f| f.as_str()) == Some("kube_request"));
     Ok(())
 }
 
@@ -36,7 +44,11 @@ fn handle_event(event: &Event) -> Outcome {
         .replace("{name}", event.name().unwrap_or_default());
     // SAFETY: the host reads `request` during the call and returns a buffer it allocated with
     // our `alloc`, which we free below.
-    let packed = unsafe { http_request(request.as_ptr(), request.len()) };
+    let packed = if KUBE.get() == Some(&true) {
+        unsafe { kube_request(request.as_ptr(), request.len()) }
+    } else {
+        unsafe { http_request(request.as_ptr(), request.len()) }
+    };
     if packed == 0 {
         return Outcome::error("no answer");
     }
