@@ -12,13 +12,14 @@ demo: plugins
 # The whole test suite: formatting, lints, unit and integration tests on real built plugins,
 # and the conformance suite across every plugin language (it installs their toolchains).
 test: plugins toolchains plugins-polyglot lint guest-tests servers
-    CI="${CI:-}" cargo test -p event-controller -p event-controller-guest -p plugin_simple -p plugin_crashloop -p plugin_alertmanager -p plugin_dns
+    CI="${CI:-}" cargo test -p event-controller -p event-controller-guest -p plugin_simple -p plugin_crashloop -p plugin_alertmanager -p plugin_dns -p plugin_certs
 
 # Install the real services the integration plugins are tested against (Debian packages):
-# Prometheus Alertmanager, and PowerDNS with its sqlite3 backend and dig.
+# Prometheus Alertmanager, PowerDNS with its sqlite3 backend and dig, and CFSSL with openssl.
 servers:
     bash scripts/toolchains/integrations.sh install
     bash scripts/toolchains/pdns.sh install
+    bash scripts/toolchains/cfssl.sh install
 
 # Install the C, Go, Zig and AssemblyScript toolchains (Debian, PyPI and npm packages).
 toolchains:

@@ -1,0 +1,507 @@
+//! Certificates for Routes, end to end: the real controller runs `plugin_certs` (built into
+//! `target/plugins`) against the test API server with the Route CRD, and the plugin gets its
+//! certificates from a real CFSSL CA (Debian's `golang-cfssl`, `cfssl serve` on loopback, with a
+//! throwaway CA made by `cfssl gencert -initca`). The `openssl` CLI then checks what landed in
+//! the Route: the certificate chains to the test CA, names the host, and matches the key.
+//!
+//! - An annotated Route gets one PATCH, with its certificate, key, CA and the annotations that
+//!   record the state; the MODIFIED event that PATCH causes, and a later change of the Route,
+//!   patch nothing. A Route without the annotation gets nothing.
+//! - Without the `kubernetes` grant, nothing is patched and the plugin says why.
+//!
+//! A missing cfssl (or openssl) fails the tests under CI (`CI` set) and skips them loudly
+//! elsewhere, naming `bash scripts/toolchains/cfssl.sh install`.
+
+mod support;
+
+use cfssl::Cfssl;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::apiserver::ApiServer;
+use support::controller::{Controller, PATIENCE, QUIET};
+use support::*;
+
+const PLUGIN: &str = "plugin_certs";
+const HOST: &str = "web.apps.example.com";
+const ROUTE_PATH: &str = "/apis/route.openshift.io/v1/namespaces/shop/routes/web";
+
+/// The plugin's config section and its capabilities; `kubernetes` false leaves out the grant
+/// to patch Routes.
+fn config(cfssl: &Cfssl, kubernetes: bool) -> String {
+    let url = cfssl.url();
+    let mut config = format!(
+        r#"
+[plugins.plugin_certs.config]
+cfssl_url = "{url}"
+renew_before_days = 30
+
+[plugins.plugin_certs.capabilities.http]
+allow = ["{url}/api/v1/cfssl/"]
+"#
+    );
+    if kubernetes {
+        config.push_str(
+            r#"
+[plugins.plugin_certs.capabilities.kubernetes]
+patch = ["routes.route.openshift.io"]
+"#,
+        );
+    }
+    config
+}
+
+/// A plugins directory with `plugin_certs` and a config file holding `config`.
+fn plugin_with_config(config: &str) -> (tempfile::TempDir, String) {
+    let dir = plugins_dir(&[PLUGIN]);
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).expect("write config");
+    let path = path.to_str().expect("UTF-8 path").to_owned();
+    (dir, path)
+}
+
+fn route(name: &str, host: &str, managed: bool) -> String {
+    let annotations = if managed {
+        json!({"openshift.io/managed.cert": "true"})
+    } else {
+        json!({})
+    };
+    json!({
+        "metadata": {"name": name, "namespace": "shop", "annotations": annotations},
+        "spec": {"host": host, "to": {"kind": "Service", "name": name, "weight": 100}, "wildcardPolicy": "None"},
+    })
+    .to_string()
+}
+
+/// The plugin's log lines so far, as (level, message).
+fn plugin_lines(controller: &Controller) -> Vec<(String, String)> {
+    controller
+        .logs()
+        .iter()
+        .filter(|l| l["target"] == "plugin" && l["plugin"] == PLUGIN)
+        .map(|l| (str_of(l, "level"), str_of(l, "message")))
+        .collect()
+}
+
+/// Waits until the plugin has logged `n` lines in all; returns them.
+fn wait_for_lines(controller: &Controller, n: usize) -> Vec<(String, String)> {
+    let start = Instant::now();
+    loop {
+        let lines = plugin_lines(controller);
+        if lines.len() >= n {
+            return lines;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{PLUGIN} logged {} of {n} lines:\n{:#?}",
+            lines.len(),
+            controller.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The PATCH requests the API server received, as paths.
+fn patches(server: &ApiServer) -> Vec<String> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .map(|r| r.path)
+        .collect()
+}
+
+/// `openssl ARGS`: its stdout; panics with its stderr when it fails.
+fn openssl(args: &[&str], dir: &Path) -> String {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}\n{stdout}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn an_annotated_route_gets_one_certificate_that_chains_to_the_ca() {
+    let Some(cfssl) =
+        Cfssl::start_or_skip("an_annotated_route_gets_one_certificate_that_chains_to_the_ca")
+    else {
+        return;
+    };
+    let server = ApiServer::builder().with_routes().start();
+    server.create("routes", &route("plain", "plain.apps.example.com", false));
+    server.create("routes", &route("web", HOST, true));
+    let (dir, config) = plugin_with_config(&config(&cfssl, true));
+    let controller = Controller::start_in(
+        &server,
+        dir,
+        &[
+            ("CONFIG_FILE", &config),
+            ("K8S_RESOURCE", "routes"),
+            // The plugin's DEBUG outcomes too ("up to date").
+            ("LOG_LEVEL", "info,plugin=debug"),
+        ],
+    );
+    let context = || {
+        format!(
+            "controller log: {:#?}\nrequests: {:#?}\nCFSSL log:\n{}",
+            controller.logs(),
+            server.requests(),
+            cfssl.log()
+        )
+    };
+
+    let loaded = controller.wait_for_log("plugin loaded");
+    assert_eq!(
+        str_of(&loaded, "subscription"),
+        "resources=routes.route.openshift.io types=ADDED,MODIFIED",
+        "{}",
+        context()
+    );
+
+    // ADDED: issued and patched; then the MODIFIED event of that patch: up to date.
+    let lines = wait_for_lines(&controller, 2);
+    let (level, issued) = &lines[0];
+    assert_eq!(level, "INFO", "{}", context());
+    let prefix = format!("certs: issued certificate for {HOST} (Route shop/web), expires ");
+    assert!(issued.starts_with(&prefix), "{}", context());
+    let expires = &issued[prefix.len()..];
+    assert_eq!(
+        lines[1],
+        (
+            "DEBUG".to_owned(),
+            format!("certs: certificate for {HOST} up to date (Route shop/web), expires {expires}")
+        ),
+        "{}",
+        context()
+    );
+    assert_eq!(patches(&server), [ROUTE_PATH], "{}", context());
+
+    // What the Route holds now.
+    let stored: Value = serde_json::from_str(
+        &server
+            .object("routes", "shop", "web")
+            .expect("the Route is there"),
+    )
+    .expect("JSON");
+    let tls = &stored["spec"]["tls"];
+    assert_eq!(tls["termination"], "edge");
+    let annotations = &stored["metadata"]["annotations"];
+    assert_eq!(annotations["openshift.io/managed.cert"], "true");
+    assert_eq!(annotations["event-controller/cert-host"], HOST);
+    assert_eq!(annotations["event-controller/cert-not-after"], *expires);
+    let serial = annotations["event-controller/cert-serial"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        !serial.is_empty() && serial.bytes().all(|b| b.is_ascii_digit()),
+        "{serial:?}"
+    );
+    assert_eq!(stored["spec"]["to"]["name"], "web", "the rest is untouched");
+    assert_eq!(
+        tls["caCertificate"].as_str().map(str::trim),
+        Some(cfssl.ca_pem().trim())
+    );
+
+    // openssl: the certificate chains to the test CA, names the host, matches the key, and
+    // expires when the annotation says.
+    let work = tempfile::tempdir().expect("temp dir");
+    for (file, value) in [("cert.pem", &tls["certificate"]), ("key.pem", &tls["key"])] {
+        std::fs::write(
+            work.path().join(file),
+            value.as_str().expect("a PEM string"),
+        )
+        .expect("write PEM");
+    }
+    std::fs::write(work.path().join("ca.pem"), cfssl.ca_pem()).expect("write CA");
+    assert_eq!(
+        openssl(&["verify", "-CAfile", "ca.pem", "cert.pem"], work.path()).trim(),
+        "cert.pem: OK"
+    );
+    let san = openssl(
+        &[
+            "x509",
+            "-in",
+            "cert.pem",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ],
+        work.path(),
+    );
+    assert_eq!(
+        san.lines().map(str::trim).collect::<Vec<_>>(),
+        ["X509v3 Subject Alternative Name: ", &format!("DNS:{HOST}")].map(str::trim),
+        "{san}"
+    );
+    let subject = openssl(
+        &["x509", "-in", "cert.pem", "-noout", "-subject"],
+        work.path(),
+    );
+    assert_eq!(subject.trim(), format!("subject=CN = {HOST}"));
+    assert_eq!(
+        openssl(
+            &["x509", "-in", "cert.pem", "-noout", "-pubkey"],
+            work.path()
+        ),
+        openssl(&["pkey", "-in", "key.pem", "-pubout"], work.path()),
+        "the key is the certificate's"
+    );
+    let end = openssl(
+        &[
+            "x509", "-in", "cert.pem", "-noout", "-enddate", "-dateopt", "iso_8601",
+        ],
+        work.path(),
+    );
+    assert_eq!(
+        end.trim(),
+        format!("notAfter={}", expires.replace('T', " ")),
+        "{end}"
+    );
+
+    // Someone changes the Route (a label), keeping what the plugin wrote: nothing is issued.
+    let mut changed = stored.clone();
+    changed["metadata"]["labels"] = json!({"app": "web"});
+    server.modify("routes", &changed.to_string());
+    let lines = wait_for_lines(&controller, 3);
+    assert_eq!(lines[2].0, "DEBUG", "{}", context());
+    std::thread::sleep(QUIET);
+
+    // One PATCH in all, and nothing for the Route without the annotation.
+    assert_eq!(patches(&server), [ROUTE_PATH], "{}", context());
+    let lines = plugin_lines(&controller);
+    assert_eq!(lines.len(), 3, "{}", context());
+    assert!(
+        lines.iter().all(|(_, message)| !message.contains("plain")),
+        "{}",
+        context()
+    );
+    assert!(
+        server
+            .object("routes", "shop", "plain")
+            .is_some_and(|plain| !plain.contains("tls") && !plain.contains("event-controller")),
+        "{}",
+        context()
+    );
+    let errors: Vec<Value> = controller
+        .logs()
+        .into_iter()
+        .filter(|l| l["level"] == "ERROR" || l["level"] == "WARN")
+        .collect();
+    assert!(errors.is_empty(), "{}", context());
+}
+
+#[test]
+fn without_the_kubernetes_grant_nothing_is_patched() {
+    let Some(cfssl) = Cfssl::start_or_skip("without_the_kubernetes_grant_nothing_is_patched")
+    else {
+        return;
+    };
+    let server = ApiServer::builder().with_routes().start();
+    server.create("routes", &route("web", HOST, true));
+    let (dir, config) = plugin_with_config(&config(&cfssl, false));
+    let controller = Controller::start_in(
+        &server,
+        dir,
+        &[("CONFIG_FILE", &config), ("K8S_RESOURCE", "routes")],
+    );
+    let lines = wait_for_lines(&controller, 1);
+    let (level, message) = &lines[0];
+    assert_eq!(level, "ERROR", "{:#?}", controller.logs());
+    assert_eq!(
+        message,
+        &format!(
+            "certs: cannot issue a certificate for {HOST} (Route shop/web): the Route was not \
+             patched: denied: plugin {PLUGIN} may not patch routes.route.openshift.io (see \
+             [plugins.{PLUGIN}.capabilities.kubernetes])"
+        ),
+        "{:#?}",
+        controller.logs()
+    );
+    std::thread::sleep(QUIET);
+    assert!(patches(&server).is_empty(), "{:#?}", server.requests());
+    let stored = server.object("routes", "shop", "web").expect("the Route");
+    assert!(!stored.contains("tls"), "{stored}");
+}
+
+/// A CFSSL CA server: `cfssl serve` on a free loopback port, with a test CA made by
+/// `cfssl gencert -initca` in a temporary directory.
+mod cfssl {
+    use std::fs::File;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    const HINT: &str = "run `bash scripts/toolchains/cfssl.sh install`";
+
+    pub struct Cfssl {
+        child: Child,
+        dir: tempfile::TempDir,
+        port: u16,
+        ca_pem: String,
+    }
+
+    /// True when `program ARGS` runs.
+    fn runs(program: &str, args: &[&str]) -> bool {
+        Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    }
+
+    impl Cfssl {
+        /// Starts CFSSL, or returns `None` (skipping loudly) when it or openssl is missing;
+        /// under CI a missing tool fails the test instead.
+        pub fn start_or_skip(test: &str) -> Option<Cfssl> {
+            let missing: Vec<&str> = [("cfssl", "version"), ("openssl", "version")]
+                .into_iter()
+                .filter(|(program, arg)| !runs(program, &[arg]))
+                .map(|(program, _)| program)
+                .collect();
+            if !missing.is_empty() {
+                let message = format!("{} not found; {HINT}", missing.join(" and "));
+                if std::env::var_os("CI").is_some() {
+                    panic!("{test}: {message}");
+                }
+                eprintln!("SKIPPED {test}: {message}");
+                return None;
+            }
+            Some(Cfssl::start())
+        }
+
+        fn start() -> Cfssl {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let csr = dir.path().join("ca-csr.json");
+            std::fs::write(
+                &csr,
+                r#"{"CN": "event-controller test CA", "key": {"algo": "ecdsa", "size": 256},
+                    "names": [{"O": "event-controller tests"}]}"#,
+            )
+            .expect("write CSR");
+            // The CA as JSON ({"cert", "key", "csr"}); read here rather than with cfssljson.
+            let output = Command::new("cfssl")
+                .args(["gencert", "-initca"])
+                .arg(&csr)
+                .output()
+                .expect("run cfssl gencert");
+            assert!(
+                output.status.success(),
+                "cfssl gencert -initca: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let ca: serde_json::Value =
+                serde_json::from_slice(&output.stdout).expect("cfssl's JSON");
+            let ca_pem = ca["cert"].as_str().expect("cert").to_owned();
+            std::fs::write(dir.path().join("ca.pem"), &ca_pem).expect("write CA");
+            std::fs::write(
+                dir.path().join("ca-key.pem"),
+                ca["key"].as_str().expect("key"),
+            )
+            .expect("write CA key");
+
+            let port = TcpListener::bind("127.0.0.1:0")
+                .expect("bind")
+                .local_addr()
+                .expect("address")
+                .port();
+            let log = File::create(dir.path().join("cfssl.log")).expect("log file");
+            let child = Command::new("cfssl")
+                .arg("serve")
+                .args(["-address", "127.0.0.1", "-port", &port.to_string()])
+                .args(["-ca", "ca.pem", "-ca-key", "ca-key.pem", "-loglevel", "1"])
+                .current_dir(dir.path())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("log file"))
+                .stderr(log)
+                .spawn()
+                .expect("start cfssl serve");
+            let cfssl = Cfssl {
+                child,
+                dir,
+                port,
+                ca_pem,
+            };
+            cfssl.wait_until_ready();
+            cfssl
+        }
+
+        fn wait_until_ready(&self) {
+            let start = Instant::now();
+            loop {
+                match self.post("/api/v1/cfssl/info", "{}") {
+                    Ok((200, _)) => return,
+                    Ok((status, body)) if start.elapsed() > Duration::from_secs(20) => {
+                        panic!("CFSSL answers {status}: {body}\n{}", self.log())
+                    }
+                    Err(error) if start.elapsed() > Duration::from_secs(20) => {
+                        panic!("CFSSL is not up: {error}\n{}", self.log())
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        }
+
+        /// `http://127.0.0.1:PORT`.
+        pub fn url(&self) -> String {
+            format!("http://127.0.0.1:{}", self.port)
+        }
+
+        /// The test CA's certificate, PEM.
+        pub fn ca_pem(&self) -> &str {
+            &self.ca_pem
+        }
+
+        /// What `cfssl serve` logged.
+        pub fn log(&self) -> String {
+            std::fs::read_to_string(self.dir.path().join("cfssl.log")).unwrap_or_default()
+        }
+
+        /// `POST path` with a JSON body over HTTP/1.0: status and body.
+        fn post(&self, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+            let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+            write!(
+                stream,
+                "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )?;
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer)?;
+            let status = answer
+                .split(' ')
+                .nth(1)
+                .and_then(|code| code.parse().ok())
+                .ok_or_else(|| std::io::Error::other(format!("not HTTP: {answer:?}")))?;
+            let body = answer
+                .split_once("\r\n\r\n")
+                .map(|(_, body)| body.to_owned())
+                .unwrap_or_default();
+            Ok((status, body))
+        }
+
+        #[allow(dead_code)]
+        pub fn dir(&self) -> &Path {
+            self.dir.path()
+        }
+    }
+
+    impl Drop for Cfssl {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
