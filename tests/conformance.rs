@@ -34,23 +34,28 @@ const CONFIGS: &[(&str, &str)] = &[
     ("skip_kind", "skip_kind = \"Pod\"\n"),
 ];
 
-/// The built ports, failing (CI) or saying loudly which are skipped.
-fn built_ports() -> Vec<(&'static str, &'static str, PathBuf)> {
-    let mut built = Vec::new();
-    for (language, name) in PORTS {
-        let path = repo().join("target/plugins").join(format!("{name}.wasm"));
-        if path.is_file() {
-            built.push((*language, *name, path));
-            continue;
-        }
-        let message = format!(
-            "the {language} port ({name}.wasm) is not built: run `just toolchains plugins-polyglot` \
-             (`just toolchains` installs the compilers)"
-        );
-        assert!(std::env::var_os("CI").is_none(), "{message}");
-        eprintln!("SKIPPED: {message}");
+/// `target/plugins/{name}.wasm`, or, when it is not built, a failure under CI and a loud skip
+/// elsewhere.
+fn built_plugin(name: &str) -> Option<PathBuf> {
+    let path = repo().join("target/plugins").join(format!("{name}.wasm"));
+    if path.is_file() {
+        return Some(path);
     }
-    built
+    let message = format!(
+        "{name}.wasm is not built: run `just toolchains plugins-polyglot` \
+         (`just toolchains` installs the compilers)"
+    );
+    assert!(std::env::var_os("CI").is_none(), "{message}");
+    eprintln!("SKIPPED: {message}");
+    None
+}
+
+/// The built ports (see [`built_plugin`]).
+fn built_ports() -> Vec<(&'static str, &'static str, PathBuf)> {
+    PORTS
+        .iter()
+        .filter_map(|(language, name)| Some((*language, *name, built_plugin(name)?)))
+        .collect()
 }
 
 /// Every event the suite feeds: the recorded streams, the edge cases and the 60 KB ConfigMap.
@@ -215,14 +220,9 @@ fn each_languages_useful_plugin_does_its_job() {
         ),
     ];
     for (name, events, want) in cases {
-        let path = repo().join("target/plugins").join(format!("{name}.wasm"));
-        if !path.is_file() {
-            let message =
-                format!("{name}.wasm is not built: run `just toolchains plugins-polyglot`");
-            assert!(std::env::var_os("CI").is_none(), "{message}");
-            eprintln!("SKIPPED: {message}");
+        let Some(path) = built_plugin(name) else {
             continue;
-        }
+        };
         let plugins = plugins_dir_with(&[&path]);
         let run = replay(plugins.path(), &repo().join(events), &[]);
         assert!(run.status.success(), "{name}:\n{}", run.stderr);

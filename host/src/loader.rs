@@ -2,7 +2,7 @@
 //! from the module cache), checked, started with its config, and given its subscription.
 
 use crate::config::FileConfig;
-use crate::plugin::{plugin_name, sha256_hex, LoadError, Plugin};
+use crate::plugin::{plugin_name, LoadError, Plugin};
 use crate::runtime::Runtime;
 use crate::subscription::{self, SubscriptionError};
 use crate::worker::WorkerOptions;
@@ -164,13 +164,6 @@ pub fn load_dir(
         }
     }
     Ok(loaded)
-}
-
-/// The sha256 of a plugin file's content, `None` when it cannot be read.
-pub fn file_sha256(path: &Path) -> Option<(Vec<u8>, String)> {
-    let bytes = std::fs::read(path).ok()?;
-    let sha = sha256_hex(&bytes);
-    Some((bytes, sha))
 }
 
 #[cfg(test)]
