@@ -55,7 +55,7 @@ pub use crate::config::{config, Config};
 pub use crate::error::Error;
 pub use crate::event::Event;
 pub use crate::head::{EventHead, Fields, HeadError};
-pub use crate::outcome::{IntoOutcome, Outcome};
+pub use crate::outcome::{IntoOutcome, Outcome, Retry};
 
 /// Generates the plugin's exports around a handler and an optional init function.
 ///

@@ -1,28 +1,66 @@
-//! What a handler returns: nothing, or one message for the host to log.
+//! What a handler returns: nothing, or one message for the host to log, and optionally a
+//! request to deliver the same event again later (docs/ABI.md §3).
 
 use std::fmt::Display;
+use std::time::Duration;
 
 use crate::abi::{Level, MAX_RESULT_LEN};
 
-/// The result of handling one event: [`Outcome::none`] or a message at a [`Level`].
+/// The result of handling one event: [`Outcome::none`] or a message at a [`Level`], and
+/// optionally a [`Retry`].
 ///
-/// It is sent to the host as `{"level":"INFO","message":"..."}`.
+/// It is sent to the host as `{"level":"INFO","message":"..."}`, with `"retry":true` and
+/// `"retry_after_ms":N` added when a retry is asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Outcome {
     message: Option<(Level, String)>,
+    retry: Option<Retry>,
+}
+
+/// A request to deliver the same event again later (unless a newer event for the same object
+/// comes first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// After the host's per-object back-off (1 s, doubling, at most 5 min).
+    Backoff,
+    /// No sooner than this.
+    After(Duration),
 }
 
 impl Outcome {
     /// Nothing to log.
     pub const fn none() -> Outcome {
-        Outcome { message: None }
+        Outcome {
+            message: None,
+            retry: None,
+        }
     }
 
     /// Log `message` at `level`.
     pub fn new(level: Level, message: impl Into<String>) -> Outcome {
         Outcome {
             message: Some((level, message.into())),
+            retry: None,
         }
+    }
+
+    /// The same outcome, asking the host to deliver the event again after its back-off: for a
+    /// failure that may pass, such as an unreachable third-party server.
+    pub fn with_retry(mut self) -> Outcome {
+        self.retry = Some(Retry::Backoff);
+        self
+    }
+
+    /// The same outcome, asking the host to deliver the event again no sooner than `delay`:
+    /// for work that falls due later, such as renewing a certificate.
+    pub fn with_retry_after(mut self, delay: Duration) -> Outcome {
+        self.retry = Some(Retry::After(delay));
+        self
+    }
+
+    /// The retry asked for, if any.
+    pub fn retry(&self) -> Option<Retry> {
+        self.retry
     }
 
     /// Log `message` at `TRACE`.
@@ -50,9 +88,9 @@ impl Outcome {
         Outcome::new(Level::Error, message)
     }
 
-    /// Whether there is nothing to log.
+    /// Whether there is nothing to log and no retry asked for (nothing is sent to the host).
     pub fn is_none(&self) -> bool {
-        self.message.is_none()
+        self.message.is_none() && self.retry.is_none()
     }
 
     /// The level, if there is a message.
@@ -76,12 +114,37 @@ impl Outcome {
 
     /// [`Outcome::to_json`] as bytes with `len() == capacity()` where possible (no second copy).
     pub(crate) fn to_json_bytes(&self) -> Option<Vec<u8>> {
-        let (level, message) = self.message.as_ref()?;
-        let json = encode(*level, message);
-        if json.len() <= MAX_RESULT_LEN {
-            return Some(json);
+        let Some((level, message)) = self.message.as_ref() else {
+            return self.retry.map(|retry| {
+                let mut json = b"{".to_vec();
+                push_retry(&mut json, retry);
+                json.push(b'}');
+                json
+            });
+        };
+        let mut json = encode(*level, message);
+        if json.len() > MAX_RESULT_LEN - RETRY_ROOM {
+            json = encode_truncated(*level, message);
         }
-        Some(encode_truncated(*level, message))
+        if let Some(retry) = self.retry {
+            json.pop(); // the closing brace
+            json.push(b',');
+            push_retry(&mut json, retry);
+            json.push(b'}');
+        }
+        Some(json)
+    }
+}
+
+/// Room kept at the end of a result for the retry fields.
+const RETRY_ROOM: usize = 64;
+
+/// Appends `"retry":true` and, for [`Retry::After`], `,"retry_after_ms":N`.
+fn push_retry(json: &mut Vec<u8>, retry: Retry) {
+    json.extend_from_slice(br#""retry":true"#);
+    if let Retry::After(delay) = retry {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        json.extend_from_slice(format!(r#","retry_after_ms":{ms}"#).as_bytes());
     }
 }
 
@@ -108,7 +171,7 @@ fn encode(level: Level, message: &str) -> Vec<u8> {
 
 /// Encodes the longest prefix of `message` that, escaped and marked, fits [`MAX_RESULT_LEN`].
 fn encode_truncated(level: Level, message: &str) -> Vec<u8> {
-    let budget = MAX_RESULT_LEN - 64 - TRUNCATED.len();
+    let budget = MAX_RESULT_LEN - 64 - RETRY_ROOM - TRUNCATED.len();
     let mut used = 0;
     let mut cut = 0;
     for (index, c) in message.char_indices() {
@@ -195,6 +258,26 @@ mod tests {
             Some(r#"{"level":"ERROR","message":"e"}"#)
         );
         assert_eq!(Outcome::none().to_json(), None);
+    }
+
+    #[test]
+    fn retries_are_appended_fields() {
+        assert_eq!(
+            Outcome::warn("down").with_retry().to_json().as_deref(),
+            Some(r#"{"level":"WARN","message":"down","retry":true}"#)
+        );
+        assert_eq!(
+            Outcome::none()
+                .with_retry_after(Duration::from_millis(1500))
+                .to_json()
+                .as_deref(),
+            Some(r#"{"retry":true,"retry_after_ms":1500}"#)
+        );
+        assert!(!Outcome::none().with_retry().is_none());
+        let long = "x".repeat(MAX_RESULT_LEN * 2);
+        let json = Outcome::info(long).with_retry().to_json().expect("json");
+        assert!(json.len() <= MAX_RESULT_LEN, "{}", json.len());
+        assert!(json.ends_with(r#","retry":true}"#));
     }
 
     #[test]
