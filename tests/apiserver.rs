@@ -1331,3 +1331,345 @@ fn concurrent_changes_reach_a_watch_in_revision_order() {
     let list = client.get("/api/v1/configmaps").json();
     assert_eq!(list["items"].as_array().map(Vec::len), Some(100));
 }
+
+// --- writes: create, update, delete ---
+
+/// Sends `method target` with a JSON `body` and reads the whole (non-chunked) response.
+fn send_json(server: &ApiServer, method: &str, target: &str, body: &str) -> Response {
+    let mut stream = TcpStream::connect(server.addr()).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.addr(),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Response {
+        status,
+        headers,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+const CONFIGMAPS: &str = "/api/v1/namespaces/shop/configmaps";
+
+#[test]
+fn create_update_and_delete_with_optimistic_concurrency_and_watch_events() {
+    let server = ApiServer::start();
+    let client = Client::new(&server);
+    let mut watch = client.watch(&format!("{CONFIGMAPS}?watch=1&resourceVersion=0"));
+    assert!(server.wait_for_watches(1, TIMEOUT));
+
+    // Create: 201, the server's fields added, an ADDED event with the same bytes.
+    let created = send_json(
+        &server,
+        "POST",
+        CONFIGMAPS,
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm","labels":{"a":"1"}},"data":{"k":"v"}}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let object = created.json();
+    assert_eq!(object["metadata"]["namespace"], "shop");
+    assert_eq!(object["metadata"]["resourceVersion"], "1");
+    assert!(object["metadata"]["uid"].is_string());
+    assert!(object["metadata"]["creationTimestamp"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    let line = watch.lines(1, TIMEOUT).remove(0);
+    assert_eq!(
+        line,
+        format!(
+            r#"{{"type":"ADDED","object":{}}}"#,
+            created.text().trim_end()
+        )
+    );
+    let uid = object["metadata"]["uid"].clone();
+
+    // A second create of the name: 409 AlreadyExists.
+    let again = send_json(&server, "POST", CONFIGMAPS, r#"{"metadata":{"name":"cm"}}"#);
+    assert_eq!(again.status, 409);
+    assert_eq!(
+        again.text(),
+        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"configmaps \"cm\" already exists","reason":"AlreadyExists","details":{"name":"cm","kind":"configmaps"},"code":409}"#.to_owned() + "\n"
+    );
+
+    // Update at the stored revision: 200, a new revision, the uid kept, MODIFIED.
+    let cm = format!("{CONFIGMAPS}/cm");
+    let updated = send_json(
+        &server,
+        "PUT",
+        &cm,
+        r#"{"metadata":{"name":"cm","namespace":"shop","resourceVersion":"1"},"data":{"k":"w"}}"#,
+    );
+    assert_eq!(updated.status, 200, "{}", updated.text());
+    let object = updated.json();
+    assert_eq!(object["metadata"]["resourceVersion"], "2");
+    assert_eq!(object["metadata"]["uid"], uid);
+    assert_eq!(object["data"]["k"], "w");
+    let event = parse(&watch.lines(1, TIMEOUT)[0]);
+    assert_eq!(event["type"], "MODIFIED");
+    assert_eq!(event["object"], object);
+
+    // At a stale revision: 409 Conflict with the real message; nothing changes.
+    let stale = send_json(
+        &server,
+        "PUT",
+        &cm,
+        r#"{"metadata":{"name":"cm","resourceVersion":"1"},"data":{"k":"x"}}"#,
+    );
+    assert_eq!(stale.status, 409);
+    assert_eq!(
+        stale.text(),
+        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Operation cannot be fulfilled on configmaps \"cm\": the object has been modified; please apply your changes to the latest version and try again","reason":"Conflict","details":{"name":"cm","kind":"configmaps"},"code":409}"#.to_owned() + "\n"
+    );
+    assert_eq!(server.resource_version(), 2);
+
+    // Without a resourceVersion: unconditional. The same again changes nothing: no revision,
+    // no event.
+    let unconditional = r#"{"metadata":{"name":"cm"},"data":{"k":"y"}}"#;
+    let forced = send_json(&server, "PUT", &cm, unconditional);
+    assert_eq!(forced.status, 200);
+    assert_eq!(forced.json()["metadata"]["resourceVersion"], "3");
+    assert_eq!(parse(&watch.lines(1, TIMEOUT)[0])["type"], "MODIFIED");
+    let same = send_json(&server, "PUT", &cm, unconditional);
+    assert_eq!(same.status, 200);
+    assert_eq!(same.json()["metadata"]["resourceVersion"], "3");
+    assert_eq!(server.resource_version(), 3);
+
+    // Delete: a failed precondition is a 409; then 200 with a Success Status, DELETED with the
+    // last state at the new revision, and the object is gone.
+    let precondition = send_json(
+        &server,
+        "DELETE",
+        &cm,
+        r#"{"preconditions":{"resourceVersion":"2"}}"#,
+    );
+    assert_eq!(precondition.status, 409);
+    assert_eq!(
+        precondition.json()["message"],
+        r#"Operation cannot be fulfilled on configmaps "cm": Precondition failed: ResourceVersion in precondition: 2, ResourceVersion in object meta: 3"#
+    );
+    let deleted = send_json(&server, "DELETE", &cm, "");
+    assert_eq!(deleted.status, 200);
+    assert_eq!(
+        deleted.json(),
+        serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+            "details": {"name": "cm", "kind": "configmaps", "uid": uid}})
+    );
+    let event = parse(&watch.lines(1, TIMEOUT)[0]);
+    assert_eq!(event["type"], "DELETED");
+    assert_eq!(event["object"]["metadata"]["resourceVersion"], "4");
+    assert_eq!(event["object"]["data"]["k"], "y");
+    assert_eq!(client.get(&cm).status, 404);
+    assert_eq!(send_json(&server, "PUT", &cm, unconditional).status, 404);
+    assert_eq!(send_json(&server, "DELETE", &cm, "").status, 404);
+}
+
+#[test]
+fn writes_are_checked_like_the_real_server_checks_them() {
+    let server = ApiServer::start();
+    let cases = [
+        // No name.
+        ("POST", CONFIGMAPS, r#"{"metadata":{}}"#, 422),
+        // Another namespace than the path's.
+        (
+            "POST",
+            CONFIGMAPS,
+            r#"{"metadata":{"name":"a","namespace":"other"}}"#,
+            400,
+        ),
+        // Another kind.
+        (
+            "POST",
+            CONFIGMAPS,
+            r#"{"kind":"Secret","apiVersion":"v1","metadata":{"name":"a"}}"#,
+            400,
+        ),
+        ("POST", CONFIGMAPS, "not json", 400),
+        // Creates go to a namespace's collection.
+        (
+            "POST",
+            "/api/v1/configmaps",
+            r#"{"metadata":{"name":"a"}}"#,
+            405,
+        ),
+        // Resources without HTTP writes.
+        (
+            "POST",
+            "/api/v1/namespaces/shop/pods",
+            r#"{"metadata":{"name":"a"}}"#,
+            405,
+        ),
+        (
+            "PUT",
+            "/api/v1/namespaces/shop/pods/a",
+            r#"{"metadata":{"name":"a"}}"#,
+            405,
+        ),
+    ];
+    for (method, target, body, status) in cases {
+        let response = send_json(&server, method, target, body);
+        assert_eq!(
+            response.status,
+            status,
+            "{method} {target} {body}: {}",
+            response.text()
+        );
+        assert_eq!(response.json()["kind"], "Status");
+    }
+    let invalid = send_json(&server, "POST", CONFIGMAPS, r#"{"metadata":{}}"#).json();
+    assert_eq!(
+        invalid["message"],
+        r#"ConfigMap "" is invalid: metadata.name: Required value: name or generateName is required"#
+    );
+    let with_rv = send_json(
+        &server,
+        "POST",
+        CONFIGMAPS,
+        r#"{"metadata":{"name":"a","resourceVersion":"7"}}"#,
+    );
+    assert_eq!(
+        with_rv.text(),
+        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"resourceVersion should not be set on objects to be created","code":500}"#.to_owned() + "\n"
+    );
+    let generated = send_json(
+        &server,
+        "POST",
+        CONFIGMAPS,
+        r#"{"metadata":{"generateName":"gen-"}}"#,
+    );
+    assert_eq!(generated.status, 201);
+    let name = generated.json()["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    assert!(
+        name.starts_with("gen-") && name.len() == "gen-".len() + 5,
+        "{name}"
+    );
+    // A PUT names the object of its path.
+    let renamed = send_json(
+        &server,
+        "PUT",
+        &format!("{CONFIGMAPS}/{name}"),
+        r#"{"metadata":{"name":"other"}}"#,
+    );
+    assert_eq!(renamed.status, 400);
+    // Denied writes get the RBAC message with their verb.
+    server.deny("configmaps");
+    let denied = send_json(&server, "POST", CONFIGMAPS, r#"{"metadata":{"name":"b"}}"#).json();
+    assert_eq!(
+        denied["message"],
+        r#"configmaps is forbidden: User "system:serviceaccount:ns:sa" cannot create resource "configmaps" in API group "" in the namespace "shop""#
+    );
+    assert_eq!(
+        server.resource_version(),
+        1,
+        "only the generated one was created"
+    );
+}
+
+#[test]
+fn leases_are_served_when_asked_for() {
+    let without = ApiServer::start();
+    assert_eq!(
+        Client::new(&without)
+            .get("/apis/coordination.k8s.io/v1")
+            .status,
+        404
+    );
+
+    let server = ApiServer::builder().with_leases().start();
+    let client = Client::new(&server);
+    let groups = client.get("/apis").json();
+    let names: Vec<&str> = groups["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    assert_eq!(names, ["apps", "coordination.k8s.io"]);
+    let resources = client.get("/apis/coordination.k8s.io/v1").text();
+    assert!(
+        resources.contains(concat!(
+            r#"{"name":"leases","singularName":"lease","namespaced":true,"kind":"Lease","#,
+            r#""verbs":["create","delete","deletecollection","get","list","patch","update","watch"]}"#
+        )),
+        "{resources}"
+    );
+
+    let leases = "/apis/coordination.k8s.io/v1/namespaces/ec/leases";
+    let created = send_json(
+        &server,
+        "POST",
+        leases,
+        r#"{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"l"},"spec":{"holderIdentity":"a","leaseDurationSeconds":15}}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.json()["spec"]["holderIdentity"], "a");
+    let mut watch = client.watch(&format!("{leases}?watch=1&resourceVersion=1"));
+    let conflict = send_json(
+        &server,
+        "PUT",
+        &format!("{leases}/l"),
+        r#"{"metadata":{"name":"l","resourceVersion":"0"},"spec":{"holderIdentity":"b"}}"#,
+    );
+    assert_eq!(conflict.status, 409);
+    assert_eq!(
+        conflict.text(),
+        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Operation cannot be fulfilled on leases.coordination.k8s.io \"l\": the object has been modified; please apply your changes to the latest version and try again","reason":"Conflict","details":{"name":"l","group":"coordination.k8s.io","kind":"leases"},"code":409}"#.to_owned() + "\n"
+    );
+    let deleted = send_json(&server, "DELETE", &format!("{leases}/l"), "{}");
+    assert_eq!(deleted.status, 200);
+    let event = parse(&watch.lines(1, TIMEOUT)[0]);
+    assert_eq!(event["type"], "DELETED");
+    assert_eq!(event["object"]["kind"], "Lease");
+    assert_eq!(
+        client.get(&format!("{leases}/l")).json()["message"],
+        r#"leases.coordination.k8s.io "l" not found"#
+    );
+}
+
+#[test]
+fn a_failing_or_stalled_server_answers_every_request_so_until_told_otherwise() {
+    let server = ApiServer::start();
+    let client = Client::new(&server);
+    server.fail_all_requests(Some(503));
+    for target in ["/api/v1/pods", "/api", CONFIGMAPS] {
+        assert_eq!(client.get(target).status, 503, "{target}");
+    }
+    assert_eq!(
+        send_json(&server, "POST", CONFIGMAPS, r#"{"metadata":{"name":"a"}}"#).status,
+        503
+    );
+    server.fail_all_requests(None);
+    assert_eq!(client.get("/api/v1/pods").status, 200);
+
+    server.stall_requests();
+    let addr = server.addr();
+    let waiting = std::thread::spawn(move || {
+        let status = Client { addr, token: None }.get("/api/v1/pods").status;
+        (status, Instant::now())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!waiting.is_finished(), "a stalled server does not answer");
+    let resumed = Instant::now();
+    server.resume_requests();
+    let (status, answered) = waiting.join().expect("request");
+    assert_eq!(status, 200);
+    assert!(answered >= resumed, "answered only once resumed");
+}

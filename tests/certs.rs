@@ -8,6 +8,9 @@
 //!   record the state; the MODIFIED event that PATCH causes, and a later change of the Route,
 //!   patch nothing. A Route without the annotation gets nothing.
 //! - Without the `kubernetes` grant, nothing is patched and the plugin says why.
+//! - CFSSL killed in the middle of a run while a Route gets the annotation: WARNs with retries,
+//!   nothing patched; started again on the same port with the same CA, the retried event issues
+//!   the certificate, with one successful PATCH.
 //!
 //! A missing cfssl (or openssl) fails the tests under CI (`CI` set) and skips them loudly
 //! elsewhere, naming `bash scripts/toolchains/cfssl.sh install`.
@@ -129,6 +132,64 @@ fn openssl(args: &[&str], dir: &Path) -> String {
     stdout
 }
 
+/// Checks with `openssl` the certificate and key of a Route's `spec.tls`: the certificate chains
+/// to the test CA, names `host` (subject and only SAN), and matches the key. Returns its
+/// notAfter, as `2027-11-27 01:57:00Z`.
+fn check_certificate(cfssl: &Cfssl, tls: &Value, host: &str) -> String {
+    let work = tempfile::tempdir().expect("temp dir");
+    for (file, value) in [("cert.pem", &tls["certificate"]), ("key.pem", &tls["key"])] {
+        std::fs::write(
+            work.path().join(file),
+            value.as_str().expect("a PEM string"),
+        )
+        .expect("write PEM");
+    }
+    std::fs::write(work.path().join("ca.pem"), cfssl.ca_pem()).expect("write CA");
+    assert_eq!(
+        openssl(&["verify", "-CAfile", "ca.pem", "cert.pem"], work.path()).trim(),
+        "cert.pem: OK"
+    );
+    let san = openssl(
+        &[
+            "x509",
+            "-in",
+            "cert.pem",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+        ],
+        work.path(),
+    );
+    assert_eq!(
+        san.lines().map(str::trim).collect::<Vec<_>>(),
+        ["X509v3 Subject Alternative Name: ", &format!("DNS:{host}")].map(str::trim),
+        "{san}"
+    );
+    let subject = openssl(
+        &["x509", "-in", "cert.pem", "-noout", "-subject"],
+        work.path(),
+    );
+    assert_eq!(subject.trim(), format!("subject=CN = {host}"));
+    assert_eq!(
+        openssl(
+            &["x509", "-in", "cert.pem", "-noout", "-pubkey"],
+            work.path()
+        ),
+        openssl(&["pkey", "-in", "key.pem", "-pubout"], work.path()),
+        "the key is the certificate's"
+    );
+    let end = openssl(
+        &[
+            "x509", "-in", "cert.pem", "-noout", "-enddate", "-dateopt", "iso_8601",
+        ],
+        work.path(),
+    );
+    end.trim()
+        .strip_prefix("notAfter=")
+        .unwrap_or_else(|| panic!("{end}"))
+        .to_owned()
+}
+
 #[test]
 fn an_annotated_route_gets_one_certificate_that_chains_to_the_ca() {
     let Some(cfssl) =
@@ -213,58 +274,9 @@ fn an_annotated_route_gets_one_certificate_that_chains_to_the_ca() {
 
     // openssl: the certificate chains to the test CA, names the host, matches the key, and
     // expires when the annotation says.
-    let work = tempfile::tempdir().expect("temp dir");
-    for (file, value) in [("cert.pem", &tls["certificate"]), ("key.pem", &tls["key"])] {
-        std::fs::write(
-            work.path().join(file),
-            value.as_str().expect("a PEM string"),
-        )
-        .expect("write PEM");
-    }
-    std::fs::write(work.path().join("ca.pem"), cfssl.ca_pem()).expect("write CA");
     assert_eq!(
-        openssl(&["verify", "-CAfile", "ca.pem", "cert.pem"], work.path()).trim(),
-        "cert.pem: OK"
-    );
-    let san = openssl(
-        &[
-            "x509",
-            "-in",
-            "cert.pem",
-            "-noout",
-            "-ext",
-            "subjectAltName",
-        ],
-        work.path(),
-    );
-    assert_eq!(
-        san.lines().map(str::trim).collect::<Vec<_>>(),
-        ["X509v3 Subject Alternative Name: ", &format!("DNS:{HOST}")].map(str::trim),
-        "{san}"
-    );
-    let subject = openssl(
-        &["x509", "-in", "cert.pem", "-noout", "-subject"],
-        work.path(),
-    );
-    assert_eq!(subject.trim(), format!("subject=CN = {HOST}"));
-    assert_eq!(
-        openssl(
-            &["x509", "-in", "cert.pem", "-noout", "-pubkey"],
-            work.path()
-        ),
-        openssl(&["pkey", "-in", "key.pem", "-pubout"], work.path()),
-        "the key is the certificate's"
-    );
-    let end = openssl(
-        &[
-            "x509", "-in", "cert.pem", "-noout", "-enddate", "-dateopt", "iso_8601",
-        ],
-        work.path(),
-    );
-    assert_eq!(
-        end.trim(),
-        format!("notAfter={}", expires.replace('T', " ")),
-        "{end}"
+        check_certificate(&cfssl, tls, HOST),
+        expires.replace('T', " ")
     );
 
     // Someone changes the Route (a label), keeping what the plugin wrote: nothing is issued.
@@ -332,20 +344,165 @@ fn without_the_kubernetes_grant_nothing_is_patched() {
     assert!(!stored.contains("tls"), "{stored}");
 }
 
+/// CFSSL goes down in the middle of a run, and a Route gets the annotation meanwhile: the
+/// plugin cannot issue, says so with a WARN and a retry, and patches nothing; the controller
+/// goes on. Once CFSSL is back (same port, same CA), the retried event issues the certificate,
+/// with one successful PATCH, and with no further event from the cluster.
+#[test]
+fn a_certificate_is_issued_once_cfssl_comes_back() {
+    let Some(cfssl) = Cfssl::start_or_skip("a_certificate_is_issued_once_cfssl_comes_back") else {
+        return;
+    };
+    let server = ApiServer::builder().with_routes().start();
+    server.create("routes", &route("web", HOST, true));
+    server.create("routes", &route("api", "api.apps.example.com", false));
+    let (dir, config) = plugin_with_config(&config(&cfssl, true));
+    let controller = Controller::start_in(
+        &server,
+        dir,
+        &[("CONFIG_FILE", &config), ("K8S_RESOURCE", "routes")],
+    );
+    let context = || {
+        format!(
+            "controller log: {:#?}\nrequests: {:#?}\nCFSSL log:\n{}",
+            controller.logs(),
+            server.requests(),
+            cfssl.log()
+        )
+    };
+    let lines = wait_for_lines(&controller, 1);
+    assert_eq!(lines[0].0, "INFO", "{}", context());
+    assert_eq!(patches(&server), [ROUTE_PATH], "{}", context());
+
+    // CFSSL goes down; meanwhile the api Route asks for a certificate.
+    cfssl.stop();
+    let began = Instant::now();
+    let stored: Value = serde_json::from_str(
+        &server
+            .object("routes", "shop", "api")
+            .expect("the Route is there"),
+    )
+    .expect("JSON");
+    let mut annotated = stored.clone();
+    annotated["metadata"]["annotations"] = json!({"openshift.io/managed.cert": "true"});
+    server.modify("routes", &annotated.to_string());
+
+    // A WARN with a retry; the host delivers the event again while CFSSL is down.
+    let url = cfssl.url();
+    let failed = format!(
+        "certs: cannot issue a certificate for api.apps.example.com (Route shop/api): CFSSL POST \
+         {url}/api/v1/cfssl/newcert: HTTP request failed: "
+    );
+    let start = Instant::now();
+    let warnings = loop {
+        let warnings: Vec<(String, String)> = plugin_lines(&controller)
+            .into_iter()
+            .filter(|(_, message)| message.starts_with(&failed))
+            .collect();
+        if warnings.len() >= 2 {
+            break warnings;
+        }
+        assert!(start.elapsed() < PATIENCE, "{}", context());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for (level, message) in &warnings {
+        assert_eq!(level, "WARN", "{message}");
+        assert!(message.ends_with("; will retry"), "{message}");
+    }
+    assert_eq!(patches(&server), [ROUTE_PATH], "{}", context());
+    let scheduled = controller.metric(&format!(
+        r#"event_controller_plugin_retries_total{{plugin="{PLUGIN}"}}"#
+    ));
+    assert!(scheduled >= 2.0, "{scheduled}: {}", context());
+    assert_eq!(
+        controller.get("/readyz"),
+        (200, "ok\n".to_owned()),
+        "{}",
+        context()
+    );
+
+    // Back, with the same CA: the retry issues the certificate, patched in once.
+    let stopped_for = began.elapsed();
+    cfssl.start_again();
+    let restarted = Instant::now();
+    let issued_line = loop {
+        if let Some(line) = plugin_lines(&controller).into_iter().find(|(_, message)| {
+            message.starts_with(
+                "certs: issued certificate for api.apps.example.com (Route shop/api), expires ",
+            )
+        }) {
+            break line;
+        }
+        assert!(restarted.elapsed() < PATIENCE, "{}", context());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let converged = restarted.elapsed();
+    assert_eq!(issued_line.0, "INFO", "{}", context());
+    let api_path = "/apis/route.openshift.io/v1/namespaces/shop/routes/api";
+    assert_eq!(patches(&server), [ROUTE_PATH, api_path], "{}", context());
+    // The host's log of its writes: one, and it succeeded.
+    let writes: Vec<String> = controller
+        .logs()
+        .iter()
+        .filter(|l| str_of(l, "message") == "plugin patched routes.route.openshift.io shop/api")
+        .map(|l| str_of(l, "outcome"))
+        .collect();
+    assert_eq!(writes, ["status=200"], "{}", context());
+    let stored: Value = serde_json::from_str(
+        &server
+            .object("routes", "shop", "api")
+            .expect("the Route is there"),
+    )
+    .expect("JSON");
+    let annotations = &stored["metadata"]["annotations"];
+    assert_eq!(
+        annotations["event-controller/cert-host"],
+        "api.apps.example.com"
+    );
+    let expires = annotations["event-controller/cert-not-after"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(
+        check_certificate(&cfssl, &stored["spec"]["tls"], "api.apps.example.com"),
+        expires.replace('T', " "),
+        "{}",
+        context()
+    );
+    eprintln!("certs: down for {stopped_for:?}, converged {converged:?} after the restart");
+
+    // Done: no more attempts, no more patches. What is pending is each Route's delivery at its
+    // renewal window, months away.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(patches(&server), [ROUTE_PATH, api_path], "{}", context());
+    let pending = format!(r#"event_controller_plugin_pending_retries{{plugin="{PLUGIN}"}}"#);
+    assert_eq!(controller.metric(&pending), 2.0, "{}", context());
+    let errors: Vec<Value> = controller
+        .logs()
+        .into_iter()
+        .filter(|l| l["level"] == "ERROR")
+        .collect();
+    assert!(errors.is_empty(), "{}", context());
+    assert_eq!(controller.get("/healthz"), (200, "ok\n".to_owned()));
+}
+
 /// A CFSSL CA server: `cfssl serve` on a free loopback port, with a test CA made by
 /// `cfssl gencert -initca` in a temporary directory.
 mod cfssl {
-    use std::fs::File;
+    use crate::support::server::ServerProcess;
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::path::Path;
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
 
     const HINT: &str = "run `bash scripts/toolchains/cfssl.sh install`";
+    /// How long to wait for CFSSL to answer.
+    const PATIENCE: Duration = Duration::from_secs(20);
 
+    /// A running `cfssl serve`, killed on drop. A test may [`stop`](Cfssl::stop) it and
+    /// [`start_again`](Cfssl::start_again) it: the same port, the same CA.
     pub struct Cfssl {
-        child: Child,
+        process: ServerProcess,
         dir: tempfile::TempDir,
         port: u16,
         ca_pem: String,
@@ -416,41 +573,43 @@ mod cfssl {
                 .local_addr()
                 .expect("address")
                 .port();
-            let log = File::create(dir.path().join("cfssl.log")).expect("log file");
-            let child = Command::new("cfssl")
-                .arg("serve")
-                .args(["-address", "127.0.0.1", "-port", &port.to_string()])
-                .args(["-ca", "ca.pem", "-ca-key", "ca-key.pem", "-loglevel", "1"])
-                .current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log file"))
-                .stderr(log)
-                .spawn()
-                .expect("start cfssl serve");
+            let workdir = dir.path().to_owned();
+            let process = ServerProcess::spawn("cfssl serve", workdir.join("cfssl.log"), {
+                move || {
+                    let mut command = Command::new("cfssl");
+                    command
+                        .arg("serve")
+                        .args(["-address", "127.0.0.1", "-port", &port.to_string()])
+                        .args(["-ca", "ca.pem", "-ca-key", "ca-key.pem", "-loglevel", "1"])
+                        .current_dir(&workdir);
+                    command
+                }
+            });
             let cfssl = Cfssl {
-                child,
+                process,
                 dir,
                 port,
                 ca_pem,
             };
-            cfssl.wait_until_ready();
+            if let Err(log) = cfssl.process.wait_until(PATIENCE, || cfssl.is_ready()) {
+                panic!("CFSSL is not up: {log}");
+            }
             cfssl
         }
 
-        fn wait_until_ready(&self) {
-            let start = Instant::now();
-            loop {
-                match self.post("/api/v1/cfssl/info", "{}") {
-                    Ok((200, _)) => return,
-                    Ok((status, body)) if start.elapsed() > Duration::from_secs(20) => {
-                        panic!("CFSSL answers {status}: {body}\n{}", self.log())
-                    }
-                    Err(error) if start.elapsed() > Duration::from_secs(20) => {
-                        panic!("CFSSL is not up: {error}\n{}", self.log())
-                    }
-                    _ => std::thread::sleep(Duration::from_millis(100)),
-                }
-            }
+        /// Whether it answers `info` with 200.
+        fn is_ready(&self) -> bool {
+            matches!(self.post("/api/v1/cfssl/info", "{}"), Ok((200, _)))
+        }
+
+        /// Kills it, as a crash or an outage would: connections to its port are refused.
+        pub fn stop(&self) {
+            self.process.stop();
+        }
+
+        /// Starts it again after [`Cfssl::stop`]: the same port and CA; waits until it answers.
+        pub fn start_again(&self) {
+            self.process.start_again(PATIENCE, || self.is_ready());
         }
 
         /// `http://127.0.0.1:PORT`.
@@ -465,7 +624,7 @@ mod cfssl {
 
         /// What `cfssl serve` logged.
         pub fn log(&self) -> String {
-            std::fs::read_to_string(self.dir.path().join("cfssl.log")).unwrap_or_default()
+            self.process.log()
         }
 
         /// `POST path` with a JSON body over HTTP/1.0: status and body.
@@ -495,13 +654,6 @@ mod cfssl {
         #[allow(dead_code)]
         pub fn dir(&self) -> &Path {
             self.dir.path()
-        }
-    }
-
-    impl Drop for Cfssl {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
         }
     }
 }

@@ -11,6 +11,9 @@
 //!   so the records are found through their ownership records. (The test API server does not
 //!   serve Ingresses; `replay` runs the same plugin host.)
 //! - Failures: no grant, a wrong API key, an incomplete config.
+//! - An outage: PowerDNS killed in the middle of a run while Routes are created, moved and
+//!   deleted, then started again on the same ports with its database; the retried events bring
+//!   the records to the cluster's state.
 //!
 //! A missing PowerDNS (or dig, or sqlite3) fails the tests under CI (`CI` set) and skips them
 //! loudly elsewhere, naming `bash scripts/toolchains/pdns.sh install`.
@@ -275,6 +278,166 @@ fn route_records_resolve_move_stay_put_and_disappear() {
     assert!(errors.is_empty(), "{}", context());
 }
 
+/// Waits until the plugin logged `n` lines containing `needle`; returns them as (level, message).
+fn wait_for_lines_with(controller: &Controller, needle: &str, n: usize) -> Vec<(String, String)> {
+    let start = Instant::now();
+    loop {
+        let lines: Vec<(String, String)> = plugin_lines(controller)
+            .into_iter()
+            .filter(|(_, message)| message.contains(needle))
+            .collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{PLUGIN} logged {needle:?} {} times, not {n}:\n{:#?}",
+            lines.len(),
+            controller.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// PowerDNS goes down in the middle of a run: meanwhile a Route is created, one's host moves
+/// and one is deleted. Each event's zone read fails with a WARN and a retry, the controller goes
+/// on, and once PowerDNS is back (same ports, same database), the retried events bring DNS to
+/// the cluster's state with no further event from the cluster.
+#[test]
+fn records_converge_after_powerdns_comes_back() {
+    let Some(pdns) = PowerDns::start_or_skip("records_converge_after_powerdns_comes_back") else {
+        return;
+    };
+    let server = ApiServer::builder().with_routes().start();
+    let (dir, config) = plugin_with_config(&config(&pdns));
+    let controller = Controller::start_in(
+        &server,
+        dir,
+        &[
+            ("CONFIG_FILE", &config),
+            ("K8S_RESOURCE", "routes"),
+            ("PDNS_API_KEY", pdns.api_key()),
+        ],
+    );
+    let context = || {
+        format!(
+            "controller log: {:#?}\nPowerDNS log:\n{}",
+            controller.logs(),
+            pdns.log()
+        )
+    };
+    server.create("routes", &route("web", "web.apps.example.com"));
+    server.create("routes", &route("old", "old.apps.example.com"));
+    wait_for_lines_with(&controller, "A 10.0.0.10 (Route shop/", 2);
+    assert_eq!(
+        pdns.dig("web.apps.example.com", "A"),
+        [ROUTER],
+        "{}",
+        context()
+    );
+    assert_eq!(
+        pdns.dig("old.apps.example.com", "A"),
+        [ROUTER],
+        "{}",
+        context()
+    );
+
+    // PowerDNS goes down; meanwhile a new Route, a moved host, a deleted Route.
+    pdns.stop();
+    let began = Instant::now();
+    server.create("routes", &route("api", "api.apps.example.com"));
+    server.modify("routes", &route("web", "shop.apps.example.com"));
+    server.delete("routes", &route("old", "old.apps.example.com"));
+
+    // Each is a WARN with a retry; the host delivers each again while PowerDNS is down.
+    let zone_url = format!(
+        "{}/api/v1/servers/localhost/zones/{}",
+        pdns.api_url(),
+        pdns::ZONE
+    );
+    for who in ["Route shop/api", "Route shop/web", "Route shop/old"] {
+        let failed = wait_for_lines_with(&controller, &format!("; will retry ({who})"), 2);
+        for (level, message) in &failed {
+            assert_eq!(level, "WARN", "{message}");
+            assert!(
+                message.starts_with(&format!(
+                    "dns: cannot read zone apps.example.com.: GET {zone_url}: HTTP request failed: "
+                )),
+                "{message}"
+            );
+        }
+    }
+    assert_eq!(
+        controller.get("/readyz"),
+        (200, "ok\n".to_owned()),
+        "{}",
+        context()
+    );
+
+    let scheduled = controller.metric(&format!(
+        r#"event_controller_plugin_retries_total{{plugin="{PLUGIN}"}}"#
+    ));
+    assert!(scheduled >= 6.0, "{scheduled}: {}", context());
+
+    // Back, with its database: the retries finish the work.
+    let stopped_for = began.elapsed();
+    pdns.start_again();
+    let restarted = Instant::now();
+    for line in [
+        "dns: api.apps.example.com. A 10.0.0.10 (Route shop/api)",
+        "dns: shop.apps.example.com. A 10.0.0.10; removed web.apps.example.com. (Route shop/web)",
+        "dns: removed old.apps.example.com. (Route shop/old)",
+    ] {
+        let done = wait_for_lines_with(&controller, line, 1);
+        assert_eq!(done, [info(line)], "{}", context());
+    }
+    let converged = restarted.elapsed();
+    assert_eq!(
+        pdns.dig("api.apps.example.com", "A"),
+        [ROUTER],
+        "{}",
+        context()
+    );
+    assert_eq!(
+        pdns.dig("shop.apps.example.com", "A"),
+        [ROUTER],
+        "{}",
+        context()
+    );
+    for gone in ["web.apps.example.com", "old.apps.example.com"] {
+        assert_eq!(pdns.status(gone), "NXDOMAIN", "{gone}: {}", context());
+    }
+    let owned: Vec<String> = pdns
+        .rrsets()
+        .iter()
+        .filter(|r| r["type"] == "TXT")
+        .map(|r| r["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        owned,
+        ["_ec.api.apps.example.com.", "_ec.shop.apps.example.com."],
+        "{}",
+        context()
+    );
+    eprintln!("dns: down for {stopped_for:?}, converged {converged:?} after the restart");
+
+    // Done: no more retries, no more changes.
+    let serial = pdns.serial();
+    let lines = plugin_lines(&controller).len();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(plugin_lines(&controller).len(), lines, "{}", context());
+    assert_eq!(pdns.serial(), serial);
+    let pending = format!(r#"event_controller_plugin_pending_retries{{plugin="{PLUGIN}"}}"#);
+    assert_eq!(controller.metric(&pending), 0.0, "{}", context());
+    assert_eq!(controller.get("/healthz"), (200, "ok\n".to_owned()));
+    let errors: Vec<Value> = controller
+        .logs()
+        .into_iter()
+        .filter(|l| l["level"] == "ERROR")
+        .collect();
+    assert!(errors.is_empty(), "{}", context());
+}
+
 /// Runs `replay` of `events` through the plugin with `config`, the API key in `PDNS_API_KEY`.
 fn replay_with(dir: &Path, config: &str, events: &[String], api_key: &str) -> Run {
     let config_path = dir.join("config.toml");
@@ -459,11 +622,12 @@ fn refusals_are_reported_and_change_nothing() {
 
 /// A real PowerDNS authoritative server for these tests.
 mod pdns {
+    use crate::support::server::ServerProcess;
     use serde_json::{json, Value};
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{TcpListener, TcpStream, UdpSocket};
     use std::path::Path;
-    use std::process::{Child, Command, Stdio};
+    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
     /// Debian's `pdns-server`.
@@ -479,13 +643,16 @@ mod pdns {
     /// How long to wait for the server to come up.
     const PATIENCE: Duration = Duration::from_secs(20);
 
-    /// A running `pdns_server` on `127.0.0.1` with its own database, killed on drop.
+    /// A running `pdns_server` on `127.0.0.1` with its own database, killed on drop. A test
+    /// may [`stop`](PowerDns::stop) it and [`start_again`](PowerDns::start_again) it: the same
+    /// ports, the same database.
     pub struct PowerDns {
-        child: Child,
+        process: ServerProcess,
         dns_port: u16,
         api_port: u16,
         api_key: String,
-        dir: tempfile::TempDir,
+        /// The database and the log; removed on drop (after the process is killed).
+        _dir: tempfile::TempDir,
     }
 
     /// What is missing to run PowerDNS here, if anything.
@@ -568,38 +735,43 @@ mod pdns {
             let dns_port = free_dns_port();
             let api_port = free_tcp_port();
             let api_key = format!("test-key-{}-{dns_port}", std::process::id());
-            let log = std::fs::File::create(dir.path().join("pdns.log")).expect("log file");
-            let child = Command::new(SERVER)
-                .args(command_line(dir.path(), &db, dns_port, api_port, &api_key))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log file"))
-                .stderr(log)
-                .spawn()
-                .expect("start pdns_server");
-            let mut pdns = PowerDns {
-                child,
+            let args = command_line(dir.path(), &db, dns_port, api_port, &api_key);
+            let process =
+                ServerProcess::spawn("pdns_server", dir.path().join("pdns.log"), move || {
+                    let mut command = Command::new(SERVER);
+                    command.args(&args);
+                    command
+                });
+            let pdns = PowerDns {
+                process,
                 dns_port,
                 api_port,
                 api_key,
-                dir,
+                _dir: dir,
             };
-            let start = Instant::now();
-            loop {
-                if let Ok(Some(status)) = pdns.child.try_wait() {
-                    return Err(format!("pdns_server exited with {status}:\n{}", pdns.log()));
-                }
-                // Only this server knows this key: another process on the port answers 401.
-                if let Ok((200, _)) = pdns.try_api("GET", "/api/v1/servers/localhost", None) {
-                    return Ok(pdns);
-                }
-                if start.elapsed() > PATIENCE {
-                    return Err(format!(
-                        "pdns_server's API did not answer in {PATIENCE:?}:\n{}",
-                        pdns.log()
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            pdns.process
+                .wait_until(PATIENCE, || pdns.is_ready())
+                .map(|()| pdns)
+        }
+
+        /// Whether its API answers (only this server knows this key: another process on the
+        /// port answers 401).
+        fn is_ready(&self) -> bool {
+            matches!(
+                self.try_api("GET", "/api/v1/servers/localhost", None),
+                Ok((200, _))
+            )
+        }
+
+        /// Kills it, as a crash or an outage would: its API and DNS ports stop answering.
+        pub fn stop(&self) {
+            self.process.stop();
+        }
+
+        /// Starts it again after [`PowerDns::stop`]: the same ports, key and database (the
+        /// zone and its records as they were), and waits until the API answers.
+        pub fn start_again(&self) {
+            self.process.start_again(PATIENCE, || self.is_ready());
         }
 
         fn create_zone(&self) {
@@ -639,7 +811,7 @@ mod pdns {
 
         /// What the server logged so far.
         pub fn log(&self) -> String {
-            std::fs::read_to_string(self.dir.path().join("pdns.log")).unwrap_or_default()
+            self.process.log()
         }
 
         /// An API request with the key: status and body.
@@ -745,13 +917,6 @@ mod pdns {
                 ));
             }
             Ok(stdout)
-        }
-    }
-
-    impl Drop for PowerDns {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
         }
     }
 

@@ -4,7 +4,9 @@
 //! `plugin_alertmanager` and a real Prometheus Alertmanager (Debian's `prometheus-alertmanager`,
 //! `support::alertmanager`): a crash-looping Pod becomes an active alert with the right labels,
 //! and the alert is resolved when the container runs again; without the capability the
-//! plugin's POST is denied, it says so, and Alertmanager receives nothing.
+//! plugin's POST is denied, it says so, and Alertmanager receives nothing. Killed in the middle of
+//! a run and started again on the same port, Alertmanager ends up with the cluster's state
+//! through the host's retries of the failed events.
 //!
 //! A missing Alertmanager fails the tests under CI (`CI` set) and skips them loudly elsewhere,
 //! naming `bash scripts/toolchains/integrations.sh install`.
@@ -221,4 +223,171 @@ url = "{}"
     assert_eq!(am.alerts(), Vec::<Value>::new());
     assert_eq!(am.received("firing"), 0.0);
     assert_eq!(am.received("resolved"), 0.0);
+}
+
+/// The recorded `ledger-worker-0` Pod crash-looping after an OOM kill (two alerts), as a new
+/// Pod (`ADDED`) at resourceVersion `rv`.
+fn crash_looping_ledger(rv: u64) -> String {
+    let pods =
+        std::fs::read_to_string(repo().join("plugins-wasm/plugin_crashloop/testdata/pods.jsonl"))
+            .expect("the plugin_crashloop fixture");
+    let mut event: Value =
+        serde_json::from_str(pods.lines().nth(4).expect("5 lines")).expect("JSON");
+    assert_eq!(event["object"]["metadata"]["name"], LEDGER);
+    event["type"] = json!("ADDED");
+    event["object"]["metadata"]["resourceVersion"] = json!(rv.to_string());
+    event.to_string()
+}
+
+const LEDGER: &str = "ledger-worker-0";
+
+/// Waits until the plugin logged `n` lines containing `needle`; returns them as (level, message).
+fn wait_for_plugin_lines(controller: &Controller, needle: &str, n: usize) -> Vec<(String, String)> {
+    let start = Instant::now();
+    loop {
+        let lines: Vec<(String, String)> = plugin_lines(controller)
+            .into_iter()
+            .filter(|(_, message)| message.contains(needle))
+            .collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{PLUGIN} logged {needle:?} {} times, not {n}:\n{:#?}",
+            lines.len(),
+            controller.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Alertmanager goes down in the middle of a run: a Pod recovers and another starts
+/// crash-looping meanwhile. The plugin's POSTs fail with a WARN and a retry, the controller
+/// goes on (other events, other plugins), and once Alertmanager is back on the same port, the
+/// retried events bring it to the cluster's state: the new Pod's alerts fire, the recovered
+/// Pod's alert is resolved (Alertmanager came back empty, so the resolution shows in its
+/// `received` counter), with no event from the cluster after the restart.
+#[test]
+fn alerts_converge_after_alertmanager_comes_back() {
+    let Some(am) = Alertmanager::start_or_skip("alerts_converge_after_alertmanager_comes_back")
+    else {
+        return;
+    };
+    let server = ApiServer::start();
+    let crash_looping = crash_looping_pod();
+    server.apply_event_line("pods", &crash_looping);
+
+    let url = am.url();
+    let (dir, config) = plugin_with_config(&format!(
+        r#"
+[plugins.plugin_alertmanager.config]
+url = "{url}"
+
+[plugins.plugin_alertmanager.capabilities.http]
+allow = ["{url}/api/v2/"]
+"#
+    ));
+    // A second plugin, to see the events keep flowing to others.
+    std::fs::copy(plugin("test_echo"), dir.path().join("test_echo.wasm")).expect("copy");
+    let controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
+    let context = || {
+        format!(
+            "controller log: {:#?}\nAlertmanager log:\n{}",
+            controller.logs(),
+            am.log()
+        )
+    };
+    am.wait_for_alerts(&context, |alerts| alerts.len() == 1);
+
+    // Alertmanager goes down; meanwhile the web Pod recovers and the ledger Pod crash-loops.
+    am.stop();
+    let began = Instant::now();
+    let rv = server.resource_version() + 1;
+    server.apply_event_line("pods", &recovered_pod(&crash_looping, rv));
+    server.apply_event_line("pods", &crash_looping_ledger(rv + 1));
+
+    // Each failed POST is a WARN saying what was not delivered, and the host delivers the
+    // event again: at least two attempts each while Alertmanager is down.
+    let refused_resolution = wait_for_plugin_lines(
+        &controller,
+        &format!(
+            "not delivered, will retry: 0 firing, 1 resolved (resolved: PodCrashLooping shop/{POD}/metrics-sidecar)"
+        ),
+        2,
+    );
+    let refused_firing = wait_for_plugin_lines(
+        &controller,
+        &format!(
+            "not delivered, will retry: 2 firing, 0 resolved (PodCrashLooping payments/{LEDGER}/worker, PodOOMKilled payments/{LEDGER}/worker)"
+        ),
+        2,
+    );
+    for (level, message) in refused_resolution.iter().chain(&refused_firing) {
+        assert_eq!(level, "WARN", "{message}");
+        assert!(
+            message.starts_with(&format!("alertmanager: POST {url}/api/v2/alerts failed: ")),
+            "{message}"
+        );
+    }
+    // The host scheduled each of those retries.
+    let scheduled = controller.metric(&format!(
+        r#"event_controller_plugin_retries_total{{plugin="{PLUGIN}"}}"#
+    ));
+    assert!(scheduled >= 4.0, "{scheduled}: {}", context());
+    // Not blocked: the controller runs, and the other plugin got both events at once.
+    assert_eq!(
+        controller.get("/readyz"),
+        (200, "ok\n".to_owned()),
+        "{}",
+        context()
+    );
+    let echoed = controller.echoed();
+    assert!(
+        echoed
+            .iter()
+            .any(|e| e.starts_with(&format!("MODIFIED shop/{POD} rv={rv}")))
+            && echoed
+                .iter()
+                .any(|e| e.starts_with(&format!("ADDED payments/{LEDGER} rv={}", rv + 1))),
+        "{echoed:#?}"
+    );
+
+    // Back on the same port, empty: the retries bring it to the cluster's state.
+    let stopped_for = began.elapsed();
+    am.start_again();
+    let restarted = Instant::now();
+    let alerts = am.wait_for_alerts(&context, |alerts| {
+        alerts.len() == 2 && alerts.iter().all(|a| a["labels"]["pod"] == LEDGER)
+    });
+    let mut names: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["labels"]["alertname"].as_str().unwrap_or_default())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["PodCrashLooping", "PodOOMKilled"], "{alerts:#?}");
+    assert!(alerts.iter().all(|a| a["status"]["state"] == "active"));
+    let resolved = format!(
+        "alertmanager: 0 firing, 1 resolved (resolved: PodCrashLooping shop/{POD}/metrics-sidecar)"
+    );
+    wait_for_plugin_line(&controller, &resolved);
+    assert_eq!(am.received("resolved"), 1.0, "{}", context());
+    assert_eq!(am.received("firing"), 2.0, "{}", context());
+    assert!(
+        am.alerts_with("pod", POD).is_empty(),
+        "the recovered Pod's alert: {}",
+        context()
+    );
+    let converged = restarted.elapsed();
+    eprintln!("alertmanager: down for {stopped_for:?}, converged {converged:?} after the restart");
+
+    // Once delivered, no more retries: the lines stay as they are.
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = plugin_lines(&controller);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(plugin_lines(&controller), after, "{}", context());
+    assert_eq!(am.received("firing"), 2.0, "{}", context());
+    let pending = format!(r#"event_controller_plugin_pending_retries{{plugin="{PLUGIN}"}}"#);
+    assert_eq!(controller.metric(&pending), 0.0, "{}", context());
+    assert_eq!(controller.get("/healthz"), (200, "ok\n".to_owned()));
 }

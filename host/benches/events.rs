@@ -64,10 +64,10 @@ fn dispatcher(runtime: &Runtime, name: &str) -> Dispatcher {
 /// plugin_simple's logic, native: the same head read and message as the guest.
 fn native_simple(raw: &[u8]) -> Option<Outcome> {
     let head = EventHead::read_fields(raw, Fields::IDENTITY).ok()?;
-    Some(Outcome {
-        level: Level::Info,
-        message: format!("Kind: {}; Name: {}", head.kind?, head.name?),
-    })
+    Some(Outcome::log(
+        Level::Info,
+        format!("Kind: {}; Name: {}", head.kind?, head.name?),
+    ))
 }
 
 /// The native baseline's sink: what the dispatcher does, with a native call instead of wasm.
@@ -112,10 +112,7 @@ fn benches(c: &mut Criterion) {
             }
         })
     });
-    let sample_outcome = Outcome {
-        level: Level::Info,
-        message: "Kind: Pod; Name: web-7d4b9c6f5-x2k8p".to_owned(),
-    };
+    let sample_outcome = Outcome::log(Level::Info, "Kind: Pod; Name: web-7d4b9c6f5-x2k8p");
     group.bench_function("log_line_only", |b| {
         b.iter(|| {
             for event in &events {
@@ -218,7 +215,7 @@ fn guards(c: &mut Criterion, events: &[WatchEvent]) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 for event in events {
-                    if let Ok(Some(outcome)) = simple.handle_event(event.raw()) {
+                    if let Ok(outcome) = simple.handle_event(event.raw()) {
                         logging::plugin_outcome("plugin_simple", event.meta(), &outcome);
                     }
                 }

@@ -24,6 +24,7 @@ use event_controller::runtime::Runtime;
 use event_controller::source::kube::watch::{self, WatchTarget};
 use event_controller::source::kube::{connect, resource, KubeSettings, Namespaces, Observer};
 use event_controller::source::reconcile::{DeletedObject, InitialEvents, Reconciler};
+use event_controller::source::SourceEvent;
 use event_controller::worker::WorkerOptions;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -125,7 +126,10 @@ fn run(server: &mut ServerProcess, objects: usize, phase: Phase) -> Run {
     }
     let mut handled = 0;
     while handled < objects {
-        let event = queue.blocking_recv().expect("the source ended early");
+        let SourceEvent::Event(event) = queue.blocking_recv().expect("the source ended early")
+        else {
+            continue; // a list's end marker
+        };
         dispatcher.deliver(&event);
         handled += 1;
     }

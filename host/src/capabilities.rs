@@ -7,6 +7,7 @@
 //! files at each request and added to it; the plugin never sees them, and a header of the same
 //! name set by the plugin is replaced.
 
+use crate::metrics::CapabilityOutcome;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -74,11 +75,30 @@ pub enum KubeAnswer {
         /// The Status message.
         message: String,
     },
-    /// The host refused or could not ask.
+    /// The host refused the request: not granted, or a verb that is not allowed. The plugin
+    /// sees `{"error":"denied: ..."}`, like [`KubeAnswer::Error`].
+    Denied {
+        /// Why.
+        error: String,
+    },
+    /// The host could not ask: a malformed request, no cluster connection, a timeout.
     Error {
         /// Why.
         error: String,
     },
+}
+
+impl KubeAnswer {
+    /// The `outcome` label of the request's metric.
+    pub fn metric_outcome(&self) -> CapabilityOutcome {
+        match self {
+            KubeAnswer::Object { status, .. } | KubeAnswer::Refused { status, .. } => {
+                CapabilityOutcome::of_status(*status)
+            }
+            KubeAnswer::Denied { .. } => CapabilityOutcome::Denied,
+            KubeAnswer::Error { .. } => CapabilityOutcome::Error,
+        }
+    }
 }
 
 /// The controller's connection, for plugins granted Kubernetes writes: a client and the async
@@ -115,7 +135,7 @@ impl KubeAccess {
     ) -> KubeAnswer {
         let granted = grant.is_some_and(|g| g.patch.iter().any(|r| r == &request.resource));
         if request.verb != "patch" {
-            return KubeAnswer::Error {
+            return KubeAnswer::Denied {
                 error: format!(
                     "unknown verb {:?}: only \"patch\" is supported",
                     request.verb
@@ -123,7 +143,7 @@ impl KubeAccess {
             };
         }
         if !granted {
-            return KubeAnswer::Error {
+            return KubeAnswer::Denied {
                 error: format!(
                     "denied: plugin {plugin} may not patch {} (see [plugins.{plugin}.capabilities.kubernetes])",
                     request.resource
@@ -141,7 +161,9 @@ impl KubeAccess {
             KubeAnswer::Object { status, .. } | KubeAnswer::Refused { status, .. } => {
                 format!("status={status}")
             }
-            KubeAnswer::Error { error } => format!("error: {error}"),
+            KubeAnswer::Denied { error } | KubeAnswer::Error { error } => {
+                format!("error: {error}")
+            }
         };
         tracing::info!(
             plugin,
@@ -329,7 +351,13 @@ pub enum HttpAnswer {
         /// The body was longer than the cap.
         truncated: bool,
     },
-    /// No answer: denied, timed out, refused, malformed request.
+    /// Refused by the host before sending: no grant, or a URL outside the allowed prefixes.
+    /// The plugin sees `{"error":"denied: ..."}`, like [`HttpAnswer::Error`].
+    Denied {
+        /// Why.
+        error: String,
+    },
+    /// No answer: timed out, connection refused, malformed request.
     Error {
         /// Why.
         error: String,
@@ -343,11 +371,28 @@ impl HttpAnswer {
         }
     }
 
+    fn denied(message: impl Into<String>) -> HttpAnswer {
+        HttpAnswer::Denied {
+            error: message.into(),
+        }
+    }
+
     /// `status=N` or `error`, for log lines.
     pub fn outcome(&self) -> String {
         match self {
             HttpAnswer::Response { status, .. } => format!("status={status}"),
-            HttpAnswer::Error { error } => format!("error: {error}"),
+            HttpAnswer::Denied { error } | HttpAnswer::Error { error } => {
+                format!("error: {error}")
+            }
+        }
+    }
+
+    /// The `outcome` label of the request's metric.
+    pub fn metric_outcome(&self) -> CapabilityOutcome {
+        match self {
+            HttpAnswer::Response { status, .. } => CapabilityOutcome::of_status(*status),
+            HttpAnswer::Denied { .. } => CapabilityOutcome::Denied,
+            HttpAnswer::Error { .. } => CapabilityOutcome::Error,
         }
     }
 }
@@ -393,7 +438,7 @@ impl HttpCapability {
     /// Sends `request` if allowed, within `time_left` of the call's deadline.
     pub fn send(&self, request: &HttpRequest, time_left: Duration) -> HttpAnswer {
         if !self.allows(&request.url) {
-            return HttpAnswer::error(format!(
+            return HttpAnswer::denied(format!(
                 "denied: {} is not under an allowed prefix ({})",
                 request.url,
                 self.section.allow.join(", ")
@@ -525,8 +570,16 @@ mod tests {
         };
         let answer = http.send(&request, Duration::from_secs(1));
         assert!(
-            matches!(&answer, HttpAnswer::Error { error } if error.starts_with("denied: http://127.0.0.1:9/other")),
+            matches!(&answer, HttpAnswer::Denied { error } if error.starts_with("denied: http://127.0.0.1:9/other")),
             "{answer:?}"
+        );
+        assert_eq!(answer.metric_outcome(), CapabilityOutcome::Denied);
+        assert_eq!(
+            serde_json::to_value(&answer).expect("json")["error"]
+                .as_str()
+                .map(|e| e.starts_with("denied: ")),
+            Some(true),
+            "the plugin sees an error, as before"
         );
     }
 

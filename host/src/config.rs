@@ -85,6 +85,15 @@ pub struct FileConfig {
     /// Seconds between full rescans of the plugins directory, besides file notifications
     /// (default 10).
     pub rescan_seconds: Option<u64>,
+    /// Directory of the plugins' checkpoints (`STATE_DIR`); unset: no checkpoints, and every
+    /// start delivers every object again.
+    pub state_dir: Option<PathBuf>,
+    /// Milliseconds between two writes of a plugin's checkpoint while it handles events
+    /// (default 2000): what a crash can deliver again.
+    pub checkpoint_interval_ms: Option<u64>,
+    /// `[leader_election]`: several replicas, one delivering.
+    #[serde(default)]
+    pub leader_election: LeaderElectionSection,
     /// `[limits]`: every plugin's limits, unless its own section overrides them.
     #[serde(default)]
     pub limits: LimitsSection,
@@ -162,6 +171,31 @@ impl Default for PluginSection {
             capabilities: CapabilitiesSection::default(),
         }
     }
+}
+
+/// `[leader_election]`: run several replicas; the one holding a `coordination.k8s.io/v1` Lease
+/// delivers, the others keep their watches warm.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderElectionSection {
+    /// `true` turns election on (`LEADER_ELECTION`; default `false`: this replica always
+    /// delivers).
+    #[serde(default)]
+    pub enabled: bool,
+    /// The Lease's name (default `event-controller`).
+    pub lease_name: Option<String>,
+    /// The Lease's namespace (default: `POD_NAMESPACE`, else the service account's namespace,
+    /// else `default`).
+    pub namespace: Option<String>,
+    /// This replica's name in the Lease (default: `POD_NAME`, else `hostname-pid`).
+    pub identity: Option<String>,
+    /// Milliseconds a standby waits after the last renewal it saw before taking over
+    /// (default 15000).
+    pub lease_duration_ms: Option<u64>,
+    /// Milliseconds within which the leader must renew, or stop delivering (default 10000).
+    pub renew_deadline_ms: Option<u64>,
+    /// Milliseconds between attempts to acquire or renew (default 2000).
+    pub retry_period_ms: Option<u64>,
 }
 
 /// `[limits]` or `[plugins.NAME.limits]`: what a plugin may use (see [`Limits`] for defaults).

@@ -242,6 +242,12 @@ impl EventMeta {
         })
     }
 
+    /// The key that identifies the object across its events: its uid, or `namespace/name`
+    /// for objects without one.
+    pub fn key(&self) -> String {
+        self.uid.clone().unwrap_or_else(|| self.object_ref())
+    }
+
     /// `namespace/name`, or `name` for cluster-scoped objects.
     pub fn object_ref(&self) -> String {
         match &self.namespace {

@@ -8,9 +8,12 @@
 //! ([`logging`]); [`metrics`] counts it all.
 
 pub mod capabilities;
+pub mod checkpoint;
 pub mod config;
 pub mod dispatch;
+pub mod election;
 pub mod event;
+pub mod fanout;
 pub mod loader;
 pub mod logging;
 pub mod metrics;

@@ -147,10 +147,14 @@ macro_rules! at_level {
     };
 }
 
-/// Logs the outcome a plugin returned for an event, with the event's identity as fields.
+/// Logs the message of the outcome a plugin returned for an event, if it has one, with the
+/// event's identity as fields. (A retry it asked for is the worker's to log.)
 pub fn plugin_outcome(plugin: &str, event: &EventMeta, outcome: &Outcome) {
+    let Some(message) = &outcome.message else {
+        return;
+    };
     at_level!(
-        outcome.level,
+        message.level,
         target: "plugin",
         plugin,
         event_type = event.event_type.as_str(),
@@ -158,7 +162,7 @@ pub fn plugin_outcome(plugin: &str, event: &EventMeta, outcome: &Outcome) {
         namespace = event.namespace.as_deref().unwrap_or(""),
         name = event.name.as_str(),
         "{}",
-        outcome.message
+        message.text
     );
 }
 

@@ -3,16 +3,20 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use event_controller::capabilities::KubeAccess;
-use event_controller::config::{FileConfig, OneOrMany, DEFAULT_PLUGINS_DIR};
+use event_controller::checkpoint::{self, FileStore};
+use event_controller::config::{FileConfig, LeaderElectionSection, OneOrMany, DEFAULT_PLUGINS_DIR};
 use event_controller::dispatch::Dispatcher;
+use event_controller::election::{Elector, LeaseSettings};
 use event_controller::event::WatchEvent;
+use event_controller::fanout::{Ended, FanOut, Leadership};
 use event_controller::logging::{self, LogFormat, LogSettings};
 use event_controller::metrics::{self, Health, Metrics};
-use event_controller::plugin::ModuleCache;
+use event_controller::plugin::{ModuleCache, Retry};
 use event_controller::reload::{Reloader, DEFAULT_RESCAN};
 use event_controller::runtime::{Runtime, RuntimeOptions};
 use event_controller::source::kube::{KubeSettings, Namespaces, Observer, REDISCOVER_EVERY};
 use event_controller::source::reconcile::InitialEvents;
+use event_controller::source::SourceEvent;
 use event_controller::{loader, source};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -54,6 +58,14 @@ struct Cli {
     /// Reload plugins and the config file when they change (`run`) [default: true].
     #[arg(long, env = "HOT_RELOAD", global = true)]
     hot_reload: Option<bool>,
+    /// Directory of the plugins' checkpoints (resume without replay) [default: none].
+    #[arg(long, env = "STATE_DIR", global = true)]
+    state_dir: Option<PathBuf>,
+    /// Milliseconds between checkpoint writes [default: 2000].
+    #[arg(long, env = "CHECKPOINT_INTERVAL_MS", global = true)]
+    checkpoint_interval_ms: Option<u64>,
+    #[command(flatten)]
+    election: ElectionArgs,
     #[command(flatten)]
     kube: KubeArgs,
     #[command(subcommand)]
@@ -96,6 +108,91 @@ struct KubeArgs {
     /// List with streaming lists (sendInitialEvents) where supported [default: true].
     #[arg(long, env = "K8S_STREAMING_LISTS", global = true)]
     streaming_lists: Option<bool>,
+}
+
+/// Leader election among replicas (`run`); each overrides `[leader_election]`.
+#[derive(clap::Args)]
+struct ElectionArgs {
+    /// Elect one delivering replica on a Lease [default: false].
+    #[arg(long, env = "LEADER_ELECTION", global = true)]
+    leader_election: Option<bool>,
+    /// The Lease's name [default: event-controller].
+    #[arg(long, env = "LEASE_NAME", global = true)]
+    lease_name: Option<String>,
+    /// The Lease's namespace [default: the service account's namespace, else default].
+    #[arg(long, env = "POD_NAMESPACE", global = true)]
+    lease_namespace: Option<String>,
+    /// This replica's name in the Lease [default: hostname-pid].
+    #[arg(long, env = "POD_NAME", global = true)]
+    identity: Option<String>,
+    /// Milliseconds a standby waits after the last renewal it saw [default: 15000].
+    #[arg(long, env = "LEASE_DURATION_MS", global = true)]
+    lease_duration_ms: Option<u64>,
+    /// Milliseconds within which the leader must renew, or stop [default: 10000].
+    #[arg(long, env = "RENEW_DEADLINE_MS", global = true)]
+    renew_deadline_ms: Option<u64>,
+    /// Milliseconds between attempts to acquire or renew [default: 2000].
+    #[arg(long, env = "RETRY_PERIOD_MS", global = true)]
+    retry_period_ms: Option<u64>,
+}
+
+/// Where a pod's service account says it runs.
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+impl ElectionArgs {
+    /// The Lease to hold, or `None` without election. Flags and env vars over the file.
+    fn settings(&self, file: &LeaderElectionSection) -> Option<LeaseSettings> {
+        if !self.leader_election.unwrap_or(file.enabled) {
+            return None;
+        }
+        let namespace = self
+            .lease_namespace
+            .clone()
+            .or_else(|| file.namespace.clone())
+            .or_else(|| {
+                let text = std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).ok()?;
+                Some(text.trim().to_owned()).filter(|ns| !ns.is_empty())
+            })
+            .unwrap_or_else(|| "default".to_owned());
+        let name = self
+            .lease_name
+            .clone()
+            .or_else(|| file.lease_name.clone())
+            .unwrap_or_else(|| "event-controller".to_owned());
+        let identity = self
+            .identity
+            .clone()
+            .or_else(|| file.identity.clone())
+            .unwrap_or_else(default_identity);
+        let ms = |flag: Option<u64>, key: Option<u64>, default: Duration| {
+            flag.or(key).map_or(default, Duration::from_millis)
+        };
+        let mut settings = LeaseSettings::new(namespace, name, identity);
+        settings.lease_duration = ms(
+            self.lease_duration_ms,
+            file.lease_duration_ms,
+            settings.lease_duration,
+        );
+        settings.renew_deadline = ms(
+            self.renew_deadline_ms,
+            file.renew_deadline_ms,
+            settings.renew_deadline,
+        );
+        settings.retry_period = ms(
+            self.retry_period_ms,
+            file.retry_period_ms,
+            settings.retry_period,
+        );
+        Some(settings)
+    }
+}
+
+/// `hostname-pid`: unique among replicas on one machine and across machines.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "event-controller".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -222,7 +319,24 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
                 .or_else(|| file_config.metrics_address.clone())
                 .unwrap_or_else(|| DEFAULT_METRICS_ADDRESS.to_owned());
             let settings = cli.kube.settings(&file_config);
-            run_controller(&settings, &plugins, file_config, &metrics_address)
+            let election = cli.election.settings(&file_config.leader_election);
+            let checkpoints = Checkpoints {
+                dir: cli
+                    .state_dir
+                    .clone()
+                    .or_else(|| file_config.state_dir.clone()),
+                interval: cli
+                    .checkpoint_interval_ms
+                    .or(file_config.checkpoint_interval_ms)
+                    .map_or(checkpoint::DEFAULT_INTERVAL, Duration::from_millis),
+            };
+            let controller = ControllerSetup {
+                plugins,
+                checkpoints,
+                election,
+                metrics_address,
+            };
+            run_controller(&settings, &controller, file_config)
         }
         Command::Replay { file } => {
             let cache = cli.module_cache_dir.clone();
@@ -241,6 +355,21 @@ const EVENT_QUEUE: usize = 1024;
 /// Where /metrics, /healthz and /readyz are served unless configured otherwise.
 const DEFAULT_METRICS_ADDRESS: &str = "0.0.0.0:9090";
 
+/// How `run` runs, besides what it watches.
+struct ControllerSetup {
+    plugins: PluginsSetup,
+    checkpoints: Checkpoints,
+    /// The Lease to hold; `None`: no election, this replica delivers.
+    election: Option<LeaseSettings>,
+    metrics_address: String,
+}
+
+/// Where the plugins' checkpoints are kept, and how often they are written.
+struct Checkpoints {
+    dir: Option<PathBuf>,
+    interval: Duration,
+}
+
 /// Where the plugins come from and how they are kept up to date.
 struct PluginsSetup {
     dir: PathBuf,
@@ -252,12 +381,14 @@ struct PluginsSetup {
 
 fn run_controller(
     settings: &KubeSettings,
-    plugins: &PluginsSetup,
+    setup: &ControllerSetup,
     config: FileConfig,
-    metrics_address: &str,
 ) -> Result<ExitCode> {
     if settings.resources.is_empty() {
         bail!("nothing to watch: set K8S_RESOURCE, --resource, or `resources` in the config file");
+    }
+    if let Some(lease) = &setup.election {
+        lease.validate()?;
     }
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::new());
@@ -265,12 +396,20 @@ fn run_controller(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let endpoints = tokio.block_on(serve_endpoints(metrics_address, &metrics, &health))?;
-    let dispatcher = Dispatcher::start(Vec::new(), metrics.clone())?;
+    let endpoints = tokio.block_on(serve_endpoints(&setup.metrics_address, &metrics, &health))?;
+    let mut dispatcher = Dispatcher::start(Vec::new(), metrics.clone())?;
+    if let Some(dir) = &setup.checkpoints.dir {
+        let store = FileStore::open(dir)
+            .with_context(|| format!("cannot keep checkpoints in {} (STATE_DIR)", dir.display()))?;
+        tracing::info!(dir = %dir.display(), "plugins resume from their checkpoints");
+        dispatcher.keep_checkpoints(Arc::new(store), setup.checkpoints.interval);
+    }
     let connection = tokio.block_on(source::kube::connect(settings))?;
+    let plugins = &setup.plugins;
     let mut runtime = runtime(&config, plugins.module_cache_dir.as_deref())?;
     let access = KubeAccess::new(connection.client.clone(), tokio.handle().clone());
     runtime.set_kube_access(Some(Arc::new(access)));
+    runtime.set_metrics(Some(metrics.clone()));
     let mut reloader = Reloader::new(
         runtime,
         plugins.dir.clone(),
@@ -286,32 +425,99 @@ fn run_controller(
     } else {
         None
     };
-    let (events, queue) = tokio::sync::mpsc::channel::<WatchEvent>(EVENT_QUEUE);
+    let elector = match &setup.election {
+        Some(lease) => Some(start_election(&tokio, &connection, lease, &metrics)?),
+        None => None,
+    };
+    let leadership = match &elector {
+        Some((_, leading)) => Leadership::Elected {
+            leading: leading.clone(),
+            runtime: tokio.handle().clone(),
+        },
+        None => Leadership::Always,
+    };
+    let fan_out = FanOut::new(
+        dispatcher,
+        settings.resources.len(),
+        elector.is_some(),
+        settings.initial_events == InitialEvents::Deliver,
+    );
+    let (events, queue) = tokio::sync::mpsc::channel::<SourceEvent>(EVENT_QUEUE);
     let stopping = Arc::new(AtomicBool::new(false));
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
     let fan_out = std::thread::Builder::new().name("dispatch".into()).spawn({
         let stopping = stopping.clone();
-        move || fan_out(queue, dispatcher, &stopping)
+        move || {
+            let ended = fan_out.run(queue, leadership, &stopping);
+            let _ = ended_tx.send(ended);
+        }
     })?;
-    let outcome = tokio.block_on(async {
+    let ended = tokio.block_on(async {
         let observer = Observer::new(metrics.clone(), health.clone());
         tokio::select! {
-            () = source::kube::run(connection, settings.clone(), events, observer) => {}
+            () = source::kube::run(connection, settings.clone(), events, observer) => None,
+            ended = ended_rx => ended.ok(),
             signal = shutdown_signal() => {
                 tracing::info!("{signal} received: finishing the events in flight, then exiting");
                 stopping.store(true, Ordering::Relaxed);
+                None
             }
         }
-        anyhow::Ok(())
     });
     // The watches are gone (their sender with them): the fan-out ends, and each plugin after
-    // its event in flight.
+    // its event in flight, its checkpoint saved. Only then is the lease handed over.
     drop(endpoints);
-    tokio.shutdown_timeout(std::time::Duration::from_secs(1));
     if fan_out.join().is_err() {
         bail!("the dispatch thread panicked");
     }
-    outcome?;
+    if let Some((elector, _)) = elector {
+        if ended != Some(Ended::LostLease) {
+            if let Err(error) = tokio.block_on(elector.release()) {
+                tracing::warn!(
+                    "cannot hand the lease over: {error}; a standby takes over when it expires"
+                );
+            }
+        }
+    }
+    tokio.shutdown_timeout(std::time::Duration::from_secs(1));
+    if ended == Some(Ended::LostLease) {
+        bail!("lost the lease: stopped delivering; restart to stand by again");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the elector; returns it and a channel saying whether this replica leads (also
+/// exported as `event_controller_leader`).
+fn start_election(
+    tokio: &tokio::runtime::Runtime,
+    connection: &source::kube::Connection,
+    lease: &LeaseSettings,
+    metrics: &Arc<Metrics>,
+) -> Result<(Elector, tokio::sync::watch::Receiver<bool>)> {
+    let _entered = tokio.enter();
+    tracing::info!(
+        lease = %format_args!("{}/{}", lease.namespace, lease.name),
+        identity = %lease.identity,
+        "leader election: standing by until this replica holds the lease"
+    );
+    let elector = Elector::start(connection.client.clone(), lease.clone())?;
+    let mut roles = elector.role();
+    let (leading_tx, leading) = tokio::sync::watch::channel(false);
+    metrics.set_leader(false);
+    let metrics = metrics.clone();
+    tokio.spawn(async move {
+        loop {
+            let leader = roles.borrow_and_update().is_leader();
+            metrics.set_leader(leader);
+            leading_tx.send_replace(leader);
+            if roles.changed().await.is_err() {
+                metrics.set_leader(false);
+                leading_tx.send_replace(false);
+                break;
+            }
+        }
+    });
+    Ok((elector, leading))
 }
 
 /// The engine and linker, metering fuel if some plugin has a budget, with the module cache
@@ -356,7 +562,8 @@ fn start_plugins(
     cache_dir: Option<&str>,
     metrics: &Arc<Metrics>,
 ) -> Result<Dispatcher> {
-    let runtime = runtime(config, cache_dir)?;
+    let mut runtime = runtime(config, cache_dir)?;
+    runtime.set_metrics(Some(metrics.clone()));
     let loaded = loader::load_dir(&runtime, plugins_dir, config)?;
     for (name, _) in &loaded.failures {
         metrics.plugin_load_failed(name);
@@ -367,24 +574,6 @@ fn start_plugins(
         .map(|loaded| (loaded.plugin, loaded.options))
         .collect();
     Dispatcher::start(plugins, metrics.clone()).context("cannot start the plugin workers")
-}
-
-/// Hands every event from the watches to the dispatcher until the watches end or `stopping`.
-fn fan_out(
-    mut queue: tokio::sync::mpsc::Receiver<WatchEvent>,
-    mut dispatcher: Dispatcher,
-    stopping: &AtomicBool,
-) {
-    while let Some(event) = queue.blocking_recv() {
-        if stopping.load(Ordering::Relaxed) {
-            break;
-        }
-        dispatcher.deliver(&event);
-    }
-    if stopping.load(Ordering::Relaxed) {
-        dispatcher.stop();
-    }
-    dispatcher.finish();
 }
 
 /// Binds `address` (unless `off`) and serves the metrics and health endpoints there until the
@@ -452,6 +641,8 @@ fn replay(
     let started = Instant::now();
     let summary = source::replay::replay(input, |event| dispatcher.deliver(event))
         .with_context(|| format!("reading {}", file.display()))?;
+    // The retries the plugins asked for are part of the run: wait for them too.
+    dispatcher.wait_idle();
     let stats = dispatcher.finish();
     tracing::info!(
         lines = summary.lines,
@@ -525,13 +716,17 @@ fn check(
     let outcome = plugin.handle_event(event.raw());
     let call_us = started.elapsed().as_secs_f64() * 1e6;
     match outcome {
-        Ok(Some(outcome)) => {
-            println!("result:   {} {}", outcome.level.as_str(), outcome.message);
+        Ok(outcome) => {
+            match &outcome.message {
+                Some(m) => println!("result:   {} {}", m.level.as_str(), m.text),
+                None => println!("result:   nothing to log"),
+            }
+            match outcome.retry {
+                Some(Retry::Backoff) => println!("retry:    asked for, after the back-off"),
+                Some(Retry::After(delay)) => println!("retry:    asked for, after {delay:?}"),
+                None => {}
+            }
             println!("call:     {call_us:.1} µs (first call)");
-            Ok(ExitCode::SUCCESS)
-        }
-        Ok(None) => {
-            println!("result:   nothing to log");
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => bail!("plugin {name}: handle_event failed: {error}"),

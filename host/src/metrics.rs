@@ -18,6 +18,10 @@
 //! | `event_controller_watch_restarts_total` | counter | `resource` |
 //! | `event_controller_relists_total` | counter | `resource` |
 //! | `event_controller_last_sync_timestamp_seconds` | gauge | `resource` |
+//! | `event_controller_plugin_retries_total` | counter | `plugin` |
+//! | `event_controller_plugin_pending_retries` | gauge | `plugin` |
+//! | `event_controller_capability_requests_total` | counter | `plugin`, `capability`, `outcome` |
+//! | `event_controller_capability_request_duration_seconds` | histogram | `plugin`, `capability` |
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -97,6 +101,62 @@ impl FailureKind {
     }
 }
 
+/// A capability a plugin calls through a host function, used as the `capability` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Capability {
+    /// `http_request`: outbound HTTP.
+    Http,
+    /// `kube_request`: Kubernetes writes.
+    Kubernetes,
+}
+
+impl Capability {
+    /// The label value: `http` or `kubernetes`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Http => "http",
+            Capability::Kubernetes => "kubernetes",
+        }
+    }
+}
+
+/// How a capability request ended, used as the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CapabilityOutcome {
+    /// A response with a status below 400 (2xx, or a 3xx that is not followed).
+    Ok,
+    /// A response with a status of 400 or more (for Kubernetes, the API server's refusal,
+    /// RBAC's 403 included).
+    StatusError,
+    /// Refused by the host before anything was sent: not granted, outside the allowed URL
+    /// prefixes or resources, a verb that is not allowed.
+    Denied,
+    /// No response: a malformed request, a connection failure, a timeout, no cluster
+    /// connection (`replay`).
+    Error,
+}
+
+impl CapabilityOutcome {
+    /// The label value: `ok`, `status_error`, `denied` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapabilityOutcome::Ok => "ok",
+            CapabilityOutcome::StatusError => "status_error",
+            CapabilityOutcome::Denied => "denied",
+            CapabilityOutcome::Error => "error",
+        }
+    }
+
+    /// `Ok` or `StatusError` for a response with HTTP `status`.
+    pub fn of_status(status: u16) -> CapabilityOutcome {
+        if status < 400 {
+            CapabilityOutcome::Ok
+        } else {
+            CapabilityOutcome::StatusError
+        }
+    }
+}
+
 /// Labels of `events_received_total`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct EventLabels {
@@ -124,6 +184,21 @@ struct DropLabels {
     reason: String,
 }
 
+/// Labels of `capability_requests_total`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CapabilityLabels {
+    plugin: String,
+    capability: &'static str,
+    outcome: &'static str,
+}
+
+/// Labels of `capability_request_duration_seconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CapabilityDurationLabels {
+    plugin: String,
+    capability: &'static str,
+}
+
 /// Labels of the per-resource metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ResourceLabels {
@@ -149,9 +224,14 @@ pub struct Metrics {
     plugin_reloads: Family<PluginLabels, Counter>,
     plugin_load_failures: Family<PluginLabels, Counter>,
     plugins_loaded: Gauge,
+    leader: Gauge,
     watch_restarts: Family<ResourceLabels, Counter>,
     relists: Family<ResourceLabels, Counter>,
     last_sync: Family<ResourceLabels, FloatGauge>,
+    plugin_retries: Family<PluginLabels, Counter>,
+    plugin_pending_retries: Family<PluginLabels, Gauge>,
+    capability_requests: Family<CapabilityLabels, Counter>,
+    capability_request_duration: HistogramFamily<CapabilityDurationLabels>,
 }
 
 impl Metrics {
@@ -168,9 +248,14 @@ impl Metrics {
             plugin_reloads: Family::default(),
             plugin_load_failures: Family::default(),
             plugins_loaded: Gauge::default(),
+            leader: Gauge::default(),
             watch_restarts: Family::default(),
             relists: Family::default(),
             last_sync: Family::default(),
+            plugin_retries: Family::default(),
+            plugin_pending_retries: Family::default(),
+            capability_requests: Family::default(),
+            capability_request_duration: Family::new_with_constructor(call_duration_histogram),
         };
         metrics.registered()
     }
@@ -225,6 +310,11 @@ impl Metrics {
             self.plugins_loaded.clone(),
         );
         r.register(
+            "leader",
+            "1 while this replica holds the lease and delivers (leader election), else 0",
+            self.leader.clone(),
+        );
+        r.register(
             "watch_restarts",
             "Watches restarted, by resource",
             self.watch_restarts.clone(),
@@ -235,6 +325,27 @@ impl Metrics {
             "Unix time of the last completed list, by resource",
             Unit::Seconds,
             self.last_sync.clone(),
+        );
+        r.register(
+            "plugin_retries",
+            "Events scheduled to be handed to a plugin again, at its request",
+            self.plugin_retries.clone(),
+        );
+        r.register(
+            "plugin_pending_retries",
+            "Retries waiting for their time, by plugin",
+            self.plugin_pending_retries.clone(),
+        );
+        r.register(
+            "capability_requests",
+            "Requests plugins made through a capability, by outcome",
+            self.capability_requests.clone(),
+        );
+        r.register_with_unit(
+            "capability_request_duration",
+            "Duration of requests plugins made through a capability",
+            Unit::Seconds,
+            self.capability_request_duration.clone(),
         );
         self
     }
@@ -301,6 +412,11 @@ impl Metrics {
         self.plugins_loaded.set(saturating_i64(n));
     }
 
+    /// Sets whether this replica holds the lease (with leader election).
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
     /// Counts a restart of the watch on `resource`.
     pub fn watch_restarted(&self, resource: &str) {
         self.watch_restarts
@@ -318,6 +434,44 @@ impl Metrics {
         self.last_sync
             .get_or_create(&resource_labels(resource))
             .set(unix_now());
+    }
+
+    /// Counts a retry scheduled for `plugin` at its request.
+    pub fn plugin_retry_scheduled(&self, plugin: &str) {
+        self.plugin_retries
+            .get_or_create(&plugin_labels(plugin))
+            .inc();
+    }
+
+    /// Sets the number of retries waiting for `plugin`.
+    pub fn set_pending_retries(&self, plugin: &str, pending: usize) {
+        self.plugin_pending_retries
+            .get_or_create(&plugin_labels(plugin))
+            .set(saturating_i64(pending));
+    }
+
+    /// Counts a request `plugin` made through `capability`, which ended with `outcome` after
+    /// `seconds`.
+    pub fn capability_request(
+        &self,
+        plugin: &str,
+        capability: Capability,
+        outcome: CapabilityOutcome,
+        seconds: f64,
+    ) {
+        let labels = CapabilityLabels {
+            plugin: plugin.to_owned(),
+            capability: capability.as_str(),
+            outcome: outcome.as_str(),
+        };
+        self.capability_requests.get_or_create(&labels).inc();
+        let labels = CapabilityDurationLabels {
+            plugin: plugin.to_owned(),
+            capability: capability.as_str(),
+        };
+        self.capability_request_duration
+            .get_or_create(&labels)
+            .observe(seconds);
     }
 
     /// Every metric in the OpenMetrics text format, ending with `# EOF`.
@@ -722,6 +876,135 @@ mod tests {
         assert_eq!(bucket("0.00001").as_deref(), Some("0"), "{text}");
         assert_eq!(bucket("10.48576").as_deref(), Some("1"), "{text}");
         assert_eq!(bucket("+Inf").as_deref(), Some("1"), "{text}");
+    }
+
+    #[test]
+    fn capability_label_values() {
+        assert_eq!(Capability::Http.as_str(), "http");
+        assert_eq!(Capability::Kubernetes.as_str(), "kubernetes");
+        let outcomes = [
+            (CapabilityOutcome::Ok, "ok"),
+            (CapabilityOutcome::StatusError, "status_error"),
+            (CapabilityOutcome::Denied, "denied"),
+            (CapabilityOutcome::Error, "error"),
+        ];
+        for (outcome, label) in outcomes {
+            assert_eq!(outcome.as_str(), label);
+        }
+        assert_eq!(CapabilityOutcome::of_status(200), CapabilityOutcome::Ok);
+        assert_eq!(CapabilityOutcome::of_status(302), CapabilityOutcome::Ok);
+        assert_eq!(
+            CapabilityOutcome::of_status(400),
+            CapabilityOutcome::StatusError
+        );
+        assert_eq!(
+            CapabilityOutcome::of_status(503),
+            CapabilityOutcome::StatusError
+        );
+    }
+
+    #[test]
+    fn encode_has_the_retry_families() {
+        let m = Metrics::new();
+        m.plugin_retry_scheduled("flaky");
+        m.plugin_retry_scheduled("flaky");
+        m.plugin_retry_scheduled("other");
+        m.set_pending_retries("flaky", 5);
+        m.set_pending_retries("flaky", 1);
+        let text = m.encode();
+        for descriptor in [
+            "# TYPE event_controller_plugin_retries counter",
+            "# TYPE event_controller_plugin_pending_retries gauge",
+        ] {
+            assert!(text.contains(descriptor), "{descriptor} in\n{text}");
+        }
+        let expected = [
+            (
+                r#"event_controller_plugin_retries_total{plugin="flaky"}"#,
+                "2",
+            ),
+            (
+                r#"event_controller_plugin_retries_total{plugin="other"}"#,
+                "1",
+            ),
+            (
+                r#"event_controller_plugin_pending_retries{plugin="flaky"}"#,
+                "1",
+            ),
+        ];
+        for (series, value) in expected {
+            assert_eq!(
+                sample(&text, series).as_deref(),
+                Some(value),
+                "{series} in\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn encode_has_the_capability_families() {
+        let m = Metrics::new();
+        let (http, kube) = (Capability::Http, Capability::Kubernetes);
+        m.capability_request("alerts", http, CapabilityOutcome::Ok, 0.010);
+        m.capability_request("alerts", http, CapabilityOutcome::Ok, 0.020);
+        m.capability_request("alerts", http, CapabilityOutcome::StatusError, 0.030);
+        m.capability_request("alerts", http, CapabilityOutcome::Denied, 0.000_02);
+        m.capability_request("certs", kube, CapabilityOutcome::Error, 2.0);
+        let text = m.encode();
+        for descriptor in [
+            "# TYPE event_controller_capability_requests counter",
+            "# TYPE event_controller_capability_request_duration_seconds histogram",
+            "# UNIT event_controller_capability_request_duration_seconds seconds",
+        ] {
+            assert!(text.contains(descriptor), "{descriptor} in\n{text}");
+        }
+        let expected = [
+            (
+                r#"event_controller_capability_requests_total{plugin="alerts",capability="http",outcome="ok"}"#,
+                "2",
+            ),
+            (
+                r#"event_controller_capability_requests_total{plugin="alerts",capability="http",outcome="status_error"}"#,
+                "1",
+            ),
+            (
+                r#"event_controller_capability_requests_total{plugin="alerts",capability="http",outcome="denied"}"#,
+                "1",
+            ),
+            (
+                r#"event_controller_capability_requests_total{plugin="certs",capability="kubernetes",outcome="error"}"#,
+                "1",
+            ),
+            (
+                r#"event_controller_capability_request_duration_seconds_count{plugin="alerts",capability="http"}"#,
+                "4",
+            ),
+            (
+                r#"event_controller_capability_request_duration_seconds_count{plugin="certs",capability="kubernetes"}"#,
+                "1",
+            ),
+            (
+                r#"event_controller_capability_request_duration_seconds_bucket{le="0.00001",plugin="alerts",capability="http"}"#,
+                "0",
+            ),
+            (
+                r#"event_controller_capability_request_duration_seconds_bucket{le="+Inf",plugin="alerts",capability="http"}"#,
+                "4",
+            ),
+        ];
+        for (series, value) in expected {
+            assert_eq!(
+                sample(&text, series).as_deref(),
+                Some(value),
+                "{series} in\n{text}"
+            );
+        }
+        let sum = sample(
+            &text,
+            r#"event_controller_capability_request_duration_seconds_sum{plugin="alerts",capability="http"}"#,
+        );
+        let sum: f64 = sum.and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
+        assert!((sum - 0.060_02).abs() < 1e-9, "sum {sum} in\n{text}");
     }
 
     #[test]

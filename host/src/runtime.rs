@@ -2,8 +2,9 @@
 
 use crate::capabilities::KubeAccess;
 use crate::logging;
+use crate::metrics::Metrics;
 use crate::plugin::limits::EPOCH_TICK;
-use crate::plugin::{CacheStatus, HostState, ModuleCache};
+use crate::plugin::{CacheStatus, HostServices, HostState, ModuleCache};
 use event_controller_guest::abi::{self, Level};
 use std::sync::Arc;
 use wasmtime::{Caller, Config, Engine, EngineWeak, Extern, Linker, Module, OptLevel};
@@ -41,7 +42,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache: Option<ModuleCache>,
-    kube: Option<Arc<KubeAccess>>,
+    services: HostServices,
 }
 
 impl Runtime {
@@ -90,7 +91,7 @@ impl Runtime {
             engine,
             linker,
             cache: None,
-            kube: None,
+            services: HostServices::default(),
         })
     }
 
@@ -114,12 +115,24 @@ impl Runtime {
     /// Lets plugins granted Kubernetes writes use `access` (none: every such request is refused,
     /// as under `replay`).
     pub fn set_kube_access(&mut self, access: Option<Arc<KubeAccess>>) {
-        self.kube = access;
+        self.services.kube = access;
     }
 
     /// The cluster access plugins started from now on get.
     pub fn kube_access(&self) -> Option<Arc<KubeAccess>> {
-        self.kube.clone()
+        self.services.kube.clone()
+    }
+
+    /// Counts the capability requests of plugins started from now on in `metrics`
+    /// (`event_controller_capability_requests_total` and its duration histogram; none: not
+    /// counted, the default).
+    pub fn set_metrics(&mut self, metrics: Option<Arc<Metrics>>) {
+        self.services.metrics = metrics;
+    }
+
+    /// What plugins started from now on get from the host: cluster access and metrics.
+    pub fn services(&self) -> HostServices {
+        self.services.clone()
     }
 
     /// The cache of compiled modules, if one is set.

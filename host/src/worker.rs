@@ -1,4 +1,5 @@
-//! One thread per plugin: its bounded queue, its calls, its failures and its back-off.
+//! One thread per plugin: its bounded queue, its calls, its failures, its back-off and the
+//! retries it asks for.
 //!
 //! A worker takes events from its queue in order, so each plugin sees every object's events in
 //! the order the source produced them. A slow or stuck plugin only fills its own queue; its
@@ -8,14 +9,36 @@
 //! [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`]. The next event after the delay is tried again, and
 //! one success ends the back-off. A bad result keeps the instance, costs nothing to retry, and
 //! is only logged and counted.
+//!
+//! **Retries.** A plugin may ask to be handed an event again later (`"retry":true`, optionally
+//! `"retry_after_ms"`: docs/ABI.md §3). The worker keeps such retries itself, keyed by object
+//! (its uid; without one, its kind, namespace and name), never in the queue, so they never hold
+//! the source back:
+//!
+//! - the delay is `retry_after_ms`, or else a per-object back-off of [`FIRST_RETRY_DELAY`]
+//!   doubling with each consecutive retry request for that object, up to [`MAX_RETRY_DELAY`];
+//!   a call for the object that asks for no retry resets it;
+//! - the thread waits for its queue only until the next retry is due, and hands due retries to
+//!   the plugin in due order, between queued events (while the plugin is backed off, they wait
+//!   for the back-off to end);
+//! - a newer event for the object, taken from the queue before the retry is due, supersedes it:
+//!   the plugin sees the newest state, and if it asks again the attempts carry on;
+//! - at most [`MAX_PENDING_RETRIES`] wait per plugin; past that the one due last is dropped and
+//!   counted (`retry_overflow`), with one warning per overflow episode;
+//! - a new version of the plugin (hot reload) inherits the pending retries;
+//! - pending retries keep the worker from being idle: [`Worker::wait_idle`] (which `replay`
+//!   calls before it ends) waits for them, while [`Worker::finish`] (a plugin unloaded, or the
+//!   controller stopping) abandons them, saying how many. They are not persisted across
+//!   restarts.
 
-use crate::event::WatchEvent;
+use crate::event::{EventMeta, WatchEvent};
 use crate::logging;
 use crate::metrics::{FailureKind, Metrics};
-use crate::plugin::{CallError, Plugin};
+use crate::plugin::{CallError, Plugin, Retry};
 use crate::subscription::Subscription;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -28,6 +51,13 @@ pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Events queued for one plugin unless its config says otherwise.
 pub const DEFAULT_QUEUE_SIZE: usize = 1024;
+/// The delay of a first retry asked for without `retry_after_ms`; each consecutive request for
+/// the same object doubles it.
+pub const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// The longest delay of a retry asked for without `retry_after_ms`.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+/// Retries pending for one plugin at most; past it, the one due last is dropped.
+pub const MAX_PENDING_RETRIES: usize = 10_000;
 
 /// What one worker did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -40,35 +70,72 @@ pub struct WorkerStats {
     pub skipped: u64,
 }
 
+/// What happened to one event (a queued one or a retry) on a plugin's worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// The plugin handled it and asked for nothing more: done for good, for this plugin.
+    Done,
+    /// The plugin asked to see it again: a retry is scheduled, so it is not done yet.
+    RetryScheduled,
+    /// The plugin asked to see it again, but too many retries were pending and this one was due
+    /// last: it is given up (counted as `retry_overflow`).
+    RetryDropped,
+    /// The call failed (trap, timeout, limit, bad result, failed restart). It is not retried.
+    Failed,
+    /// Not handed to the plugin, which is backed off.
+    Skipped,
+}
+
+/// Events queued or in flight, and retries pending, for one worker.
+#[derive(Debug, Default)]
+struct Pending {
+    queued: usize,
+    retries: usize,
+}
+
 /// The state shared between a worker's thread and its owner.
 struct Shared {
     plugin: Arc<str>,
     metrics: Arc<Metrics>,
     stopping: Arc<AtomicBool>,
-    /// Events queued or in flight (the queue depth metric).
-    pending: Mutex<usize>,
-    /// Signalled when `pending` drops to zero.
+    /// What the worker still has to do (the queue depth and pending retries metrics).
+    pending: Mutex<Pending>,
+    /// Signalled when nothing is queued and no retry is pending.
     idle: Condvar,
 }
 
 impl Shared {
-    fn pending(&self) -> std::sync::MutexGuard<'_, usize> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// One more event queued.
     fn queued(&self) {
         let mut pending = self.pending();
-        *pending += 1;
-        self.metrics.set_queue_depth(&self.plugin, *pending);
+        pending.queued += 1;
+        self.metrics.set_queue_depth(&self.plugin, pending.queued);
     }
 
     /// One event handled, skipped or given up.
     fn done(&self) {
         let mut pending = self.pending();
-        *pending = pending.saturating_sub(1);
-        self.metrics.set_queue_depth(&self.plugin, *pending);
-        if *pending == 0 {
+        pending.queued = pending.queued.saturating_sub(1);
+        self.metrics.set_queue_depth(&self.plugin, pending.queued);
+        self.notify_if_idle(&pending);
+    }
+
+    /// `retries` are pending now.
+    fn set_retries(&self, retries: usize) {
+        let mut pending = self.pending();
+        if pending.retries != retries {
+            pending.retries = retries;
+            self.metrics.set_pending_retries(&self.plugin, retries);
+            self.notify_if_idle(&pending);
+        }
+    }
+
+    fn notify_if_idle(&self, pending: &Pending) {
+        if pending.queued == 0 && pending.retries == 0 {
             self.idle.notify_all();
         }
     }
@@ -88,7 +155,8 @@ enum Job {
     /// An event for the plugin.
     Event(WatchEvent),
     /// A new version of the plugin (or the same module with a new config): every event queued
-    /// before it goes to the old one, every event after it to the new one.
+    /// before it goes to the old one, every event after it (and every retry due after it) to
+    /// the new one.
     Replace(Box<Plugin>),
 }
 
@@ -115,18 +183,28 @@ impl Default for WorkerOptions {
 
 impl Worker {
     /// Starts `plugin` on a thread named after it. `stopping` set: the worker ends after the
-    /// event in flight.
+    /// event in flight, abandoning its pending retries.
     pub fn start(
         plugin: Plugin,
         options: WorkerOptions,
         metrics: Arc<Metrics>,
         stopping: Arc<AtomicBool>,
     ) -> std::io::Result<Worker> {
+        Worker::start_with_retry_limit(plugin, options, metrics, stopping, MAX_PENDING_RETRIES)
+    }
+
+    fn start_with_retry_limit(
+        plugin: Plugin,
+        options: WorkerOptions,
+        metrics: Arc<Metrics>,
+        stopping: Arc<AtomicBool>,
+        retry_limit: usize,
+    ) -> std::io::Result<Worker> {
         let shared = Arc::new(Shared {
             plugin: plugin.name().into(),
             metrics,
             stopping,
-            pending: Mutex::new(0),
+            pending: Mutex::new(Pending::default()),
             idle: Condvar::new(),
         });
         let (queue, events) = sync_channel(options.queue_size.max(1));
@@ -134,7 +212,7 @@ impl Worker {
             .name(format!("plugin {}", plugin.name()))
             .spawn({
                 let shared = shared.clone();
-                move || run(plugin, &events, &shared)
+                move || run(plugin, &events, &shared, retry_limit)
             })?;
         Ok(Worker {
             shared,
@@ -167,7 +245,8 @@ impl Worker {
     }
 
     /// Queues a switch to `plugin` behind the events already queued, and applies `options`
-    /// (except the queue size) to the events queued from now on.
+    /// (except the queue size) to the events queued from now on. Pending retries go to the new
+    /// version.
     pub fn replace(&mut self, plugin: Plugin, options: WorkerOptions) -> bool {
         self.allow_secrets = options.allow_secrets;
         self.subscription = options.subscription;
@@ -183,18 +262,20 @@ impl Worker {
         sent
     }
 
-    /// Waits until everything queued so far has been handled.
+    /// Waits until everything queued so far has been handled and no retry is pending (a plugin
+    /// that keeps asking for retries keeps this waiting).
     pub fn wait_idle(&self) {
         let pending = self.shared.pending();
         let _idle = self
             .shared
             .idle
-            .wait_while(pending, |pending| *pending > 0)
+            .wait_while(pending, |pending| pending.queued > 0 || pending.retries > 0)
             .unwrap_or_else(PoisonError::into_inner);
     }
 
     /// Closes the queue and waits until the worker has handled (or, when stopping, left) what
-    /// was queued.
+    /// was queued. Pending retries are abandoned, and their number logged: to deliver them
+    /// first, [`Worker::wait_idle`] before.
     pub fn finish(self) -> WorkerStats {
         drop(self.queue);
         self.thread.join().unwrap_or_else(|_| {
@@ -202,31 +283,57 @@ impl Worker {
             WorkerStats::default()
         })
     }
+
+    /// Reloads the plugin's checkpoint and resumes from it (checkpoint integration: pending).
+    pub fn resume(&self) {}
+
+    /// The first lists are complete (checkpoint integration: pending).
+    pub fn lists_complete(&self, _watched: Vec<crate::source::ListedTarget>, _report: bool) {}
 }
 
-/// The worker's loop: one event at a time, in queue order.
-fn run(mut plugin: Plugin, jobs: &Receiver<Job>, shared: &Shared) -> WorkerStats {
-    let mut stats = WorkerStats::default();
-    let mut backoff = Backoff::default();
-    while let Ok(job) = jobs.recv() {
+/// The worker's loop: queued events in queue order, and the retries as they fall due.
+fn run(plugin: Plugin, jobs: &Receiver<Job>, shared: &Shared, retry_limit: usize) -> WorkerStats {
+    let mut worker = Running {
+        plugin,
+        backoff: Backoff::default(),
+        stats: WorkerStats::default(),
+        retries: Retries::new(retry_limit),
+        published_retries: 0,
+    };
+    while !shared.stopping.load(Ordering::Relaxed) {
+        if let Some((key, retry)) = worker.due_retry() {
+            worker.handle(retry.event, Some(key), retry.attempt, shared);
+            worker.retries_changed(shared);
+            continue;
+        }
+        let received = match worker.next_wake() {
+            Some(wake) => jobs.recv_timeout(wake.saturating_duration_since(Instant::now())),
+            None => jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        let job = match received {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => continue,
+            // Closed: the plugin is unloaded, or everything ends.
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         if shared.stopping.load(Ordering::Relaxed) {
             shared.done();
             break;
         }
         match job {
             Job::Replace(new) => {
-                switch(&mut plugin, *new, shared);
-                backoff = Backoff::default();
+                switch(&mut worker.plugin, *new, shared);
+                worker.backoff = Backoff::default();
             }
-            Job::Event(_) if backoff.skips(Instant::now()) => {
-                stats.skipped += 1;
-                shared.metrics.plugin_dropped(&shared.plugin, "backoff");
+            Job::Event(event) => {
+                worker.handle_queued(event, shared);
+                worker.retries_changed(shared);
             }
-            Job::Event(event) => handle(&mut plugin, &event, shared, &mut backoff, &mut stats),
         }
         shared.done();
     }
-    stats
+    worker.abandon_retries(shared);
+    worker.stats
 }
 
 /// Puts `new` in place of `plugin`, between two events, and says so.
@@ -243,14 +350,188 @@ fn switch(plugin: &mut Plugin, new: Plugin, shared: &Shared) {
     );
 }
 
-/// One call: its outcome or failure logged, counted and timed.
-fn handle(
+/// A worker thread's own state.
+struct Running {
+    plugin: Plugin,
+    backoff: Backoff,
+    stats: WorkerStats,
+    retries: Retries,
+    /// The number of pending retries last published to [`Shared`] and the metrics.
+    published_retries: usize,
+}
+
+impl Running {
+    /// The earliest retry due now, unless the plugin is backed off.
+    fn due_retry(&mut self) -> Option<(ObjectKey, PendingRetry)> {
+        if self.retries.is_empty() {
+            return None;
+        }
+        let now = Instant::now();
+        if self.backoff.holds(now) {
+            return None;
+        }
+        self.retries.pop_due(now)
+    }
+
+    /// When the next retry may be handed to the plugin: when it is due, and not before a
+    /// back-off ends.
+    fn next_wake(&self) -> Option<Instant> {
+        let due = self.retries.next_due()?;
+        Some(self.backoff.until.map_or(due, |until| due.max(until)))
+    }
+
+    /// Handles an event from the queue, which supersedes the object's pending retry.
+    fn handle_queued(&mut self, event: WatchEvent, shared: &Shared) -> Handled {
+        if self.retries.is_empty() {
+            return self.handle(event, None, 0, shared);
+        }
+        let key = ObjectKey::of(event.meta());
+        let attempts = match self.retries.take(&key) {
+            Some(superseded) => {
+                let meta = event.meta();
+                tracing::debug!(
+                    plugin = %shared.plugin,
+                    kind = meta.kind.as_str(),
+                    namespace = meta.namespace.as_deref().unwrap_or(""),
+                    name = meta.name.as_str(),
+                    attempt = superseded.attempt,
+                    "a newer event for {} {} supersedes its pending retry",
+                    meta.kind,
+                    meta.object_ref(),
+                );
+                superseded.attempt
+            }
+            None => 0,
+        };
+        self.handle(event, Some(key), attempts, shared)
+    }
+
+    /// Hands `event` to the plugin (unless it is backed off) and schedules the retry it asks
+    /// for. `attempts` is how many retries of the object the plugin asked for in a row before;
+    /// `key` is the object's key when already known.
+    fn handle(
+        &mut self,
+        event: WatchEvent,
+        key: Option<ObjectKey>,
+        attempts: u32,
+        shared: &Shared,
+    ) -> Handled {
+        if self.backoff.skips(Instant::now()) {
+            self.stats.skipped += 1;
+            shared.metrics.plugin_dropped(&shared.plugin, "backoff");
+            return Handled::Skipped;
+        }
+        match call(
+            &mut self.plugin,
+            &event,
+            shared,
+            &mut self.backoff,
+            &mut self.stats,
+        ) {
+            Err(()) => Handled::Failed,
+            Ok(None) => Handled::Done,
+            Ok(Some(retry)) => {
+                let key = key.unwrap_or_else(|| ObjectKey::of(event.meta()));
+                self.schedule(key, event, attempts + 1, retry, shared)
+            }
+        }
+    }
+
+    /// Schedules retry number `attempt` of `event`, as `retry` asks.
+    fn schedule(
+        &mut self,
+        key: ObjectKey,
+        event: WatchEvent,
+        attempt: u32,
+        retry: Retry,
+        shared: &Shared,
+    ) -> Handled {
+        let delay = retry_delay(retry, attempt);
+        let meta = event.meta();
+        tracing::debug!(
+            plugin = %shared.plugin,
+            event_type = meta.event_type.as_str(),
+            kind = meta.kind.as_str(),
+            namespace = meta.namespace.as_deref().unwrap_or(""),
+            name = meta.name.as_str(),
+            resource_version = meta.resource_version.as_deref().unwrap_or(""),
+            attempt,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "retry {attempt} of {} {} {} scheduled in {delay:?}",
+            meta.event_type,
+            meta.kind,
+            meta.object_ref(),
+        );
+        let due = due_after(Instant::now(), delay);
+        let Some(dropped) = self.retries.schedule(key, event, attempt, due) else {
+            shared.metrics.plugin_retry_scheduled(&shared.plugin);
+            return Handled::RetryScheduled;
+        };
+        shared
+            .metrics
+            .plugin_dropped(&shared.plugin, "retry_overflow");
+        if dropped.first_of_episode {
+            tracing::warn!(
+                plugin = %shared.plugin,
+                limit = self.retries.limit,
+                "plugin {} has more than {} retries pending: the ones due last are dropped \
+                 (counted as retry_overflow) until it catches up",
+                shared.plugin,
+                self.retries.limit,
+            );
+        }
+        if dropped.was_new {
+            Handled::RetryDropped
+        } else {
+            shared.metrics.plugin_retry_scheduled(&shared.plugin);
+            Handled::RetryScheduled
+        }
+    }
+
+    /// Publishes the number of pending retries, and ends an overflow episode once they have
+    /// fallen back.
+    fn retries_changed(&mut self, shared: &Shared) {
+        if self.retries.len() == self.published_retries {
+            return;
+        }
+        self.published_retries = self.retries.len();
+        shared.set_retries(self.published_retries);
+        if let Some(dropped) = self.retries.caught_up() {
+            tracing::info!(
+                plugin = %shared.plugin,
+                dropped,
+                "plugin {}'s pending retries are back under the limit; {dropped} were dropped",
+                shared.plugin,
+            );
+        }
+    }
+
+    /// Drops every pending retry, saying how many and why.
+    fn abandon_retries(&mut self, shared: &Shared) {
+        let abandoned = self.retries.clear();
+        self.published_retries = 0;
+        shared.set_retries(0);
+        if abandoned > 0 {
+            tracing::info!(
+                plugin = %shared.plugin,
+                abandoned,
+                "{abandoned} pending retries of plugin {} abandoned: its worker stops (the \
+                 plugin is unloaded, or the controller stops); retries are not persisted",
+                shared.plugin,
+            );
+        }
+    }
+}
+
+/// One call: its outcome or failure logged, counted and timed. `Ok` holds the retry the plugin
+/// asked for, `Err` says the call failed.
+fn call(
     plugin: &mut Plugin,
     event: &WatchEvent,
     shared: &Shared,
     backoff: &mut Backoff,
     stats: &mut WorkerStats,
-) {
+) -> Result<Option<Retry>, ()> {
     let started = Instant::now();
     let result = plugin.handle_event(event.raw());
     let metrics = &shared.metrics;
@@ -258,9 +539,7 @@ fn handle(
     match result {
         Ok(outcome) => {
             stats.calls += 1;
-            if let Some(outcome) = outcome {
-                logging::plugin_outcome(&shared.plugin, event.meta(), &outcome);
-            }
+            logging::plugin_outcome(&shared.plugin, event.meta(), &outcome);
             if let Some(recovered) = backoff.succeeded() {
                 tracing::info!(
                     plugin = %shared.plugin,
@@ -271,6 +550,7 @@ fn handle(
                     recovered.skipped
                 );
             }
+            Ok(outcome.retry)
         }
         Err(error) => {
             stats.failures += 1;
@@ -287,7 +567,175 @@ fn handle(
                     backoff.consecutive
                 );
             }
+            Err(())
         }
+    }
+}
+
+/// How long to wait before retry number `attempt` (1 for the first in a row) of an object.
+fn retry_delay(retry: Retry, attempt: u32) -> Duration {
+    match retry {
+        Retry::After(delay) => delay,
+        Retry::Backoff => FIRST_RETRY_DELAY
+            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+            .min(MAX_RETRY_DELAY),
+    }
+}
+
+/// `now + delay`, or as late as the clock allows.
+fn due_after(now: Instant, delay: Duration) -> Instant {
+    now.checked_add(delay)
+        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(now + MAX_RETRY_DELAY)
+}
+
+/// Which object an event is about, for its retries: its uid, or (for objects without one, as
+/// in hand-written replays) its kind, namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ObjectKey {
+    Uid(String),
+    Name {
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+    },
+}
+
+impl ObjectKey {
+    fn of(meta: &EventMeta) -> ObjectKey {
+        match &meta.uid {
+            Some(uid) => ObjectKey::Uid(uid.clone()),
+            None => ObjectKey::Name {
+                kind: meta.kind.clone(),
+                namespace: meta.namespace.clone(),
+                name: meta.name.clone(),
+            },
+        }
+    }
+}
+
+/// A retry waiting for its time.
+#[derive(Debug)]
+struct PendingRetry {
+    event: WatchEvent,
+    due: Instant,
+    /// Orders retries due at the same instant.
+    seq: u64,
+    /// How many retries of the object the plugin asked for in a row, this one included.
+    attempt: u32,
+}
+
+/// A retry dropped because too many were pending.
+#[derive(Debug)]
+struct Dropped {
+    /// It was the one just scheduled.
+    was_new: bool,
+    /// It started an overflow episode.
+    first_of_episode: bool,
+}
+
+/// One plugin's pending retries, at most one per object, by object and by due time.
+#[derive(Debug)]
+struct Retries {
+    limit: usize,
+    by_key: HashMap<ObjectKey, PendingRetry>,
+    by_due: BTreeMap<(Instant, u64), ObjectKey>,
+    next_seq: u64,
+    /// Retries dropped since the pending ones went over the limit, until they fall back.
+    overflow: Option<u64>,
+}
+
+impl Retries {
+    fn new(limit: usize) -> Retries {
+        Retries {
+            limit: limit.max(1),
+            by_key: HashMap::new(),
+            by_due: BTreeMap::new(),
+            next_seq: 0,
+            overflow: None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Removes and returns the retry pending for `key`.
+    fn take(&mut self, key: &ObjectKey) -> Option<PendingRetry> {
+        let retry = self.by_key.remove(key)?;
+        self.by_due.remove(&(retry.due, retry.seq));
+        Some(retry)
+    }
+
+    /// Schedules `event` for `key` at `due` (in place of any retry pending for `key`). Over
+    /// the limit, drops the retry due last (the new one included) and says so.
+    fn schedule(
+        &mut self,
+        key: ObjectKey,
+        event: WatchEvent,
+        attempt: u32,
+        due: Instant,
+    ) -> Option<Dropped> {
+        self.take(&key);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.by_due.insert((due, seq), key.clone());
+        let retry = PendingRetry {
+            event,
+            due,
+            seq,
+            attempt,
+        };
+        self.by_key.insert(key, retry);
+        if self.by_key.len() <= self.limit {
+            return None;
+        }
+        let ((_, last_seq), last_key) = self.by_due.pop_last()?;
+        self.by_key.remove(&last_key);
+        let first_of_episode = self.overflow.is_none();
+        *self.overflow.get_or_insert(0) += 1;
+        Some(Dropped {
+            was_new: last_seq == seq,
+            first_of_episode,
+        })
+    }
+
+    /// When the earliest retry is due.
+    fn next_due(&self) -> Option<Instant> {
+        self.by_due.first_key_value().map(|((due, _), _)| *due)
+    }
+
+    /// Removes and returns the earliest retry if it is due by `now`.
+    fn pop_due(&mut self, now: Instant) -> Option<(ObjectKey, PendingRetry)> {
+        let entry = self.by_due.first_entry()?;
+        if entry.key().0 > now {
+            return None;
+        }
+        let key = entry.remove();
+        let retry = self.by_key.remove(&key)?;
+        Some((key, retry))
+    }
+
+    /// Once, when an overflow episode ends (the pending retries are back at 90 % of the limit
+    /// or below): how many were dropped during it.
+    fn caught_up(&mut self) -> Option<u64> {
+        if self.overflow.is_some() && self.len() <= self.limit - self.limit / 10 {
+            return self.overflow.take();
+        }
+        None
+    }
+
+    /// Drops every pending retry; how many there were.
+    fn clear(&mut self) -> usize {
+        let n = self.by_key.len();
+        self.by_key.clear();
+        self.by_due.clear();
+        self.overflow = None;
+        n
     }
 }
 
@@ -364,6 +812,11 @@ impl Backoff {
         backed_off.then_some(recovered)
     }
 
+    /// True while a back-off runs (nothing counted).
+    fn holds(&self, now: Instant) -> bool {
+        self.until.is_some_and(|until| now < until)
+    }
+
     /// True (and counted) when an event arriving `now` is to be skipped.
     fn skips(&mut self, now: Instant) -> bool {
         let skip = self.until.is_some_and(|until| now < until);
@@ -377,6 +830,362 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugin::PluginSettings;
+    use std::path::Path;
+
+    fn pod(name: &str, uid: Option<&str>, rv: u32) -> WatchEvent {
+        let uid = uid.map_or(String::new(), |uid| format!(r#","uid":"{uid}""#));
+        WatchEvent::parse(format!(
+            r#"{{"type":"MODIFIED","object":{{"kind":"Pod","apiVersion":"v1","metadata":{{"name":"{name}","namespace":"ns"{uid},"resourceVersion":"{rv}"}}}}}}"#
+        ))
+        .expect("a valid event")
+    }
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey::of(pod(name, Some(&format!("uid-{name}")), 1).meta())
+    }
+
+    /// A plugin whose first `retrying` calls return `retry_json`, and later ones a message.
+    fn retrying_plugin(retry_json: &str, retrying: u32) -> Plugin {
+        let escaped = |json: &str| json.replace('"', "\\\"");
+        let done = r#"{"message":"done"}"#;
+        let wat = format!(
+            r#"(module
+            (memory (export "memory") 1)
+            (global $next (mut i32) (i32.const 1024))
+            (global $calls (mut i32) (i32.const 0))
+            (data (i32.const 16) "{retry}")
+            (data (i32.const 512) "{done}")
+            (func (export "alloc") (param $len i32) (result i32)
+                (local $ptr i32)
+                (local.set $ptr (global.get $next))
+                (global.set $next (i32.add (global.get $next) (local.get $len)))
+                (local.get $ptr))
+            (func (export "dealloc") (param i32 i32))
+            (func (export "handle_event") (param i32 i32) (result i64)
+                (global.set $next (i32.const 1024))
+                (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+                (if (result i64) (i32.le_u (global.get $calls) (i32.const {retrying}))
+                    (then (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const {retry_len})))
+                    (else (i64.or (i64.shl (i64.const 512) (i64.const 32)) (i64.const {done_len}))))))"#,
+            retry = escaped(retry_json),
+            retry_len = retry_json.len(),
+            done = escaped(done),
+            done_len = done.len(),
+        );
+        let bytes = wat::parse_str(wat).expect("valid wat");
+        let runtime = crate::runtime::Runtime::new().expect("runtime");
+        Plugin::from_bytes(
+            &runtime,
+            Path::new("/plugins/retrier.wasm"),
+            &bytes,
+            PluginSettings::default(),
+        )
+        .expect("plugin")
+    }
+
+    fn shared(metrics: &Arc<Metrics>) -> Shared {
+        Shared {
+            plugin: "retrier".into(),
+            metrics: metrics.clone(),
+            stopping: Arc::new(AtomicBool::new(false)),
+            pending: Mutex::new(Pending::default()),
+            idle: Condvar::new(),
+        }
+    }
+
+    fn running(plugin: Plugin, limit: usize) -> Running {
+        Running {
+            plugin,
+            backoff: Backoff::default(),
+            stats: WorkerStats::default(),
+            retries: Retries::new(limit),
+            published_retries: 0,
+        }
+    }
+
+    /// The value of one series in `metrics`, if it has one.
+    fn metric(metrics: &Metrics, series: &str) -> Option<String> {
+        metrics.encode().lines().find_map(|line| {
+            let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+            Some(value.split(' ').next().unwrap_or_default().to_owned())
+        })
+    }
+
+    #[test]
+    fn retry_delays_double_per_object_up_to_the_cap() {
+        let backoff = |attempt| retry_delay(Retry::Backoff, attempt);
+        assert_eq!(backoff(1), FIRST_RETRY_DELAY);
+        assert_eq!(backoff(2), FIRST_RETRY_DELAY * 2);
+        assert_eq!(backoff(3), FIRST_RETRY_DELAY * 4);
+        assert_eq!(backoff(9), Duration::from_secs(256));
+        assert_eq!(backoff(10), MAX_RETRY_DELAY);
+        assert_eq!(backoff(40), MAX_RETRY_DELAY);
+        assert_eq!(backoff(u32::MAX), MAX_RETRY_DELAY);
+        // A delay the plugin names is taken as it is, whatever the attempt.
+        let after = Duration::from_millis(1500);
+        assert_eq!(retry_delay(Retry::After(after), 1), after);
+        assert_eq!(retry_delay(Retry::After(after), 30), after);
+        let now = Instant::now();
+        assert!(due_after(now, Duration::from_millis(u64::MAX)) > now + MAX_RETRY_DELAY);
+    }
+
+    #[test]
+    fn retries_come_due_in_due_order() {
+        let now = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut retries = Retries::new(10);
+        assert_eq!(retries.next_due(), None);
+        for (name, due) in [("late", 2), ("early", 1), ("early-too", 1)] {
+            let event = pod(name, Some(&format!("uid-{name}")), 1);
+            assert!(retries
+                .schedule(key(name), event, 1, now + second * due)
+                .is_none());
+        }
+        assert_eq!(retries.len(), 3);
+        assert_eq!(retries.next_due(), Some(now + second));
+        assert!(retries.pop_due(now).is_none(), "nothing is due yet");
+        let names: Vec<String> = std::iter::from_fn(|| retries.pop_due(now + second))
+            .map(|(_, retry)| retry.event.meta().name.clone())
+            .collect();
+        assert_eq!(
+            names,
+            ["early", "early-too"],
+            "same instant: scheduling order"
+        );
+        assert_eq!(retries.next_due(), Some(now + second * 2));
+        let (popped, retry) = retries.pop_due(now + second * 5).expect("due");
+        assert_eq!((popped, retry.attempt), (key("late"), 1));
+        assert!(retries.is_empty());
+    }
+
+    #[test]
+    fn one_retry_per_object_and_a_newer_event_takes_it() {
+        let now = Instant::now();
+        let mut retries = Retries::new(10);
+        retries.schedule(key("a"), pod("a", Some("uid-a"), 1), 1, now);
+        retries.schedule(
+            key("a"),
+            pod("a", Some("uid-a"), 2),
+            2,
+            now + FIRST_RETRY_DELAY,
+        );
+        assert_eq!(retries.len(), 1, "one pending retry per object");
+        assert_eq!(retries.next_due(), Some(now + FIRST_RETRY_DELAY));
+        let taken = retries.take(&key("a")).expect("pending");
+        assert_eq!(taken.attempt, 2);
+        assert_eq!(taken.event.meta().resource_version.as_deref(), Some("2"));
+        assert!(retries.is_empty());
+        assert_eq!(retries.next_due(), None);
+        assert!(retries.take(&key("a")).is_none());
+        // Without a uid, kind, namespace and name tell objects apart.
+        let named = ObjectKey::of(pod("web", None, 1).meta());
+        assert_eq!(named, ObjectKey::of(pod("web", None, 7).meta()));
+        assert_ne!(named, ObjectKey::of(pod("api", None, 1).meta()));
+        assert_ne!(named, key("web"));
+    }
+
+    #[test]
+    fn over_the_limit_the_retry_due_last_is_dropped_once_per_episode() {
+        let now = Instant::now();
+        let at = |ms| now + Duration::from_millis(ms);
+        let mut retries = Retries::new(10);
+        for i in 0..10 {
+            let name = format!("p{i}");
+            let event = pod(&name, Some(&format!("uid-{name}")), 1);
+            assert!(retries
+                .schedule(key(&name), event, 1, at(100 + i))
+                .is_none());
+        }
+        // One more, due early: the one due last (p9) goes.
+        let dropped = retries
+            .schedule(key("early"), pod("early", Some("uid-early"), 1), 1, at(1))
+            .expect("over the limit");
+        assert!(!dropped.was_new && dropped.first_of_episode);
+        assert!(retries.take(&key("p9")).is_none());
+        assert_eq!(retries.len(), 10);
+        // One more, due last: it is the one dropped; the episode goes on.
+        let dropped = retries
+            .schedule(key("late"), pod("late", Some("uid-late"), 1), 1, at(10_000))
+            .expect("over the limit");
+        assert!(dropped.was_new && !dropped.first_of_episode);
+        assert!(retries.take(&key("late")).is_none());
+        assert_eq!(retries.len(), 10);
+        assert_eq!(retries.caught_up(), None, "still at the limit");
+        retries.pop_due(at(1)).expect("early is due");
+        assert_eq!(
+            retries.caught_up(),
+            Some(2),
+            "back at 90 %: two were dropped"
+        );
+        assert_eq!(retries.caught_up(), None, "said once");
+        assert_eq!(retries.clear(), 9);
+        assert!(retries.is_empty());
+    }
+
+    #[test]
+    fn a_newer_event_supersedes_a_pending_retry_and_the_attempts_carry_on() {
+        let metrics = Arc::new(Metrics::new());
+        let shared = shared(&metrics);
+        let mut worker = running(retrying_plugin(r#"{"retry":true}"#, u32::MAX >> 1), 100);
+        let started = Instant::now();
+        let handled = worker.handle_queued(pod("a", Some("uid-a"), 1), &shared);
+        assert_eq!(handled, Handled::RetryScheduled);
+        let due = worker.retries.next_due().expect("pending");
+        assert!(due >= started + FIRST_RETRY_DELAY && due < Instant::now() + FIRST_RETRY_DELAY);
+
+        // rv 2 arrives before the retry of rv 1 is due: it replaces it, as attempt 2 (2 s).
+        let before = Instant::now();
+        let handled = worker.handle_queued(pod("a", Some("uid-a"), 2), &shared);
+        assert_eq!(handled, Handled::RetryScheduled);
+        assert_eq!(worker.retries.len(), 1);
+        let pending = worker.retries.take(&key("a")).expect("pending");
+        assert_eq!(pending.attempt, 2);
+        assert_eq!(pending.event.meta().resource_version.as_deref(), Some("2"));
+        assert!(pending.due >= before + FIRST_RETRY_DELAY * 2);
+        assert!(pending.due < Instant::now() + FIRST_RETRY_DELAY * 2);
+
+        // A retry delivered that asks again goes on counting; another object starts at 1.
+        let handled = worker.handle(pending.event, None, pending.attempt, &shared);
+        assert_eq!(handled, Handled::RetryScheduled);
+        worker.handle_queued(pod("b", Some("uid-b"), 1), &shared);
+        assert_eq!(worker.retries.take(&key("a")).map(|r| r.attempt), Some(3));
+        assert_eq!(worker.retries.take(&key("b")).map(|r| r.attempt), Some(1));
+        assert_eq!(worker.stats.calls, 4);
+        assert_eq!(
+            metric(
+                &metrics,
+                r#"event_controller_plugin_retries_total{plugin="retrier"}"#
+            ),
+            Some("4".to_owned())
+        );
+    }
+
+    #[test]
+    fn an_answer_without_retry_ends_the_objects_retries() {
+        let metrics = Arc::new(Metrics::new());
+        let shared = shared(&metrics);
+        // Asks for a retry in 1 h on its first call, then logs "done".
+        let mut worker = running(retrying_plugin(r#"{"retry_after_ms":3600000}"#, 1), 100);
+        let handled = worker.handle_queued(pod("a", Some("uid-a"), 1), &shared);
+        assert_eq!(handled, Handled::RetryScheduled);
+        let due = worker.retries.next_due().expect("pending");
+        assert!(due > Instant::now() + Duration::from_secs(3599));
+        let handled = worker.handle_queued(pod("a", Some("uid-a"), 2), &shared);
+        assert_eq!(handled, Handled::Done);
+        assert!(worker.retries.is_empty());
+    }
+
+    #[test]
+    fn past_the_limit_retries_are_dropped_and_counted() {
+        let metrics = Arc::new(Metrics::new());
+        let shared = shared(&metrics);
+        let mut worker = running(retrying_plugin(r#"{"retry_after_ms":60000}"#, 100), 2);
+        for name in ["a", "b"] {
+            let event = pod(name, Some(&format!("uid-{name}")), 1);
+            assert_eq!(
+                worker.handle_queued(event, &shared),
+                Handled::RetryScheduled
+            );
+        }
+        // Due last, the new one is dropped.
+        let handled = worker.handle_queued(pod("c", Some("uid-c"), 1), &shared);
+        assert_eq!(handled, Handled::RetryDropped);
+        assert_eq!(worker.retries.len(), 2);
+        assert!(worker.retries.take(&key("c")).is_none());
+        assert_eq!(
+            metric(
+                &metrics,
+                r#"event_controller_plugin_events_dropped_total{plugin="retrier",reason="retry_overflow"}"#
+            ),
+            Some("1".to_owned())
+        );
+        assert_eq!(
+            metric(
+                &metrics,
+                r#"event_controller_plugin_retries_total{plugin="retrier"}"#
+            ),
+            Some("2".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_worker_delivers_due_retries_and_is_idle_only_after_them() {
+        let metrics = Arc::new(Metrics::new());
+        let stopping = Arc::new(AtomicBool::new(false));
+        let plugin = retrying_plugin(r#"{"retry_after_ms":30}"#, 2);
+        let worker = Worker::start(plugin, WorkerOptions::default(), metrics.clone(), stopping)
+            .expect("worker");
+        let started = Instant::now();
+        assert!(worker.send(pod("a", Some("uid-a"), 1)));
+        worker.wait_idle();
+        assert!(
+            started.elapsed() >= Duration::from_millis(60),
+            "two retries of 30 ms"
+        );
+        assert_eq!(
+            metric(
+                &metrics,
+                r#"event_controller_plugin_retries_total{plugin="retrier"}"#
+            ),
+            Some("2".to_owned())
+        );
+        assert_eq!(
+            metric(
+                &metrics,
+                r#"event_controller_plugin_pending_retries{plugin="retrier"}"#
+            ),
+            Some("0".to_owned())
+        );
+        let stats = worker.finish();
+        assert_eq!(stats.calls, 3);
+    }
+
+    #[test]
+    fn wait_idle_waits_for_pending_retries() {
+        let metrics = Arc::new(Metrics::new());
+        let stopping = Arc::new(AtomicBool::new(false));
+        let plugin = retrying_plugin(r#"{"retry_after_ms":50}"#, 1);
+        let worker =
+            Worker::start(plugin, WorkerOptions::default(), metrics, stopping).expect("worker");
+        assert!(worker.send(pod("a", Some("uid-a"), 1)));
+        worker.wait_idle();
+        assert_eq!(worker.finish().calls, 2, "the retry ran before idle");
+    }
+
+    #[test]
+    fn finish_abandons_pending_retries_stopping_or_not() {
+        for stop in [false, true] {
+            let metrics = Arc::new(Metrics::new());
+            let stopping = Arc::new(AtomicBool::new(false));
+            let plugin = retrying_plugin(r#"{"retry_after_ms":3600000}"#, 100);
+            let worker = Worker::start(
+                plugin,
+                WorkerOptions::default(),
+                metrics.clone(),
+                stopping.clone(),
+            )
+            .expect("worker");
+            assert!(worker.send(pod("a", Some("uid-a"), 1)));
+            let pending = r#"event_controller_plugin_pending_retries{plugin="retrier"}"#;
+            let started = Instant::now();
+            while metric(&metrics, pending).as_deref() != Some("1") {
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "no retry pending"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let started = Instant::now();
+            if stop {
+                stopping.store(true, Ordering::Relaxed);
+            }
+            let stats = worker.finish();
+            assert!(started.elapsed() < Duration::from_secs(5), "not waited for");
+            assert_eq!(stats.calls, 1);
+            assert_eq!(metric(&metrics, pending).as_deref(), Some("0"));
+        }
+    }
 
     #[test]
     fn a_few_failures_are_tolerated_then_the_backoff_doubles() {

@@ -1,7 +1,8 @@
 //! A real Prometheus Alertmanager for the integration tests: Debian's `prometheus-alertmanager`
 //! (`bash scripts/toolchains/integrations.sh install`) on `127.0.0.1` and a free port, with a
-//! temporary storage path, a receiver that sends nothing and clustering off. Dropping it kills
-//! the process.
+//! temporary storage path, a receiver that sends nothing and clustering off. A test may
+//! [`stop`](Alertmanager::stop) it and [`start_again`](Alertmanager::start_again) it on the same
+//! port with the same storage. Dropping it kills the process.
 //!
 //! ```ignore
 //! let Some(am) = Alertmanager::start_or_skip("my_test") else { return };
@@ -19,12 +20,15 @@
 //!   shows a resolution is the alert leaving the list before its previous `endsAt`, and the
 //!   counter `alertmanager_alerts_received_total{status="resolved",version="v2"}` in
 //!   `/metrics` ([`Alertmanager::received`]).
+//! - It keeps its alerts in memory only (the storage path holds silences and the notification
+//!   log): started again, it holds no alerts, and its counters start from 0.
 
+use super::server::ServerProcess;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The binary of Debian's package.
@@ -43,7 +47,7 @@ receivers:
 
 /// A running Alertmanager, killed on drop.
 pub struct Alertmanager {
-    child: Child,
+    process: ServerProcess,
     addr: SocketAddr,
     dir: tempfile::TempDir,
 }
@@ -85,34 +89,43 @@ impl Alertmanager {
         let config = dir.path().join("alertmanager.yml");
         std::fs::write(&config, CONFIG).expect("write the Alertmanager config");
         let addr = free_port();
-        let log = std::fs::File::create(dir.path().join("alertmanager.log")).expect("log file");
-        let child = Command::new(BINARY)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--cluster.listen-address=")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log file"))
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {BINARY}: {e}"));
-        let mut am = Alertmanager { child, addr, dir };
-        let start = Instant::now();
-        loop {
-            if let Some(status) = am.child.try_wait().expect("try_wait") {
-                return Err(format!("it exited with {status}:\n{}", am.log()));
-            }
-            if matches!(am.try_get("/-/ready"), Ok((200, _))) {
-                return Ok(am);
-            }
-            if start.elapsed() > PATIENCE {
-                panic!("Alertmanager not ready after {PATIENCE:?}:\n{}", am.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let storage = dir.path().join("data");
+        let process = ServerProcess::spawn(
+            "Alertmanager",
+            dir.path().join("alertmanager.log"),
+            move || {
+                let mut command = Command::new(BINARY);
+                command
+                    .arg(format!("--config.file={}", config.display()))
+                    .arg(format!("--storage.path={}", storage.display()))
+                    .arg(format!("--web.listen-address={addr}"))
+                    .arg("--cluster.listen-address=");
+                command
+            },
+        );
+        let am = Alertmanager { process, addr, dir };
+        match am.process.wait_until(PATIENCE, || am.is_ready()) {
+            Ok(()) => Ok(am),
+            // Running but not ready: something is wrong, trying another port will not help.
+            Err(log) if am.process.is_running() => panic!("{log}"),
+            Err(log) => Err(log),
         }
+    }
+
+    fn is_ready(&self) -> bool {
+        matches!(self.try_get("/-/ready"), Ok((200, _)))
+    }
+
+    /// Kills it, as a crash or an outage would: from now on, connections to its port are
+    /// refused.
+    pub fn stop(&self) {
+        self.process.stop();
+    }
+
+    /// Starts it again after [`Alertmanager::stop`], on the same port with the same config and
+    /// storage, and waits until it is ready. It holds no alerts then.
+    pub fn start_again(&self) {
+        self.process.start_again(PATIENCE, || self.is_ready());
     }
 
     /// `http://127.0.0.1:PORT`, the `url` the plugin takes.
@@ -126,7 +139,12 @@ impl Alertmanager {
 
     /// What it logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("alertmanager.log")).unwrap_or_default()
+        self.process.log()
+    }
+
+    /// Its temporary directory (config, storage, log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The alerts it holds that are not resolved (`GET /api/v2/alerts`: active, silenced,
@@ -230,13 +248,6 @@ impl Alertmanager {
             body.to_vec()
         };
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

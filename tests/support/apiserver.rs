@@ -42,12 +42,22 @@
 //!   Authentication is one bearer token.
 //! - Over HTTP, GET, and PATCH of one object with a JSON merge patch (RFC 7386): the object
 //!   changes at a new resourceVersion, watches get MODIFIED, and the patched object (its keys
-//!   re-serialized in sorted order) is the answer; `deny` refuses it with the RBAC message. Other
-//!   methods get 405: tests change the world through this API instead.
-//! - Eight resources (core `pods`, `configmaps`, `secrets`, `services`, `events`, `namespaces`,
-//!   `apps/v1` `deployments`, and the `route.openshift.io/v1` `routes` CRD). Subresources are
-//!   listed by discovery but not served. No aggregated discovery (`Accept: ...;g=apidiscovery`
-//!   gets the legacy documents, as from a server without it), no protobuf, no `Table`.
+//!   re-serialized in sorted order) is the answer; `deny` refuses it with the RBAC message.
+//! - Create, update and delete over HTTP (`POST` to a namespace's collection, `PUT` and `DELETE`
+//!   of an object) for `configmaps` and `leases` only, with the real semantics: 201, or 409
+//!   AlreadyExists; a PUT with `metadata.resourceVersion` must name the stored revision (else
+//!   409 Conflict, "the object has been modified; ..."), one without it is unconditional, one
+//!   that changes nothing changes no revision; DELETE answers a Success Status and honours
+//!   `preconditions`; each change gets a new resourceVersion and its watch event. The server
+//!   sets `uid` and `creationTimestamp` but not `managedFields`, and does not check that the
+//!   namespace exists. Other resources answer these methods with 405: tests change them through
+//!   this API instead.
+//! - Nine resources (core `pods`, `configmaps`, `secrets`, `services`, `events`, `namespaces`,
+//!   `apps/v1` `deployments`, `coordination.k8s.io/v1` `leases` when built
+//!   [`with_leases`](Builder::with_leases), and the `route.openshift.io/v1` `routes` CRD).
+//!   Subresources are listed by discovery but not served. No aggregated discovery
+//!   (`Accept: ...;g=apidiscovery` gets the legacy documents, as from a server without it), no
+//!   protobuf, no `Table`.
 //! - Field selectors: `metadata.name` and `metadata.namespace` only.
 //! - Bookmarks of types other than Pod carry only `kind`, `apiVersion` and `metadata`; the real
 //!   server adds the type's zero-valued `spec`/`status` (recorded only for Pods).
@@ -72,6 +82,7 @@ mod status;
 mod store;
 mod tls;
 mod watch;
+mod write;
 
 pub use tls::TestCa;
 
@@ -132,6 +143,7 @@ pub struct Builder {
     history_limit: usize,
     bookmark_interval: Duration,
     routes: bool,
+    leases: bool,
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
@@ -144,6 +156,7 @@ impl Default for Builder {
             history_limit: 1000,
             bookmark_interval: Duration::from_secs(1),
             routes: false,
+            leases: false,
             tls: None,
         }
     }
@@ -187,6 +200,14 @@ impl Builder {
         self
     }
 
+    /// Serves `coordination.k8s.io/v1` `leases` (discovery lists the group, and its objects can
+    /// be created, updated and deleted over HTTP). Off by default, so that discovery documents
+    /// stay those the other tests compare byte for byte.
+    pub fn with_leases(mut self) -> Builder {
+        self.leases = true;
+        self
+    }
+
     /// Serves HTTPS with a certificate for `127.0.0.1` and `localhost` signed by `ca`.
     pub fn tls(mut self, ca: &TestCa) -> Builder {
         self.tls = Some(ca.acceptor());
@@ -206,6 +227,8 @@ struct Shared {
     /// Delay before each watch line, in microseconds.
     slow_micros: AtomicU64,
     open_watches: AtomicUsize,
+    /// While true, requests wait before being answered (open watch streams go on).
+    stalled: tokio::sync::watch::Sender<bool>,
     /// Bumped to end every open watch stream.
     end_watches: tokio::sync::watch::Sender<u64>,
     /// While true, watch streams send nothing (their lines queue up).
@@ -216,6 +239,8 @@ struct Shared {
 struct State {
     world: World,
     routes_installed: bool,
+    /// Whether `leases` are served.
+    leases: bool,
     /// How many more list/watch calls on routes get 429 (storage initializing).
     routes_initializing: usize,
     token: Option<String>,
@@ -223,6 +248,8 @@ struct State {
     denied: BTreeSet<String>,
     /// Status codes for the next requests, one each.
     failures: VecDeque<u16>,
+    /// The status code for every request, until lifted.
+    failing: Option<u16>,
     expire_watches: usize,
     bookmark_interval: Duration,
     requests: Vec<Request>,
@@ -281,11 +308,13 @@ impl ApiServer {
             state: Mutex::new(State {
                 world: World::new(config.history_limit),
                 routes_installed: config.routes,
+                leases: config.leases,
                 routes_initializing: 0,
                 token: config.token,
                 user: config.user,
                 denied: config.denied,
                 failures: VecDeque::new(),
+                failing: None,
                 expire_watches: 0,
                 bookmark_interval: config.bookmark_interval,
                 requests: Vec::new(),
@@ -294,6 +323,7 @@ impl ApiServer {
             cut_lines: AtomicUsize::new(0),
             slow_micros: AtomicU64::new(0),
             open_watches: AtomicUsize::new(0),
+            stalled: tokio::sync::watch::Sender::new(false),
             end_watches,
             hold_watches: tokio::sync::watch::Sender::new(false),
             audit_ids: AtomicU64::new(0),
@@ -489,6 +519,25 @@ impl ApiServer {
             .lock()
             .failures
             .extend(std::iter::repeat_n(code, n));
+    }
+
+    /// Answers every request from now on (after the [`fail_next_requests`] ones) with HTTP
+    /// `code`, like [`fail_next_requests`] (which, like this, leaves PATCH alone); `None` lifts
+    /// it.
+    ///
+    /// [`fail_next_requests`]: ApiServer::fail_next_requests
+    pub fn fail_all_requests(&self, code: Option<u16>) {
+        self.shared.lock().failing = code;
+    }
+
+    /// Requests wait, unanswered, until [`ApiServer::resume_requests`] (a hung server; open watch
+    /// streams are not affected).
+    pub fn stall_requests(&self) {
+        self.shared.stalled.send_replace(true);
+    }
+
+    pub fn resume_requests(&self) {
+        self.shared.stalled.send_replace(false);
     }
 
     /// Watch streams send nothing until [`ApiServer::release_watches`]; changes queue up, so that

@@ -4,6 +4,7 @@
 pub mod alertmanager;
 pub mod apiserver;
 pub mod controller;
+pub mod server;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

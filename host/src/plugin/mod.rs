@@ -11,12 +11,12 @@ pub mod output;
 
 pub use self::abi::{AbiError, ModuleShape};
 pub use self::cache::{sha256_hex, CacheStatus, ModuleCache};
-pub use self::instance::{CallError, HostState, StartError};
+pub use self::instance::{CallError, HostServices, HostState, StartError};
 pub use self::limits::{LimitExceeded, Limits};
-pub use self::outcome::Outcome;
+pub use self::outcome::{Message, Outcome, Retry};
 
 use self::instance::Instance;
-use crate::capabilities::{CapabilitiesSection, KubeAccess};
+use crate::capabilities::CapabilitiesSection;
 use crate::runtime::Runtime;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -107,8 +107,8 @@ pub struct Plugin {
     sha256: String,
     cache_status: CacheStatus,
     compile_time: Duration,
-    /// The cluster access its instances get (for the `kube_request` capability).
-    kube: Option<Arc<KubeAccess>>,
+    /// What its instances get from the host (cluster access, metrics).
+    services: HostServices,
 }
 
 impl Plugin {
@@ -161,9 +161,9 @@ impl Plugin {
             })
         })?;
         let name: Arc<str> = plugin_name(path).into();
-        let kube = runtime.kube_access();
-        let instance =
-            Instance::start(&pre, name.clone(), &settings, kube.clone()).map_err(start_error)?;
+        let services = runtime.services();
+        let instance = Instance::start(&pre, name.clone(), &settings, services.clone())
+            .map_err(start_error)?;
         Ok(Plugin {
             name,
             path: path.to_owned(),
@@ -174,7 +174,7 @@ impl Plugin {
             sha256,
             cache_status,
             compile_time,
-            kube,
+            services,
         })
     }
 
@@ -198,8 +198,8 @@ impl Plugin {
                 message: "the plugin was compiled for another runtime's engine".to_owned(),
             }));
         }
-        let kube = runtime.kube_access();
-        let instance = Instance::start(&self.pre, self.name.clone(), &settings, kube.clone())
+        let services = runtime.services();
+        let instance = Instance::start(&self.pre, self.name.clone(), &settings, services.clone())
             .map_err(start_error)?;
         Ok(Plugin {
             name: self.name.clone(),
@@ -211,7 +211,7 @@ impl Plugin {
             sha256: self.sha256.clone(),
             cache_status: self.cache_status.clone(),
             compile_time: self.compile_time,
-            kube,
+            services,
         })
     }
 
@@ -250,9 +250,10 @@ impl Plugin {
         self.compile_time
     }
 
-    /// Hands one event's JSON to the plugin. After a trap the instance is dropped and the next
-    /// call starts a fresh one (re-running `_initialize` and `init`).
-    pub fn handle_event(&mut self, event: &[u8]) -> Result<Option<Outcome>, CallError> {
+    /// Hands one event's JSON to the plugin: what it asked for (a message to log, a retry,
+    /// both, or [`Outcome::none`]). After a trap the instance is dropped and the next call
+    /// starts a fresh one (re-running `_initialize` and `init`).
+    pub fn handle_event(&mut self, event: &[u8]) -> Result<Outcome, CallError> {
         let instance = match &mut self.instance {
             Some(instance) => instance,
             empty => empty.insert(
@@ -260,7 +261,7 @@ impl Plugin {
                     &self.pre,
                     self.name.clone(),
                     &self.settings,
-                    self.kube.clone(),
+                    self.services.clone(),
                 )
                 .map_err(CallError::Restart)?,
             ),

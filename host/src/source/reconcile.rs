@@ -182,7 +182,7 @@ impl Reconciler {
 }
 
 /// `event`, or a copy with `event_type` when it has another type.
-fn retype(event: &WatchEvent, event_type: EventType) -> Result<WatchEvent, EventError> {
+pub(crate) fn retype(event: &WatchEvent, event_type: EventType) -> Result<WatchEvent, EventError> {
     if event.meta().event_type == event_type {
         Ok(event.clone())
     } else {
@@ -192,7 +192,7 @@ fn retype(event: &WatchEvent, event_type: EventType) -> Result<WatchEvent, Event
 
 /// The compact object of a synthesized `DELETED`: kind, apiVersion and the metadata identity
 /// and labels, read in one pass over the event's head and written straight out as JSON.
-fn identity_object(event: &WatchEvent) -> Result<Bytes, EventError> {
+pub(crate) fn identity_object(event: &WatchEvent) -> Result<Bytes, EventError> {
     let head = EventHead::read_fields(event.raw(), Fields::ALL).map_err(EventError::Malformed)?;
     let mut out = Vec::with_capacity(256);
     let json = |text: &str, out: &mut Vec<u8>| {

@@ -32,8 +32,12 @@
 //!   and re-derives the firing alerts from the initial list, which the controller delivers as
 //!   `ADDED`. Alerts of objects that recovered or disappeared while it was down are not resolved
 //!   explicitly: they expire at their `endsAt`.
-//! - **Failures.** When a `POST` fails, the state keeps the alerts to resolve, and the next
-//!   event of the object sends them again (a `DELETED` object's are dropped: they expire).
+//! - **Failures.** An alert counts as sent only once Alertmanager accepted the `POST`. When a
+//!   `POST` fails for a reason that may pass (see *Outcome*), the plugin asks the host to deliver
+//!   the event again after its back-off (1 s, 2 s, 4 s... at most 5 min; a newer event of the
+//!   object replaces the retry), and keeps what it needs for it: the alerts still to resolve
+//!   (also a `DELETED` object's) and the `startsAt` of alerts not sent yet. An alert that never
+//!   reached Alertmanager is not resolved when its condition clears: there is nothing to resolve.
 //!
 //! # Config
 //!
@@ -57,9 +61,15 @@
 //!
 //! One INFO line per event that sent something, e.g.
 //! `alertmanager: 1 firing, 0 resolved (PodCrashLooping shop/web-1/metrics-sidecar)`; nothing when
-//! nothing was sent. A failed `POST` is an ERROR (denied, or a 4xx answer: the config or the
-//! alerts need fixing) or a WARN (anything else, such as a refused connection or a 5xx; the next
-//! event retries), with the reason.
+//! nothing was sent. A failed `POST` says why and what was not delivered:
+//!
+//! - WARN, and a retry of the event (`Outcome::with_retry`), when the failure may pass: no
+//!   answer (refused connection, timeout, reset), or an answer 5xx, 429 or 408, e.g.
+//!   `alertmanager: POST http://am:9093/api/v2/alerts failed: io: Connection refused (os error
+//!   111); not delivered, will retry: 1 firing, 0 resolved (...)`;
+//! - ERROR, and no retry, when retrying cannot help: the host denied the request (no grant),
+//!   refused it (a secret header it cannot read), Alertmanager answered another 4xx (the config
+//!   or the alerts need fixing), or the host's answer was unreadable.
 //!
 //! The module subscribes to `pods`, `events`, `jobs.batch` and `nodes` by default (its
 //! `event-controller.subscribe` section). It is built for `wasm32-wasip1` for WASI's clock.
@@ -96,13 +106,16 @@ static SUBSCRIBE: [u8; SUBSCRIPTION.len()] = *SUBSCRIPTION;
 struct Firing {
     alert: Alert,
     starts_at: Millis,
+    /// Whether Alertmanager accepted it as firing (so it has something to resolve).
+    sent: bool,
 }
 
 /// The plugin: its settings and the alerts firing per object.
 pub struct Plugin {
     settings: Settings,
-    /// Per object (its `uid`, or `kind/namespace/name` without one), the alerts last sent as
-    /// firing.
+    /// Per object (its `uid`, or `kind/namespace/name` without one), its firing alerts: those
+    /// Alertmanager holds as firing, and those not delivered yet or not resolved yet because a
+    /// `POST` failed.
     firing: BTreeMap<String, Vec<Firing>>,
 }
 
@@ -120,12 +133,9 @@ struct Postable<'a> {
 
 /// What the object's event means for its alerts.
 enum Object {
-    /// A Pod, Job or Node: its alerts now, replacing the previous ones (`key` identifies it).
-    Tracked {
-        key: String,
-        alerts: Vec<Alert>,
-        deleted: bool,
-    },
+    /// A Pod, Job or Node: its alerts now (none once deleted), replacing the previous ones
+    /// (`key` identifies it).
+    Tracked { key: String, alerts: Vec<Alert> },
     /// A Warning Event: a firing alert that expires by itself.
     Expiring(Alert),
     /// Nothing to do.
@@ -148,14 +158,14 @@ impl Plugin {
             Ok(Object::Ignored) => Outcome::none(),
             Ok(Object::Expiring(alert)) => {
                 let starts_at = alert.starts_at.unwrap_or(now).min(now);
-                let firing = [Firing { alert, starts_at }];
+                let firing = [Firing {
+                    alert,
+                    starts_at,
+                    sent: false,
+                }];
                 self.post(&firing, &[], now).0
             }
-            Ok(Object::Tracked {
-                key,
-                alerts,
-                deleted,
-            }) => self.track(key, alerts, deleted, now),
+            Ok(Object::Tracked { key, alerts }) => self.track(key, alerts, now),
             Err(error) => Outcome::error(format!("alertmanager: {error}")),
         }
     }
@@ -175,7 +185,6 @@ impl Plugin {
         let tracked = |alerts| Object::Tracked {
             key: key.clone(),
             alerts,
-            deleted,
         };
         let object = match kind {
             "Pod" if core => tracked(if deleted {
@@ -212,42 +221,50 @@ impl Plugin {
     }
 
     /// Sends the object's alerts as firing and the ones that stopped as resolved, and
-    /// remembers what fires.
-    fn track(&mut self, key: String, alerts: Vec<Alert>, deleted: bool, now: Millis) -> Outcome {
+    /// remembers what fires. When the `POST` fails, it remembers what the retry needs instead.
+    fn track(&mut self, key: String, alerts: Vec<Alert>, now: Millis) -> Outcome {
         let previous = self.firing.remove(&key).unwrap_or_default();
-        let firing: Vec<Firing> = alerts
+        let mut firing: Vec<Firing> = alerts
             .into_iter()
             .map(|alert| {
-                let starts_at = previous
-                    .iter()
-                    .find(|p| p.alert.labels == alert.labels)
+                let before = previous.iter().find(|p| p.alert.labels == alert.labels);
+                let starts_at = before
                     .map(|p| p.starts_at)
                     .or(alert.starts_at)
                     .unwrap_or(now)
                     .min(now);
-                Firing { alert, starts_at }
+                Firing {
+                    alert,
+                    starts_at,
+                    sent: before.is_some_and(|p| p.sent),
+                }
             })
             .collect();
+        // Only what Alertmanager holds needs resolving; an alert it never got is forgotten.
         let resolved: Vec<Firing> = previous
             .into_iter()
-            .filter(|p| !firing.iter().any(|f| f.alert.labels == p.alert.labels))
+            .filter(|p| p.sent && !firing.iter().any(|f| f.alert.labels == p.alert.labels))
             .collect();
         if firing.is_empty() && resolved.is_empty() {
             return Outcome::none();
         }
         let (outcome, sent) = self.post(&firing, &resolved, now);
-        let mut keep = firing;
-        if !sent && !deleted {
-            // Resolve them with the next event of this object.
-            keep.extend(resolved);
+        if sent {
+            for f in &mut firing {
+                f.sent = true;
+            }
+        } else {
+            // The retry (or the next event of the object) resolves them, even once deleted.
+            firing.extend(resolved);
         }
-        if !keep.is_empty() {
-            self.firing.insert(key, keep);
+        if !firing.is_empty() {
+            self.firing.insert(key, firing);
         }
         outcome
     }
 
-    /// `POST`s the alerts; the outcome line and whether Alertmanager took them.
+    /// `POST`s the alerts; the outcome line and whether Alertmanager took them. A failure that
+    /// may pass asks for a retry of the event.
     fn post(&self, firing: &[Firing], resolved: &[Firing], now: Millis) -> (Outcome, bool) {
         let body = self.body(firing, resolved, now);
         let mut summary = format!("{} firing, {} resolved (", firing.len(), resolved.len());
@@ -267,39 +284,36 @@ impl Plugin {
             Ok(request) => request,
             Err(error) => return (Outcome::error(format!("alertmanager: {error}")), false),
         };
-        match http::send(&request) {
+        let (failure, transient) = match http::send(&request) {
             Ok(response) if response.is_success() => {
-                (Outcome::info(format!("alertmanager: {summary}")), true)
+                return (Outcome::info(format!("alertmanager: {summary}")), true)
             }
             Ok(response) => {
                 let answer = short_text(&response.body);
-                let message = format!(
-                    "alertmanager: POST {endpoint} answered {}{}{answer}; not delivered: {summary}",
+                let failure = format!(
+                    "answered {}{}{answer}",
                     response.status,
                     if answer.is_empty() { "" } else { ": " },
                 );
-                let outcome = if (400..500).contains(&response.status) {
-                    Outcome::error(message)
-                } else {
-                    Outcome::warn(message)
-                };
-                (outcome, false)
+                (failure, transient_status(response.status))
             }
-            Err(error) => {
-                let reason = error
-                    .http_error()
-                    .map_or_else(|| error.to_string(), str::to_owned);
-                let message = format!(
-                    "alertmanager: POST {endpoint} failed: {reason}; not delivered: {summary}"
-                );
-                let outcome = if reason.starts_with("denied") {
-                    Outcome::error(message)
-                } else {
-                    Outcome::warn(message)
-                };
-                (outcome, false)
-            }
-        }
+            Err(error) => match error.http_error() {
+                Some(reason) => (format!("failed: {reason}"), transient_error(reason)),
+                // The host's answer cannot be read: a bug, not a passing failure.
+                None => (format!("failed: {error}"), false),
+            },
+        };
+        let outcome = if transient {
+            Outcome::warn(format!(
+                "alertmanager: POST {endpoint} {failure}; not delivered, will retry: {summary}"
+            ))
+            .with_retry()
+        } else {
+            Outcome::error(format!(
+                "alertmanager: POST {endpoint} {failure}; not delivered: {summary}"
+            ))
+        };
+        (outcome, false)
     }
 
     /// The JSON array Alertmanager takes: firing alerts end at now + `resolve_after`, resolved
@@ -329,6 +343,21 @@ impl Plugin {
             })
             .collect()
     }
+}
+
+/// Whether an answer with `status` may be different later: 5xx (the server or a proxy in
+/// trouble), 429 (too many requests) and 408 (request timeout). Any other 4xx means the request
+/// or the config is wrong.
+fn transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..)
+}
+
+/// Whether the host's reason for giving no answer may pass: a refused connection, a timeout, a
+/// reset... but not the host refusing the request itself (not granted, malformed, a secret header
+/// it cannot read).
+fn transient_error(reason: &str) -> bool {
+    const PERMANENT: [&str; 4] = ["denied", "invalid request", "env var ", "cannot read "];
+    !PERMANENT.iter().any(|prefix| reason.starts_with(prefix))
 }
 
 /// The first line of `text`, at most 300 characters.

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use event_controller_guest::http::{mock, Request};
-use event_controller_guest::{Event, Level, Outcome};
+use event_controller_guest::{Event, Level, Outcome, Retry};
 use serde_json::{json, Value};
 
 use super::*;
@@ -546,18 +546,28 @@ fn failed_posts_are_reported_and_resolutions_retried() {
             "alertmanager: POST http://127.0.0.1:9093/api/v2/alerts failed: denied: plugin plugin_alertmanager has no [plugins.plugin_alertmanager.capabilities.http] section; not delivered: 1 firing, 0 resolved (PodCrashLooping shop/web-7d4b9c6f5-x2k8p/metrics-sidecar)"
         )
     );
+    assert_eq!(outcome.retry(), None, "a denied request stays denied");
 
-    h.answer(mock::fail("connection refused"));
+    // Alertmanager down: a WARN, and the host is asked to deliver the event again.
+    h.answer(mock::fail("io: Connection refused (os error 111)"));
     let (outcome, _) = h.run(lines[3], "2026-11-26T20:54:10Z");
-    assert_eq!(outcome.level(), Some(Level::Warn));
-    assert!(
-        outcome
-            .message()
-            .unwrap_or_default()
-            .contains("failed: connection refused"),
-        "{outcome:?}"
+    assert_eq!(
+        outcome,
+        Outcome::warn(
+            "alertmanager: POST http://127.0.0.1:9093/api/v2/alerts failed: io: Connection refused (os error 111); not delivered, will retry: 1 firing, 0 resolved (PodCrashLooping shop/web-7d4b9c6f5-x2k8p/metrics-sidecar)"
+        )
+        .with_retry()
+    );
+    // Not sent: nothing to resolve yet, but its startsAt is kept for the retry.
+    let kept = &h.plugin.firing["d7372f9c-2ea9-4580-bb24-27067cf91adb"];
+    assert!(kept.iter().all(|f| !f.sent), "{kept:?}");
+    h.answer(mock::fail("timeout: global"));
+    assert_eq!(
+        h.run(lines[3], "2026-11-26T20:54:12Z").0.retry(),
+        Some(Retry::Backoff)
     );
 
+    // A 4xx other than 429: the alerts need fixing; no retry.
     h.answer(mock::respond(400, "at least one label pair required\n"));
     let (outcome, _) = h.run(lines[3], "2026-11-26T20:54:20Z");
     assert_eq!(
@@ -566,25 +576,34 @@ fn failed_posts_are_reported_and_resolutions_retried() {
             "alertmanager: POST http://127.0.0.1:9093/api/v2/alerts answered 400: at least one label pair required; not delivered: 1 firing, 0 resolved (PodCrashLooping shop/web-7d4b9c6f5-x2k8p/metrics-sidecar)"
         )
     );
+    assert_eq!(outcome.retry(), None);
+    for status in [429, 408, 502] {
+        h.answer(mock::respond(status, ""));
+        let (outcome, _) = h.run(lines[3], "2026-11-26T20:54:25Z");
+        assert_eq!(outcome.level(), Some(Level::Warn), "{status}");
+        assert_eq!(outcome.retry(), Some(Retry::Backoff), "{status}");
+    }
 
-    // Alertmanager is back: the alert fires, with the startsAt of the first attempt.
+    // Alertmanager is back (the retry): the alert fires, with the startsAt of the first attempt.
     h.answer(mock::respond(200, ""));
     let (outcome, body) = h.run(lines[3], "2026-11-26T20:54:30Z");
     assert_eq!(outcome.level(), Some(Level::Info));
+    assert_eq!(outcome.retry(), None);
     assert_eq!(
         body.expect("sent")[0]["startsAt"],
         "2026-11-26T20:54:00.000Z"
     );
 
-    // The resolution fails with a 503: kept, and sent again with the next event.
+    // The resolution fails with a 503: kept, retried, and sent again by the retry.
     let recovered = lines[2].replace(r#""resourceVersion":"225""#, r#""resourceVersion":"250""#);
     h.answer(mock::respond(503, ""));
     let (outcome, _) = h.run(&recovered, "2026-11-26T20:55:00Z");
     assert_eq!(
         outcome,
         Outcome::warn(
-            "alertmanager: POST http://127.0.0.1:9093/api/v2/alerts answered 503; not delivered: 0 firing, 1 resolved (resolved: PodCrashLooping shop/web-7d4b9c6f5-x2k8p/metrics-sidecar)"
+            "alertmanager: POST http://127.0.0.1:9093/api/v2/alerts answered 503; not delivered, will retry: 0 firing, 1 resolved (resolved: PodCrashLooping shop/web-7d4b9c6f5-x2k8p/metrics-sidecar)"
         )
+        .with_retry()
     );
     h.answer(mock::respond(200, ""));
     let (outcome, body) = h.run(&recovered, "2026-11-26T20:56:00Z");
@@ -597,10 +616,11 @@ fn failed_posts_are_reported_and_resolutions_retried() {
     assert_eq!(body.expect("sent")[0]["endsAt"], "2026-11-26T20:56:00.000Z");
     assert!(h.plugin.firing.is_empty());
 
-    // A host answer the SDK cannot read.
+    // A host answer the SDK cannot read: a bug somewhere, not a passing failure.
     h.answer("garbage".to_owned());
     let (outcome, _) = h.run(lines[3], "2026-11-26T20:57:00Z");
-    assert_eq!(outcome.level(), Some(Level::Warn));
+    assert_eq!(outcome.level(), Some(Level::Error));
+    assert_eq!(outcome.retry(), None);
     assert!(
         outcome
             .message()
@@ -611,14 +631,84 @@ fn failed_posts_are_reported_and_resolutions_retried() {
 }
 
 #[test]
-fn a_failed_resolution_of_a_deleted_object_is_dropped() {
+fn an_alert_never_delivered_is_not_resolved() {
+    let mut h = Harness::default();
+    let lines = pod_lines();
+    h.answer(mock::fail("io: Connection refused (os error 111)"));
+    let (outcome, _) = h.run(lines[3], "2026-11-26T20:54:00Z");
+    assert_eq!(outcome.retry(), Some(Retry::Backoff));
+    // Alertmanager is back, and the Pod has recovered (a newer event replaced the retry):
+    // Alertmanager never had the alert, so nothing is sent.
+    h.answer(mock::respond(200, ""));
+    let recovered = lines[2].replace(r#""resourceVersion":"225""#, r#""resourceVersion":"250""#);
+    assert_eq!(
+        h.run(&recovered, "2026-11-26T20:55:00Z"),
+        (Outcome::none(), None)
+    );
+    assert!(h.plugin.firing.is_empty());
+
+    // Fired and delivered, then a failed refresh: still Alertmanager's, so still resolved later.
+    h.run(lines[3], "2026-11-26T20:56:00Z");
+    h.answer(mock::respond(500, ""));
+    assert_eq!(
+        h.run(lines[3], "2026-11-26T20:56:30Z").0.retry(),
+        Some(Retry::Backoff)
+    );
+    h.answer(mock::respond(200, ""));
+    let (outcome, body) = h.run(&recovered, "2026-11-26T20:57:00Z");
+    assert_eq!(
+        outcome,
+        Outcome::info(
+            "alertmanager: 0 firing, 1 resolved (resolved: PodCrashLooping shop/web-7d4b9c6f5-x2k8p/metrics-sidecar)"
+        )
+    );
+    assert_eq!(
+        body.expect("sent")[0]["startsAt"],
+        "2026-11-26T20:56:00.000Z"
+    );
+}
+
+#[test]
+fn a_failed_resolution_of_a_deleted_object_is_retried() {
     let mut h = Harness::default();
     let lines = pod_lines();
     h.run(lines[4], "2026-11-26T20:54:00Z");
     h.answer(mock::respond(500, "boom"));
     let (outcome, _) = h.run(lines[6], "2026-11-26T20:55:00Z");
     assert_eq!(outcome.level(), Some(Level::Warn));
-    assert!(h.plugin.firing.is_empty(), "nothing more will come for it");
+    assert_eq!(outcome.retry(), Some(Retry::Backoff));
+    assert_eq!(h.plugin.firing.len(), 1, "kept for the retry");
+    // The retried DELETED resolves both.
+    h.answer(mock::respond(200, ""));
+    let (outcome, body) = h.run(lines[6], "2026-11-26T20:55:01Z");
+    assert_eq!(
+        outcome,
+        Outcome::info(
+            "alertmanager: 0 firing, 2 resolved (resolved: PodCrashLooping payments/ledger-worker-0/worker, PodOOMKilled payments/ledger-worker-0/worker)"
+        )
+    );
+    assert_eq!(
+        body,
+        Some(ledger_alerts(
+            "2026-11-26T20:54:00.000Z",
+            "2026-11-26T20:55:01.000Z"
+        ))
+    );
+    assert!(h.plugin.firing.is_empty());
+}
+
+#[test]
+fn failures_of_warning_events_are_retried_too() {
+    let mut h = Harness::default();
+    let line = EVENTS.lines().nth(1).expect("a BackOff Event");
+    h.answer(mock::fail("io: Connection refused (os error 111)"));
+    let (outcome, _) = h.run(line, "2026-11-26T20:54:00Z");
+    assert_eq!(outcome.level(), Some(Level::Warn));
+    assert_eq!(outcome.retry(), Some(Retry::Backoff));
+    h.answer(mock::respond(200, ""));
+    let (outcome, body) = h.run(line, "2026-11-26T20:54:02Z");
+    assert_eq!(outcome.retry(), None);
+    assert_eq!(body.expect("sent")[0]["labels"]["reason"], "BackOff");
 }
 
 #[test]
@@ -658,6 +748,7 @@ fn init_refuses_a_config_without_url() {
     let _guard = mock::set(|_| mock::fail("connection refused"));
     let outcome = handle_event(&Event::new(pod_lines()[3]));
     assert_eq!(outcome.level(), Some(Level::Warn), "{outcome:?}");
+    assert_eq!(outcome.retry(), Some(Retry::Backoff));
 }
 
 #[test]

@@ -12,12 +12,11 @@
 //! "message"}], "messages": [...]}`; a failure is HTTP 400 (or 500) with `success: false`.
 
 use event_controller_guest::http::Request;
-use event_controller_guest::Level;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::settings::Settings;
-use crate::{excerpt, time, Failure, Host};
+use crate::{excerpt, time, transient_error, transient_status, Failure, Host};
 
 /// A certificate and its key, fresh from the CA.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,12 +90,11 @@ pub fn issue(
         &json!({"certificate": new.certificate}),
         host,
     )?;
-    let not_after = time::parse_rfc3339(&info.not_after).ok_or_else(|| Failure {
-        level: Level::Error,
-        reason: format!(
+    let not_after = time::parse_rfc3339(&info.not_after).ok_or_else(|| {
+        Failure::error(format!(
             "CFSSL's certinfo gave a not_after that is not an RFC 3339 time: {:?}",
             info.not_after
-        ),
+        ))
     })?;
     if !info.sans.is_empty()
         && !info
@@ -104,14 +102,11 @@ pub fn issue(
             .iter()
             .any(|san| san.eq_ignore_ascii_case(host_name))
     {
-        return Err(Failure {
-            level: Level::Error,
-            reason: format!(
-                "CFSSL issued a certificate for {} instead of {host_name} (a signing profile \
-                 that overrides the hosts?)",
-                info.sans.join(", ")
-            ),
-        });
+        return Err(Failure::error(format!(
+            "CFSSL issued a certificate for {} instead of {host_name} (a signing profile that \
+             overrides the hosts?)",
+            info.sans.join(", ")
+        )));
     }
     Ok(Issued {
         certificate: new.certificate,
@@ -154,15 +149,10 @@ fn call<T: for<'de> Deserialize<'de>>(
     let response = match host.http(&request) {
         Ok(response) => response,
         Err(error) => {
-            let level = match error.http_error() {
-                // Not granted: the operator's config needs fixing.
-                Some(reason) if reason.starts_with("denied") => Level::Error,
-                // Refused, timed out: CFSSL may be back on the next event.
-                Some(_) => Level::Warn,
-                None => Level::Error,
-            };
             return Err(Failure {
-                level,
+                // Refused, timed out: CFSSL may be back for the retry. Not granted, or an
+                // unreadable answer from the host: the config (or a bug) needs fixing.
+                transient: error.http_error().is_some_and(transient_error),
                 reason: format!("{what}: {error}"),
             });
         }
@@ -181,13 +171,13 @@ fn call<T: for<'de> Deserialize<'de>>(
         .unwrap_or_else(|| excerpt(&response.body));
     if !response.is_success() {
         return Err(Failure {
-            // 4xx: the request or the CA's config is wrong; 5xx: maybe passing.
-            level: if response.status < 500 {
-                Level::Error
-            } else {
-                Level::Warn
-            },
-            reason: format!("{what} answered {}: {errors}", response.status),
+            // 5xx, 429, 408: maybe passing; other 4xx: the request or the CA's config is wrong.
+            transient: transient_status(response.status),
+            reason: format!(
+                "{what} answered {}{}{errors}",
+                response.status,
+                if errors.is_empty() { "" } else { ": " }
+            ),
         });
     }
     let Some(envelope) = envelope else {

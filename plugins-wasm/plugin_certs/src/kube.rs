@@ -16,9 +16,9 @@ pub enum Answer {
     Patched { resource_version: Option<String> },
     /// The API server refused it (403, 404, 422...), with its Status message.
     Refused { status: u16, message: String },
-    /// The host did not send it (not granted, no cluster connection, timeout), or its answer was
-    /// unreadable.
-    Failed(String),
+    /// The host did not send it (not granted, no cluster connection, timeout), with its reason;
+    /// or (`unreadable`) its answer could not be read.
+    Failed { reason: String, unreadable: bool },
 }
 
 /// Reads the host's answer JSON.
@@ -35,14 +35,20 @@ pub fn parse_answer(answer: &str) -> Answer {
     let raw: Raw = match serde_json::from_str(answer) {
         Ok(raw) => raw,
         Err(error) => {
-            return Answer::Failed(format!(
-                "unreadable answer from the host's kube_request ({error}): {}",
-                crate::excerpt(answer)
-            ))
+            return Answer::Failed {
+                reason: format!(
+                    "unreadable answer from the host's kube_request ({error}): {}",
+                    crate::excerpt(answer)
+                ),
+                unreadable: true,
+            }
         }
     };
-    if let Some(error) = raw.error {
-        return Answer::Failed(error);
+    if let Some(reason) = raw.error {
+        return Answer::Failed {
+            reason,
+            unreadable: false,
+        };
     }
     match raw.status {
         Some(200..=299) => Answer::Patched {
@@ -54,10 +60,13 @@ pub fn parse_answer(answer: &str) -> Answer {
             status,
             message: raw.message,
         },
-        None => Answer::Failed(format!(
-            "the host's kube_request answer has neither status nor error: {}",
-            crate::excerpt(answer)
-        )),
+        None => Answer::Failed {
+            reason: format!(
+                "the host's kube_request answer has neither status nor error: {}",
+                crate::excerpt(answer)
+            ),
+            unreadable: true,
+        },
     }
 }
 
@@ -128,10 +137,22 @@ mod tests {
             parse_answer(
                 r#"{"error":"denied: patch of routes.route.openshift.io is not granted"}"#
             ),
-            Answer::Failed("denied: patch of routes.route.openshift.io is not granted".to_owned())
+            Answer::Failed {
+                reason: "denied: patch of routes.route.openshift.io is not granted".to_owned(),
+                unreadable: false,
+            }
         );
         for bad in ["", "[]", "{}", r#"{"status":"200"}"#] {
-            assert!(matches!(parse_answer(bad), Answer::Failed(_)), "{bad}");
+            assert!(
+                matches!(
+                    parse_answer(bad),
+                    Answer::Failed {
+                        unreadable: true,
+                        ..
+                    }
+                ),
+                "{bad}"
+            );
         }
     }
 }

@@ -34,9 +34,12 @@
 //! `spec.tls` (a merge patch). A `passthrough` Route cannot carry a certificate: it gets a WARN
 //! and nothing else.
 //!
-//! Only events drive it: the controller has no periodic resync, so a Route that never changes
-//! is renewed on its next event, at the latest when the controller restarts (every Route then
-//! arrives as `ADDED`).
+//! Renewal needs no event: after issuing a certificate, or finding it up to date, the plugin
+//! asks the host to deliver the Route's event again when the renewal window opens
+//! (`Outcome::with_retry_after`, `cert-not-after` − `renew_before_days` − now, at least a
+//! minute). A newer event of the Route replaces that pending delivery, and asks again in turn,
+//! so the Route's latest event always comes back in time. A restart loses the pending
+//! deliveries, but every Route then arrives as `ADDED` and asks again.
 //!
 //! A `MODIFIED` event already queued before the patch (older than it) still shows the Route
 //! without the new certificate. The plugin remembers the resourceVersion its patch produced
@@ -73,11 +76,21 @@
 //! One line per event of an annotated Route:
 //! `certs: issued certificate for web.apps.example.com (Route shop/web), expires
 //! 2027-11-27T01:57:00Z` (INFO; with `; replaces the one for old.apps.example.com`, or
-//! `renewed ...; the previous one expires ...`), a DEBUG line when up to date, and on failure
+//! `renewed ...; the previous one expires ...`), a DEBUG line when up to date (both with the
+//! delivery at the renewal window above), and on failure
 //! `certs: cannot issue a certificate for web.apps.example.com (Route shop/web): <reason>`:
-//! ERROR when the request was denied, CFSSL answered 4xx or the API server refused the patch,
-//! WARN when CFSSL could not be reached or answered 5xx (the next event tries again). Routes
-//! without the annotation, and other kinds, give nothing.
+//!
+//! - WARN, and a retry of the event after the host's back-off (`Outcome::with_retry`: 1 s, 2 s,
+//!   4 s... at most 5 min, unless a newer event of the Route comes first), when the failure may
+//!   pass: CFSSL or the API server could not be reached or timed out, or answered 5xx, 429 or
+//!   408. The line ends with `; will retry`;
+//! - ERROR, and no retry, when retrying cannot help: the request was denied (no grant), CFSSL
+//!   answered another 4xx or something unreadable, the API server refused the patch (403, 404,
+//!   422...), or the CA's certificates live too short.
+//!
+//! A certificate counts as issued only once the patch succeeded: one whose patch failed is
+//! thrown away (nothing was recorded), and the retried event issues another. Routes without the
+//! annotation, and other kinds, give nothing.
 //!
 //! The module subscribes to `ADDED` and `MODIFIED` events of `routes.route.openshift.io` by
 //! default (its `event-controller.subscribe` section).
@@ -90,9 +103,10 @@ mod time;
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use event_controller_guest::http::{self, Request, Response};
-use event_controller_guest::{export_plugin, Config, Error, Event, Level, Outcome};
+use event_controller_guest::{export_plugin, Config, Error, Event, Outcome};
 use serde_json::json;
 
 pub use crate::kube::ROUTES;
@@ -143,17 +157,52 @@ impl Host for Wasm {
 /// Why a certificate could not be issued or patched in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    level: Level,
+    /// Whether it may pass (a WARN and a retry of the event), or needs fixing (an ERROR).
+    transient: bool,
     reason: String,
 }
 
 impl Failure {
+    /// A failure that retrying will not mend.
     fn error(reason: String) -> Failure {
         Failure {
-            level: Level::Error,
+            transient: false,
             reason,
         }
     }
+}
+
+/// The shortest wait before a Route's event comes back for renewal.
+pub const MIN_RENEWAL_DELAY: Duration = Duration::from_secs(60);
+
+/// How long until the renewal window of a certificate expiring at `not_after` opens, at `now`
+/// (Unix seconds), renewing `window` seconds before expiry; at least [`MIN_RENEWAL_DELAY`].
+pub fn renewal_delay(not_after: i64, window: i64, now: i64) -> Duration {
+    let seconds = not_after.saturating_sub(window).saturating_sub(now);
+    Duration::from_secs(u64::try_from(seconds).unwrap_or(0)).max(MIN_RENEWAL_DELAY)
+}
+
+/// Whether an answer with `status` may be different later: 5xx (the server or a proxy in
+/// trouble), 429 (too many requests) and 408 (request timeout). Any other 4xx means the request
+/// or the config is wrong.
+fn transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..)
+}
+
+/// Whether the host's reason for not answering (`http_request`'s or `kube_request`'s `error`)
+/// may pass: a refused connection, a timeout, a reset... but not the host refusing the request
+/// itself (not granted, malformed, a secret header it cannot read, no cluster connection).
+fn transient_error(reason: &str) -> bool {
+    const PERMANENT: [&str; 7] = [
+        "denied",
+        "invalid request",
+        "malformed request",
+        "unknown verb",
+        "env var ",
+        "cannot read ",
+        "no Kubernetes connection",
+    ];
+    !PERMANENT.iter().any(|prefix| reason.starts_with(prefix))
 }
 
 /// The plugin: its settings and, per Route (uid), the resourceVersion its last patch produced,
@@ -215,7 +264,8 @@ impl Plugin {
             return Outcome::debug(format!(
                 "certs: certificate for {host_name} up to date ({who}), expires {}",
                 time::format_rfc3339(not_after)
-            ));
+            ))
+            .with_retry_after(renewal_delay(not_after, window, now));
         }
         match self.renew(&route, &host_name, now, host) {
             Ok((not_after, resource_version)) => {
@@ -249,14 +299,17 @@ impl Plugin {
                     "certs: {verb} certificate for {host_name} ({who}), expires {}{because}",
                     time::format_rfc3339(not_after)
                 ))
+                .with_retry_after(renewal_delay(not_after, window, now))
             }
-            Err(failure) => Outcome::new(
-                failure.level,
-                format!(
-                    "certs: cannot issue a certificate for {host_name} ({who}): {}",
-                    failure.reason
-                ),
-            ),
+            Err(failure) if failure.transient => Outcome::warn(format!(
+                "certs: cannot issue a certificate for {host_name} ({who}): {}; will retry",
+                failure.reason
+            ))
+            .with_retry(),
+            Err(failure) => Outcome::error(format!(
+                "certs: cannot issue a certificate for {host_name} ({who}): {}",
+                failure.reason
+            )),
         }
     }
 
@@ -326,15 +379,14 @@ impl Plugin {
             .unwrap_or_else(|reason| json!({ "error": reason }).to_string());
         match kube::parse_answer(&answer) {
             kube::Answer::Patched { resource_version } => Ok((issued.not_after, resource_version)),
-            kube::Answer::Refused { status, message } => Err(Failure::error(format!(
-                "the API server refused the patch of the Route ({status}): {message}"
-            ))),
-            kube::Answer::Failed(reason) => Err(Failure {
-                level: if reason.contains("timed out") || reason.contains("timeout") {
-                    Level::Warn
-                } else {
-                    Level::Error
-                },
+            kube::Answer::Refused { status, message } => Err(Failure {
+                transient: transient_status(status),
+                reason: format!(
+                    "the API server refused the patch of the Route ({status}): {message}"
+                ),
+            }),
+            kube::Answer::Failed { reason, unreadable } => Err(Failure {
+                transient: !unreadable && transient_error(&reason),
                 reason: format!("the Route was not patched: {reason}"),
             }),
         }

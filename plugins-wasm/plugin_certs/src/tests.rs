@@ -3,8 +3,10 @@
 //! clock the test sets.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use event_controller_guest::http::mock;
+use event_controller_guest::{Level, Retry};
 use serde_json::{json, Value};
 
 use super::*;
@@ -23,6 +25,8 @@ enum Canned {
     Http(u16, &'static str),
     NoAnswer(&'static str),
     Kube(&'static str),
+    /// CFSSL's own answer, to let one request through before a canned one.
+    Pass,
 }
 
 struct Fake {
@@ -167,6 +171,10 @@ fn merge(target: &mut Value, patch: &Value) {
 impl Host for Fake {
     fn http(&mut self, request: &Request) -> Result<Response, Error> {
         self.http.push(request.clone());
+        if matches!(self.canned.front(), Some(Canned::Pass)) {
+            self.canned.pop_front();
+            return Ok(self.cfssl(request));
+        }
         if matches!(
             self.canned.front(),
             Some(Canned::Http(..) | Canned::NoAnswer(_))
@@ -238,6 +246,12 @@ fn handle(plugin: &mut Plugin, fake: &mut Fake, event_type: &str) -> (Option<Lev
         outcome.level(),
         outcome.message().unwrap_or_default().to_owned(),
     )
+}
+
+/// Handles the stored Route as an `event_type` event: the whole outcome.
+fn handle_outcome(plugin: &mut Plugin, fake: &mut Fake, event_type: &str) -> Outcome {
+    let raw = fake.event(event_type);
+    plugin.handle(&Event::new(&raw), fake)
 }
 
 fn info(message: &str) -> (Option<Level>, String) {
@@ -523,49 +537,69 @@ fn an_event_older_than_the_patch_issues_nothing() {
 
 #[test]
 fn cfssl_failures_patch_nothing() {
-    let cases: [(Canned, Level, &str); 5] = [
+    let retry = Some(Retry::Backoff);
+    let cases: [(Canned, Level, Option<Retry>, &str); 7] = [
         (
             Canned::NoAnswer("denied: http://127.0.0.1:8888/api/v1/cfssl/newcert is not under an allowed prefix"),
             Level::Error,
+            None,
             "CFSSL POST http://127.0.0.1:8888/api/v1/cfssl/newcert: HTTP request failed: denied: http://127.0.0.1:8888/api/v1/cfssl/newcert is not under an allowed prefix",
         ),
         (
-            Canned::NoAnswer("connection refused"),
+            Canned::NoAnswer("io: Connection refused (os error 111)"),
             Level::Warn,
-            "CFSSL POST http://127.0.0.1:8888/api/v1/cfssl/newcert: HTTP request failed: connection refused",
+            retry,
+            "CFSSL POST http://127.0.0.1:8888/api/v1/cfssl/newcert: HTTP request failed: io: Connection refused (os error 111); will retry",
+        ),
+        (
+            Canned::NoAnswer("timeout: global"),
+            Level::Warn,
+            retry,
+            "CFSSL POST http://127.0.0.1:8888/api/v1/cfssl/newcert: HTTP request failed: timeout: global; will retry",
         ),
         (
             Canned::Http(400, r#"{"success":false,"result":null,"errors":[{"code":2400,"message":"invalid curve"}],"messages":[]}"#),
             Level::Error,
+            None,
             "CFSSL POST http://127.0.0.1:8888/api/v1/cfssl/newcert answered 400: invalid curve (code 2400)",
         ),
         (
             Canned::Http(502, "Bad Gateway\n"),
             Level::Warn,
-            "CFSSL POST http://127.0.0.1:8888/api/v1/cfssl/newcert answered 502: Bad Gateway",
+            retry,
+            "CFSSL POST http://127.0.0.1:8888/api/v1/cfssl/newcert answered 502: Bad Gateway; will retry",
+        ),
+        (
+            Canned::Http(503, ""),
+            Level::Warn,
+            retry,
+            "CFSSL POST http://127.0.0.1:8888/api/v1/cfssl/newcert answered 503; will retry",
         ),
         (
             Canned::Http(200, r#"{"success":true,"result":{"certificate":"x"}}"#),
             Level::Error,
+            None,
             "CFSSL POST http://127.0.0.1:8888/api/v1/cfssl/newcert: unexpected result: missing field `private_key`",
         ),
     ];
-    for (canned, level, reason) in cases {
+    for (canned, level, retry, reason) in cases {
         let mut plugin = plugin();
         let mut fake = Fake::new(managed_route());
         fake.canned.push_back(canned);
+        let outcome = handle_outcome(&mut plugin, &mut fake, "ADDED");
         assert_eq!(
-            handle(&mut plugin, &mut fake, "ADDED"),
+            (outcome.level(), outcome.message()),
             (
                 Some(level),
-                format!("certs: cannot issue a certificate for web.apps.example.com (Route shop/web): {reason}")
+                Some(format!("certs: cannot issue a certificate for web.apps.example.com (Route shop/web): {reason}").as_str())
             )
         );
+        assert_eq!(outcome.retry(), retry, "{reason}");
         assert_eq!(
             fake.take_requests(),
             [format!("POST {CFSSL}/api/v1/cfssl/newcert")]
         );
-        // The next event tries again.
+        // The retry (or the next event) issues it.
         assert_eq!(
             handle(&mut plugin, &mut fake, "MODIFIED").0,
             Some(Level::Info)
@@ -574,42 +608,184 @@ fn cfssl_failures_patch_nothing() {
 }
 
 #[test]
-fn patch_failures_are_errors() {
+fn a_failure_after_newcert_records_nothing_and_the_retry_issues_once() {
+    let mut plugin = plugin();
+    let mut fake = Fake::new(managed_route());
+    let added = fake.event("ADDED");
+    // CFSSL goes away between newcert and info.
+    fake.canned.push_back(Canned::Pass);
+    fake.canned.push_back(Canned::Pass);
+    fake.canned.push_back(Canned::NoAnswer(
+        "io: Connection reset by peer (os error 104)",
+    ));
+    let outcome = plugin.handle(&Event::new(&added), &mut fake);
+    assert_eq!(outcome.level(), Some(Level::Warn));
+    assert_eq!(outcome.retry(), Some(Retry::Backoff));
+    assert!(fake.kube.is_empty(), "nothing patched");
+    assert!(plugin.patched.is_empty());
+    fake.take_requests();
+    // The retried delivery: the same event, a new certificate, one patch.
+    let outcome = plugin.handle(&Event::new(&added), &mut fake);
+    assert_eq!(outcome.level(), Some(Level::Info), "{outcome:?}");
+    assert_eq!(fake.take_requests(), issue_requests());
+    assert_eq!(
+        fake.route["metadata"]["annotations"]["event-controller/cert-serial"],
+        "123456789012345678902",
+        "the second certificate issued is the one patched in"
+    );
+}
+
+#[test]
+fn patch_failures_say_whether_they_may_pass() {
     let cases = [
         (
             r#"{"status":403,"message":"routes.route.openshift.io \"web\" is forbidden: User \"system:serviceaccount:ops:event-controller\" cannot patch resource \"routes\" in API group \"route.openshift.io\" in the namespace \"shop\""}"#,
             Level::Error,
+            None,
             "the API server refused the patch of the Route (403): routes.route.openshift.io \"web\" is forbidden: User \"system:serviceaccount:ops:event-controller\" cannot patch resource \"routes\" in API group \"route.openshift.io\" in the namespace \"shop\"",
+        ),
+        (
+            r#"{"status":422,"message":"Route.route.openshift.io \"web\" is invalid"}"#,
+            Level::Error,
+            None,
+            "the API server refused the patch of the Route (422): Route.route.openshift.io \"web\" is invalid",
         ),
         (
             r#"{"error":"denied: patch of routes.route.openshift.io is not granted"}"#,
             Level::Error,
+            None,
             "the Route was not patched: denied: patch of routes.route.openshift.io is not granted",
+        ),
+        (
+            r#"{"error":"no Kubernetes connection (the controller is not watching a cluster)"}"#,
+            Level::Error,
+            None,
+            "the Route was not patched: no Kubernetes connection (the controller is not watching a cluster)",
+        ),
+        (
+            "not JSON",
+            Level::Error,
+            None,
+            "the Route was not patched: unreadable answer from the host's kube_request (expected ident at line 1 column 2): not JSON",
         ),
         (
             r#"{"error":"timed out after 5000 ms"}"#,
             Level::Warn,
-            "the Route was not patched: timed out after 5000 ms",
+            Some(Retry::Backoff),
+            "the Route was not patched: timed out after 5000 ms; will retry",
+        ),
+        (
+            r#"{"error":"client error (Connect): tcp connect error: Connection refused (os error 111)"}"#,
+            Level::Warn,
+            Some(Retry::Backoff),
+            "the Route was not patched: client error (Connect): tcp connect error: Connection refused (os error 111); will retry",
+        ),
+        (
+            r#"{"status":503,"message":"the server is currently unable to handle the request"}"#,
+            Level::Warn,
+            Some(Retry::Backoff),
+            "the API server refused the patch of the Route (503): the server is currently unable to handle the request; will retry",
+        ),
+        (
+            r#"{"status":429,"message":"too many requests"}"#,
+            Level::Warn,
+            Some(Retry::Backoff),
+            "the API server refused the patch of the Route (429): too many requests; will retry",
         ),
     ];
-    for (answer, level, reason) in cases {
+    for (answer, level, retry, reason) in cases {
         let mut plugin = plugin();
         let mut fake = Fake::new(managed_route());
         fake.canned.push_back(Canned::Kube(answer));
+        let outcome = handle_outcome(&mut plugin, &mut fake, "ADDED");
         assert_eq!(
-            handle(&mut plugin, &mut fake, "ADDED"),
+            (outcome.level(), outcome.message()),
             (
                 Some(level),
-                format!("certs: cannot issue a certificate for web.apps.example.com (Route shop/web): {reason}")
+                Some(format!("certs: cannot issue a certificate for web.apps.example.com (Route shop/web): {reason}").as_str())
             )
         );
+        assert_eq!(outcome.retry(), retry, "{reason}");
         assert_eq!(fake.take_requests(), issue_requests());
+        // Nothing recorded: not in the Route, not in the plugin.
         assert!(fake.route["spec"].get("tls").is_none());
+        assert!(plugin.patched.is_empty());
+        // The retried event issues again, and this time the patch goes through.
+        assert_eq!(handle(&mut plugin, &mut fake, "ADDED").0, Some(Level::Info));
+        assert_eq!(fake.take_requests(), issue_requests());
     }
     // Natively there is no kube_request: the real host type says so.
     assert_eq!(
         kube::parse_answer(&json!({"error": Wasm.kube("{}").unwrap_err()}).to_string()),
-        kube::Answer::Failed("no kube_request outside the host".to_owned())
+        kube::Answer::Failed {
+            reason: "no kube_request outside the host".to_owned(),
+            unreadable: false
+        }
+    );
+}
+
+#[test]
+fn the_event_comes_back_when_the_renewal_window_opens() {
+    let mut plugin = plugin();
+    let mut fake = Fake::new(managed_route());
+    // Issued at NOW for a year: back in 365 - 30 days.
+    let outcome = handle_outcome(&mut plugin, &mut fake, "ADDED");
+    assert_eq!(outcome.level(), Some(Level::Info));
+    let in_335_days = Some(Retry::After(Duration::from_secs(335 * 86_400)));
+    assert_eq!(outcome.retry(), in_335_days);
+    // Its own MODIFIED event (which replaces that pending delivery): up to date, the same.
+    let outcome = handle_outcome(&mut plugin, &mut fake, "MODIFIED");
+    assert_eq!(outcome.level(), Some(Level::Debug));
+    assert_eq!(outcome.retry(), in_335_days);
+    // A day later, a change of the Route: a day less.
+    fake.now += time::DAY;
+    fake.modify(|r| r["metadata"]["labels"] = json!({"app": "web"}));
+    assert_eq!(
+        handle_outcome(&mut plugin, &mut fake, "MODIFIED").retry(),
+        Some(Retry::After(Duration::from_secs(334 * 86_400)))
+    );
+    // Seconds before the window: at least a minute.
+    fake.now = NOW + 335 * time::DAY - 5;
+    assert_eq!(
+        handle_outcome(&mut plugin, &mut fake, "MODIFIED").retry(),
+        Some(Retry::After(MIN_RENEWAL_DELAY))
+    );
+    // The delivery itself, in the window: renewed, and back in a year less 30 days.
+    fake.now = NOW + 335 * time::DAY;
+    let outcome = handle_outcome(&mut plugin, &mut fake, "MODIFIED");
+    assert!(
+        outcome
+            .message()
+            .is_some_and(|m| m.starts_with("certs: renewed certificate")),
+        "{outcome:?}"
+    );
+    assert_eq!(outcome.retry(), in_335_days);
+
+    assert_eq!(renewal_delay(1_000, 100, 0), Duration::from_secs(900));
+    assert_eq!(renewal_delay(1_000, 100, 900), MIN_RENEWAL_DELAY);
+    assert_eq!(renewal_delay(1_000, 100, 5_000), MIN_RENEWAL_DELAY);
+    assert_eq!(
+        renewal_delay(i64::MAX, 0, i64::MIN),
+        Duration::from_secs(i64::MAX as u64)
+    );
+}
+
+#[test]
+fn no_retry_for_what_needs_a_change_of_the_route() {
+    let mut plugin = plugin();
+    let mut route = managed_route();
+    route["spec"]["tls"] = json!({"termination": "passthrough"});
+    let mut fake = Fake::new(route);
+    assert_eq!(
+        handle_outcome(&mut plugin, &mut fake, "ADDED").retry(),
+        None
+    );
+    let mut fake = Fake::new(managed_route());
+    fake.lifetime = 30 * time::DAY;
+    let outcome = handle_outcome(&mut plugin, &mut fake, "ADDED");
+    assert_eq!(
+        (outcome.level(), outcome.retry()),
+        (Some(Level::Error), None)
     );
 }
 

@@ -71,11 +71,22 @@
 //! `dns: web.apps.example.com. A 10.0.0.10 (Route shop/web)`,
 //! `dns: shop.apps.example.com. A 10.0.0.10; removed web.apps.example.com. (Route shop/web)`,
 //! `dns: web.apps.example.com. A 10.0.0.10 already in place (Route shop/web)`. INFO, or WARN
-//! when a host was skipped as invalid or taken. When the zone cannot be read or changed, nothing
-//! is changed and the line says why: ERROR when the request was denied or PowerDNS answered
-//! 4xx (the config or the grant needs fixing), WARN otherwise (5xx, refused connection,
-//! timeout). The next event of the object tries again; the per-instance state is updated only
-//! after a successful PATCH. Objects without hosts or records give a DEBUG line.
+//! when a host was skipped as invalid or taken. Objects without hosts or records give a DEBUG
+//! line.
+//!
+//! When the zone cannot be read or changed, nothing is changed and the line says why:
+//!
+//! - WARN, and a retry of the event (`Outcome::with_retry`: the host delivers it again after
+//!   its back-off, 1 s, 2 s, 4 s... at most 5 min, unless a newer event of the object comes
+//!   first), when the failure may pass: no answer (refused connection, timeout), or PowerDNS
+//!   answered 5xx, 429 or 408. The line ends with `will retry`;
+//! - ERROR, and no retry, when retrying cannot help: the request was denied (no grant), PowerDNS
+//!   answered another 4xx (a wrong key, a missing zone, a rejected change), or its answer was cut
+//!   or unreadable.
+//!
+//! The per-instance state is updated only after a successful PATCH, and the zone is read again
+//! on every delivery, so the retried event finds what is left to do (and a PATCH that did land
+//! although its answer was lost is then found in place).
 //!
 //! The module subscribes to `routes.route.openshift.io` and `ingresses.networking.k8s.io` by
 //! default (its `event-controller.subscribe` section); other kinds are ignored.
@@ -127,8 +138,27 @@ pub struct Plugin {
 
 /// Why the zone could not be read or changed.
 struct Failure {
-    level: Level,
+    /// Whether it may pass: a WARN and a retry of the event, else an ERROR.
+    transient: bool,
     reason: String,
+}
+
+impl Failure {
+    fn permanent(reason: String) -> Failure {
+        Failure {
+            transient: false,
+            reason,
+        }
+    }
+
+    /// The event's outcome: `message` (which ends with `(who)`), WARN with a retry or ERROR.
+    fn outcome(&self, message: String, who: &str) -> Outcome {
+        if self.transient {
+            Outcome::warn(format!("{message}; will retry ({who})")).with_retry()
+        } else {
+            Outcome::error(format!("{message} ({who})"))
+        }
+    }
 }
 
 impl Plugin {
@@ -167,13 +197,11 @@ impl Plugin {
         let zone = match self.read_zone(transport) {
             Ok(zone) => zone,
             Err(failure) => {
-                return Outcome::new(
-                    failure.level,
-                    format!(
-                        "dns: cannot read zone {}: {} ({who})",
-                        self.settings.zone, failure.reason
-                    ),
-                )
+                let message = format!(
+                    "dns: cannot read zone {}: {}",
+                    self.settings.zone, failure.reason
+                );
+                return failure.outcome(message, &who);
             }
         };
         let remembered = self.held.get(&object.key).cloned().unwrap_or_default();
@@ -182,13 +210,11 @@ impl Plugin {
 
         if !plan.changes.is_empty() {
             if let Err(failure) = self.patch(&plan.changes, transport) {
-                return Outcome::new(
-                    failure.level,
-                    format!(
-                        "dns: cannot update zone {}: {}; not applied: {summary} ({who})",
-                        self.settings.zone, failure.reason
-                    ),
+                let message = format!(
+                    "dns: cannot update zone {}: {}; not applied: {summary}",
+                    self.settings.zone, failure.reason
                 );
+                return failure.outcome(message, &who);
             }
         }
         if plan.held.is_empty() {
@@ -218,19 +244,15 @@ impl Plugin {
         let request = Request::get(self.settings.zone_url()).header("Accept", "application/json");
         let response = exchange(transport, &request)?;
         if response.truncated {
-            return Err(Failure {
-                level: Level::Error,
-                reason: format!(
-                    "the answer was cut at the host's max_response_bytes ({} bytes kept): raise \
-                     [plugins.NAME.capabilities.http] max_response_bytes",
-                    response.body.len()
-                ),
-            });
+            return Err(Failure::permanent(format!(
+                "the answer was cut at the host's max_response_bytes ({} bytes kept): raise \
+                 [plugins.NAME.capabilities.http] max_response_bytes",
+                response.body.len()
+            )));
         }
-        let doc = response.json().map_err(|error| Failure {
-            level: Level::Error,
-            reason: format!("{error}: {}", excerpt(&response.body)),
-        })?;
+        let doc = response
+            .json()
+            .map_err(|error| Failure::permanent(format!("{error}: {}", excerpt(&response.body))))?;
         Ok(ZoneView::from_doc(doc))
     }
 
@@ -242,10 +264,7 @@ impl Plugin {
     ) -> Result<(), Failure> {
         let request = Request::new("PATCH", self.settings.zone_url())
             .json_body(&Patch { rrsets: changes })
-            .map_err(|error| Failure {
-                level: Level::Error,
-                reason: error.to_string(),
-            })?;
+            .map_err(|error| Failure::permanent(error.to_string()))?;
         exchange(transport, &request).map(drop)
     }
 
@@ -271,18 +290,14 @@ impl Plugin {
     }
 }
 
-/// Sends `request`; a 2xx answer is `Ok`, anything else a [`Failure`] with its level.
+/// Sends `request`; a 2xx answer is `Ok`, anything else a [`Failure`], transient or not.
 fn exchange(transport: &mut impl Transport, request: &Request) -> Result<Response, Failure> {
     let what = format!("{} {}", request.method, request.url);
     match transport.send(request) {
         Ok(response) if response.is_success() => Ok(response),
         Ok(response) => Err(Failure {
-            // 4xx: the key, the grant, the zone or the request is wrong; retrying will not help.
-            level: if response.status < 500 {
-                Level::Error
-            } else {
-                Level::Warn
-            },
+            // Other 4xx: the key, the grant, the zone or the request is wrong.
+            transient: transient_status(response.status),
             reason: format!(
                 "{what} answered {}: {}",
                 response.status,
@@ -290,14 +305,25 @@ fn exchange(transport: &mut impl Transport, request: &Request) -> Result<Respons
             ),
         }),
         Err(error) => Err(Failure {
-            level: match error.http_error() {
-                Some(reason) if reason.starts_with("denied") => Level::Error,
-                Some(_) => Level::Warn,
-                None => Level::Error,
-            },
+            // No reason: the host's answer is unreadable, a bug rather than a passing failure.
+            transient: error.http_error().is_some_and(transient_error),
             reason: format!("{what}: {error}"),
         }),
     }
+}
+
+/// Whether an answer with `status` may be different later: 5xx (the server or a proxy in
+/// trouble), 429 (too many requests) and 408 (request timeout).
+fn transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..)
+}
+
+/// Whether the host's reason for giving no answer may pass: a refused connection, a timeout, a
+/// reset... but not the host refusing the request itself (not granted, malformed, a secret header
+/// it cannot read).
+fn transient_error(reason: &str) -> bool {
+    const PERMANENT: [&str; 4] = ["denied", "invalid request", "env var ", "cannot read "];
+    !PERMANENT.iter().any(|prefix| reason.starts_with(prefix))
 }
 
 /// The start of a body, on one line, for a message.

@@ -6,6 +6,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
+use event_controller_guest::Retry;
 use serde_json::{json, Value};
 
 use super::*;
@@ -18,6 +19,8 @@ enum Canned {
     Status(u16, &'static str),
     Truncated,
     NoAnswer(&'static str),
+    /// The fake's own answer, to let one request through before a canned one.
+    Served,
 }
 
 /// PowerDNS's zone API in memory.
@@ -135,7 +138,7 @@ impl Transport for FakePdns {
                 return Ok(response(200, &zone[..zone.len() / 2], true));
             }
             Some(Canned::NoAnswer(reason)) => return Err(no_answer(reason)),
-            None => {}
+            Some(Canned::Served) | None => {}
         }
         match request.method.as_str() {
             "GET" => Ok(response(200, &self.zone_json(), false)),
@@ -437,7 +440,10 @@ fn failures_change_nothing_and_say_why() {
     );
     pdns.canned
         .push_back(Canned::NoAnswer("connection refused"));
-    assert_eq!(handle(&mut plugin, &mut pdns, &added).0, Level::Warn);
+    assert_eq!(
+        handle(&mut plugin, &mut pdns, &added),
+        (Level::Warn, format!("dns: cannot read zone apps.example.com.: GET {ZONE_URL}: HTTP request failed: connection refused; will retry (Route shop/web)"))
+    );
     pdns.canned.push_back(Canned::Status(
         401,
         "{\"error\": \"Authentication by API Key failed\"}",
@@ -469,7 +475,7 @@ fn failures_change_nothing_and_say_why() {
         .push_back(Canned::Status(500, "{\"error\": \"database is locked\"}"));
     assert_eq!(
         handle(&mut plugin, &mut pdns, &added),
-        (Level::Warn, format!("dns: cannot update zone apps.example.com.: PATCH {ZONE_URL} answered 500: {{\"error\": \"database is locked\"}}; not applied: web.apps.example.com. A 10.0.0.10 (Route shop/web)"))
+        (Level::Warn, format!("dns: cannot update zone apps.example.com.: PATCH {ZONE_URL} answered 500: {{\"error\": \"database is locked\"}}; not applied: web.apps.example.com. A 10.0.0.10; will retry (Route shop/web)"))
     );
     assert!(plugin.held.is_empty());
     pdns.canned
@@ -483,6 +489,95 @@ fn failures_change_nothing_and_say_why() {
         handle(&mut plugin, &mut pdns, &added),
         info("dns: web.apps.example.com. A 10.0.0.10 (Route shop/web)")
     );
+}
+
+/// Handles `event`; its level and the retry it asks for.
+fn retry_of(
+    plugin: &mut Plugin,
+    pdns: &mut FakePdns,
+    event: &str,
+) -> (Option<Level>, Option<Retry>) {
+    let outcome = plugin.handle(&Event::new(event), pdns);
+    (outcome.level(), outcome.retry())
+}
+
+#[test]
+fn passing_failures_ask_for_a_retry_and_lasting_ones_do_not() {
+    let mut plugin = plugin();
+    let mut pdns = FakePdns::new();
+    let added = route("ADDED", "web", Some("web.apps.example.com"));
+    let retry = (Some(Level::Warn), Some(Retry::Backoff));
+    let no_retry = (Some(Level::Error), None);
+    for (canned, expected) in [
+        (Canned::Status(503, "Service Unavailable"), retry),
+        (Canned::Status(502, ""), retry),
+        (Canned::Status(429, "slow down"), retry),
+        (Canned::Status(408, ""), retry),
+        (
+            Canned::NoAnswer("io: Connection refused (os error 111)"),
+            retry,
+        ),
+        (Canned::NoAnswer("timeout: global"), retry),
+        (Canned::Status(400, "{\"error\": \"bad\"}"), no_retry),
+        (Canned::Status(401, ""), no_retry),
+        (Canned::Status(404, "Not Found"), no_retry),
+        (Canned::Status(422, ""), no_retry),
+        (
+            Canned::NoAnswer("denied: not under an allowed prefix"),
+            no_retry,
+        ),
+        (
+            Canned::NoAnswer("env var PDNS_API_KEY is not set"),
+            no_retry,
+        ),
+        (Canned::Truncated, no_retry),
+    ] {
+        let what = match &canned {
+            Canned::Status(status, _) => status.to_string(),
+            Canned::NoAnswer(reason) => (*reason).to_owned(),
+            Canned::Truncated => "truncated".to_owned(),
+            Canned::Served => unreachable!(),
+        };
+        pdns.canned.push_back(canned);
+        assert_eq!(retry_of(&mut plugin, &mut pdns, &added), expected, "{what}");
+    }
+    assert!(pdns.names().is_empty());
+    assert!(plugin.held.is_empty());
+
+    // PowerDNS goes away between the GET and the PATCH of a moved host: nothing is remembered
+    // as moved, and the retried event (the zone read again) does the whole move.
+    assert_eq!(
+        retry_of(&mut plugin, &mut pdns, &added),
+        (Some(Level::Info), None)
+    );
+    let moved = route("MODIFIED", "web", Some("shop.apps.example.com"));
+    pdns.canned.push_back(Canned::Served);
+    pdns.canned
+        .push_back(Canned::NoAnswer("io: Connection refused (os error 111)"));
+    assert_eq!(retry_of(&mut plugin, &mut pdns, &moved), retry);
+    assert_eq!(plugin.held["uid-web"], ["web.apps.example.com."]);
+    assert_eq!(
+        pdns.get("web.apps.example.com.", "A"),
+        Some(vec!["10.0.0.10".to_owned()])
+    );
+    assert_eq!(
+        handle(&mut plugin, &mut pdns, &moved),
+        info("dns: shop.apps.example.com. A 10.0.0.10; removed web.apps.example.com. (Route shop/web)")
+    );
+    assert_eq!(plugin.held["uid-web"], ["shop.apps.example.com."]);
+
+    // A DELETED whose PATCH fails is retried, and the retry removes the records.
+    let deleted = route("DELETED", "web", None);
+    pdns.canned.push_back(Canned::Served);
+    pdns.canned.push_back(Canned::Status(503, ""));
+    assert_eq!(retry_of(&mut plugin, &mut pdns, &deleted), retry);
+    assert!(pdns.get("shop.apps.example.com.", "A").is_some());
+    assert_eq!(
+        handle(&mut plugin, &mut pdns, &deleted),
+        info("dns: removed shop.apps.example.com. (Route shop/web)")
+    );
+    assert!(pdns.names().is_empty());
+    assert!(plugin.held.is_empty());
 }
 
 #[test]

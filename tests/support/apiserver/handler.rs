@@ -1,5 +1,5 @@
 //! One HTTP request: authentication, injected faults, routing, discovery, list and get. Watches
-//! are handed to [`super::watch`].
+//! are handed to [`super::watch`], creates, updates and deletes to [`super::write`].
 
 use super::body::Body;
 use super::json;
@@ -7,7 +7,7 @@ use super::query::{self, Filter, ListOptions};
 use super::resources::{self, ResourceDef, Visible};
 use super::status::{Status, STORAGE_INITIALIZING_429};
 use super::store::{self, Obj, World};
-use super::{watch, Request, Shared, State};
+use super::{watch, write, Request, Shared, State};
 use bytes::Bytes;
 use hyper::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Method, Response, StatusCode};
@@ -31,8 +31,9 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let method = req.method().clone();
-    // Only PATCH has a body worth reading.
-    let body = if method == Method::PATCH {
+    let writes = [Method::POST, Method::PUT, Method::DELETE].contains(&method);
+    // Only writes have a body worth reading.
+    let body = if method == Method::PATCH || writes {
         use http_body_util::BodyExt;
         req.into_body()
             .collect()
@@ -42,12 +43,28 @@ pub async fn handle(
     } else {
         Bytes::new()
     };
+    // A stalled server answers nothing until it is resumed.
+    let _ = shared
+        .stalled
+        .subscribe()
+        .wait_for(|stalled| !stalled)
+        .await;
     let mut state = shared.lock();
     state.requests.push(Request {
         method: method.to_string(),
         path: path.clone(),
         query: query.clone(),
     });
+    if writes {
+        return Ok(write::respond(
+            &shared,
+            &mut state,
+            &method,
+            &path,
+            &body,
+            auth.as_deref(),
+        ));
+    }
     if method == Method::PATCH {
         return Ok(patch_request(
             &shared,
@@ -146,7 +163,7 @@ fn respond(
     if !authenticated(state, auth) {
         return status_response(shared, &Status::unauthorized());
     }
-    if let Some(code) = state.failures.pop_front() {
+    if let Some(code) = take_failure(state) {
         return injected(shared, code);
     }
     if method != Method::GET {
@@ -166,7 +183,7 @@ fn respond(
     }
 }
 
-fn authenticated(state: &State, auth: Option<&str>) -> bool {
+pub(super) fn authenticated(state: &State, auth: Option<&str>) -> bool {
     let Some(token) = &state.token else {
         return true;
     };
@@ -177,7 +194,7 @@ fn authenticated(state: &State, auth: Option<&str>) -> bool {
 }
 
 /// The 403 for `verb` on `def`, if the resource is denied.
-fn authorize(
+pub(super) fn authorize(
     state: &State,
     def: &ResourceDef,
     verb: &str,
@@ -189,7 +206,14 @@ fn authorize(
         .then(|| Status::forbidden(&state.user, verb, def, namespace))
 }
 
-fn injected(shared: &Shared, code: u16) -> Resp {
+/// The code of the injected failure this request gets, if any: the next of
+/// [`fail_next_requests`](super::ApiServer::fail_next_requests), else the one of
+/// [`fail_all_requests`](super::ApiServer::fail_all_requests).
+pub(super) fn take_failure(state: &mut State) -> Option<u16> {
+    state.failures.pop_front().or(state.failing)
+}
+
+pub(super) fn injected(shared: &Shared, code: u16) -> Resp {
     if code == 429 {
         too_many_requests(shared)
     } else {
@@ -199,7 +223,7 @@ fn injected(shared: &Shared, code: u16) -> Resp {
 
 // --- routing ---
 
-enum Target {
+pub(super) enum Target {
     Document(Vec<u8>),
     Collection {
         def: &'static ResourceDef,
@@ -212,7 +236,7 @@ enum Target {
     },
 }
 
-fn route(state: &State, path: &str) -> Result<Target, Status> {
+pub(super) fn route(state: &State, path: &str) -> Result<Target, Status> {
     let segments = path
         .split('/')
         .filter(|s| !s.is_empty())
@@ -222,6 +246,7 @@ fn route(state: &State, path: &str) -> Result<Target, Status> {
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let visible = Visible {
         routes: state.routes_installed,
+        leases: state.leases,
     };
     let document =
         |doc: Option<Vec<u8>>| doc.map(Target::Document).ok_or_else(Status::path_not_found);

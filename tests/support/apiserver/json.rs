@@ -87,6 +87,27 @@ pub fn with_resource_version(raw: &str, rv: u64) -> Result<String, String> {
     Ok(object.render())
 }
 
+/// `text` without whitespace outside strings: one line, fit for a watch stream.
+pub fn compact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
+}
+
 struct Borrowed<'a>(Vec<(String, &'a RawValue)>);
 
 impl<'de> Deserialize<'de> for Borrowed<'de> {

@@ -24,6 +24,22 @@ pub struct ResourceDef {
     /// What a BOOKMARK object carries after its `metadata`: the type's zero-valued fields as the
     /// real server serializes them (recorded for Pods in `watchlist-bookmark.jsonl`).
     pub bookmark_tail: &'static str,
+    /// Whether discovery shows the resource: always, or once the test asks for it.
+    pub served: Served,
+    /// Whether clients may create (POST), update (PUT) and delete (DELETE) its objects over HTTP.
+    /// Resources without it answer those methods with 405: tests change them through the
+    /// [`ApiServer`](super::ApiServer) methods.
+    pub http_writes: bool,
+}
+
+/// When a resource is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    Always,
+    /// Once the routes CRD is installed.
+    WithRoutes,
+    /// When the server was built with [`Builder::with_leases`](super::Builder::with_leases).
+    WithLeases,
 }
 
 /// A subresource listed by discovery (`pods/status`); the server does not serve it.
@@ -37,6 +53,16 @@ pub struct Subresource {
 }
 
 impl ResourceDef {
+    /// The resource as the real server names it in messages: `configmaps`,
+    /// `leases.coordination.k8s.io`.
+    pub fn qualified(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.to_owned()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
     /// `v1`, `apps/v1`.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -86,7 +112,7 @@ const fn status(kind: &'static str) -> Subresource {
     }
 }
 
-/// Every resource the server knows, the routes CRD last.
+/// Every resource the server knows, in the real server's group order, the routes CRD last.
 pub static RESOURCES: &[ResourceDef] = &[
     ResourceDef {
         group: "",
@@ -109,6 +135,8 @@ pub static RESOURCES: &[ResourceDef] = &[
             status("Pod"),
         ],
         crd: false,
+        served: Served::Always,
+        http_writes: false,
         bookmark_tail: r#","spec":{"containers":null},"status":{}"#,
     },
     ResourceDef {
@@ -123,6 +151,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         verbs: RW,
         subresources: &[],
         crd: false,
+        served: Served::Always,
+        http_writes: true,
         bookmark_tail: "",
     },
     ResourceDef {
@@ -137,6 +167,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         verbs: RW,
         subresources: &[],
         crd: false,
+        served: Served::Always,
+        http_writes: false,
         bookmark_tail: "",
     },
     ResourceDef {
@@ -151,6 +183,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         verbs: RW,
         subresources: &[status("Service")],
         crd: false,
+        served: Served::Always,
+        http_writes: false,
         bookmark_tail: "",
     },
     ResourceDef {
@@ -165,6 +199,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         verbs: RW,
         subresources: &[],
         crd: false,
+        served: Served::Always,
+        http_writes: false,
         bookmark_tail: "",
     },
     ResourceDef {
@@ -190,6 +226,8 @@ pub static RESOURCES: &[ResourceDef] = &[
             status("Namespace"),
         ],
         crd: false,
+        served: Served::Always,
+        http_writes: false,
         bookmark_tail: "",
     },
     ResourceDef {
@@ -213,6 +251,24 @@ pub static RESOURCES: &[ResourceDef] = &[
             status("Deployment"),
         ],
         crd: false,
+        served: Served::Always,
+        http_writes: false,
+        bookmark_tail: "",
+    },
+    ResourceDef {
+        group: "coordination.k8s.io",
+        version: "v1",
+        plural: "leases",
+        singular: "lease",
+        kind: "Lease",
+        namespaced: true,
+        short_names: &[],
+        categories: &[],
+        verbs: RW,
+        subresources: &[],
+        crd: false,
+        served: Served::WithLeases,
+        http_writes: true,
         bookmark_tail: "",
     },
     ResourceDef {
@@ -227,6 +283,8 @@ pub static RESOURCES: &[ResourceDef] = &[
         verbs: CRD_VERBS,
         subresources: &[status("Route")],
         crd: true,
+        served: Served::WithRoutes,
+        http_writes: false,
         bookmark_tail: "",
     },
 ];
@@ -236,15 +294,21 @@ pub fn by_plural(plural: &str) -> Option<&'static ResourceDef> {
     RESOURCES.iter().find(|def| def.plural == plural)
 }
 
-/// What discovery currently shows: every built-in resource, and the CRD once installed.
+/// What discovery currently shows: every built-in resource, leases when asked for, and the CRD
+/// once installed.
 #[derive(Clone, Copy)]
 pub struct Visible {
     pub routes: bool,
+    pub leases: bool,
 }
 
 impl Visible {
     pub fn resources(self) -> impl Iterator<Item = &'static ResourceDef> {
-        RESOURCES.iter().filter(move |def| !def.crd || self.routes)
+        RESOURCES.iter().filter(move |def| match def.served {
+            Served::Always => true,
+            Served::WithRoutes => self.routes,
+            Served::WithLeases => self.leases,
+        })
     }
 
     /// The served resource `plural` of `group`/`version`.

@@ -14,11 +14,18 @@ pub struct Status {
     api_version: &'static str,
     metadata: Empty,
     status: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub message: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
     pub reason: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     details: Option<Box<Details>>,
+    #[serde(skip_serializing_if = "is_zero")]
     pub code: u16,
+}
+
+fn is_zero(code: &u16) -> bool {
+    *code == 0
 }
 
 #[derive(Serialize, Debug)]
@@ -32,10 +39,24 @@ struct Details {
     group: &'static str,
     #[serde(skip_serializing_if = "str::is_empty")]
     kind: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    uid: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     causes: Vec<Cause>,
     #[serde(rename = "retryAfterSeconds", skip_serializing_if = "Option::is_none")]
     retry_after_seconds: Option<u32>,
+}
+
+impl Details {
+    /// The details naming one object: its name, group and resource.
+    fn about(def: &ResourceDef, name: &str) -> Details {
+        Details {
+            name: name.to_owned(),
+            group: def.group,
+            kind: def.plural.to_owned(),
+            ..Details::default()
+        }
+    }
 }
 
 #[derive(Serialize, Debug)]
@@ -70,6 +91,17 @@ impl Status {
     pub fn to_json(&self) -> Vec<u8> {
         // A struct of strings and numbers always serializes.
         serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The answer to a DELETE of a resource that does not return the deleted object: `Success`,
+    /// naming the object, without message, reason or code.
+    pub fn deleted(def: &ResourceDef, name: &str, uid: &str) -> Status {
+        let mut status = Status::new(0, "", "").with_details(Details {
+            uid: uid.to_owned(),
+            ..Details::about(def, name)
+        });
+        status.status = "Success";
+        status
     }
 
     pub fn bad_request(message: impl Into<String>) -> Status {
@@ -108,18 +140,67 @@ impl Status {
         .with_details(Details::default())
     }
 
+    /// `configmaps "x" not found`, `leases.coordination.k8s.io "x" not found`.
     pub fn object_not_found(def: &ResourceDef, name: &str) -> Status {
         Status::new(
             404,
             "NotFound",
-            format!("{} \"{name}\" not found", def.plural),
+            format!("{} \"{name}\" not found", def.qualified()),
+        )
+        .with_details(Details::about(def, name))
+    }
+
+    /// 409 AlreadyExists: a create of an existing name.
+    pub fn already_exists(def: &ResourceDef, name: &str) -> Status {
+        Status::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", def.qualified()),
+        )
+        .with_details(Details::about(def, name))
+    }
+
+    /// 409 Conflict, `Operation cannot be fulfilled on leases.coordination.k8s.io "x": {why}`.
+    pub fn conflict(def: &ResourceDef, name: &str, why: &str) -> Status {
+        Status::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                def.qualified()
+            ),
+        )
+        .with_details(Details::about(def, name))
+    }
+
+    /// 422 Invalid: a created object without a name.
+    pub fn name_required(def: &ResourceDef) -> Status {
+        let message = "Required value: name or generateName is required";
+        Status::new(
+            422,
+            "Invalid",
+            format!("{} \"\" is invalid: metadata.name: {message}", def.kind),
         )
         .with_details(Details {
-            name: name.to_owned(),
             group: def.group,
-            kind: def.plural.to_owned(),
+            kind: def.kind.to_owned(),
+            causes: vec![Cause {
+                reason: "FieldValueRequired",
+                message: message.to_owned(),
+                field: "metadata.name",
+            }],
             ..Details::default()
         })
+    }
+
+    /// What the real server (its etcd store) answers to a create that carries a
+    /// resourceVersion: a 500 with neither reason nor details.
+    pub fn resource_version_on_create() -> Status {
+        Status::new(
+            500,
+            "",
+            "resourceVersion should not be set on objects to be created",
+        )
     }
 
     pub fn method_not_allowed() -> Status {

@@ -13,9 +13,9 @@
 pub mod resource;
 pub mod watch;
 
-use crate::event::WatchEvent;
 use crate::metrics::{Health, Metrics};
 use crate::source::reconcile::{DeletedObject, InitialEvents, Reconciler};
+use crate::source::SourceEvent;
 use secrecy::SecretString;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -209,7 +209,7 @@ pub async fn connect(settings: &KubeSettings) -> Result<Connection, ConnectError
 pub async fn run(
     connection: Connection,
     settings: KubeSettings,
-    events: mpsc::Sender<WatchEvent>,
+    events: mpsc::Sender<SourceEvent>,
     observer: Observer,
 ) {
     let mut tasks = tokio::task::JoinSet::new();
@@ -236,7 +236,7 @@ async fn watch_resource(
     connection: Connection,
     name: String,
     settings: KubeSettings,
-    events: mpsc::Sender<WatchEvent>,
+    events: mpsc::Sender<SourceEvent>,
     observer: Observer,
 ) {
     let client = connection.client;
@@ -278,14 +278,21 @@ async fn watch_resource(
     } else {
         vec![None]
     };
-    for namespace in namespaces {
-        let target = WatchTarget {
+    let targets: Vec<WatchTarget> = namespaces
+        .into_iter()
+        .map(|namespace| WatchTarget {
             resource: resource.clone(),
             namespace,
             label_selector: settings.label_selector.clone(),
             field_selector: settings.field_selector.clone(),
             streaming_lists: settings.streaming_lists,
-        };
+        })
+        .collect();
+    let announced = targets.iter().map(WatchTarget::listed).collect();
+    if events.send(SourceEvent::Watching(announced)).await.is_err() {
+        return;
+    }
+    for target in targets {
         let reconciler = Reconciler::new(settings.initial_events, settings.deleted_object);
         let connection = Connection {
             client: client.clone(),

@@ -17,6 +17,7 @@ use super::resource::Resource;
 use super::status_message;
 use crate::event::{event_bytes, EventError, EventType, WatchEvent};
 use crate::source::reconcile::Reconciler;
+use crate::source::{ListedTarget, SourceEvent};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -49,6 +50,15 @@ impl WatchTarget {
         match &self.namespace {
             Some(ns) => format!("{} in namespace {ns}", self.resource.qualified_name()),
             None => format!("{} in all namespaces", self.resource.qualified_name()),
+        }
+    }
+
+    /// What a completed list of this target covers.
+    pub fn listed(&self) -> ListedTarget {
+        ListedTarget {
+            api_version: self.resource.api_version(),
+            kind: self.resource.kind.clone(),
+            namespace: self.namespace.clone().filter(|_| self.resource.namespaced),
         }
     }
 
@@ -148,7 +158,7 @@ pub async fn run(
     connection: super::Connection,
     target: WatchTarget,
     mut reconciler: Reconciler,
-    events: mpsc::Sender<WatchEvent>,
+    events: mpsc::Sender<SourceEvent>,
     observer: super::Observer,
 ) {
     let client = connection.client;
@@ -211,7 +221,7 @@ async fn list(
     client: &kube::Client,
     target: &WatchTarget,
     reconciler: &mut Reconciler,
-    events: &mpsc::Sender<WatchEvent>,
+    events: &mpsc::Sender<SourceEvent>,
     observer: &super::Observer,
 ) -> Result<String, WatchError> {
     let mut listed = 0usize;
@@ -237,14 +247,14 @@ async fn list(
         }
     };
     finish_list(reconciler, events, target, listed, &resource_version).await?;
-    observer.listed(target);
+    listed_marker(events, target, observer).await?;
     Ok(resource_version)
 }
 
 /// The list is complete: sends the synthesized deletions and logs what was listed.
 async fn finish_list(
     reconciler: &mut Reconciler,
-    events: &mpsc::Sender<WatchEvent>,
+    events: &mpsc::Sender<SourceEvent>,
     target: &WatchTarget,
     listed: usize,
     resource_version: &str,
@@ -288,7 +298,7 @@ async fn watch(
     target: &WatchTarget,
     start: Start<'_>,
     reconciler: &mut Reconciler,
-    events: &mpsc::Sender<WatchEvent>,
+    events: &mpsc::Sender<SourceEvent>,
     observer: &super::Observer,
 ) -> Result<String, WatchError> {
     let timeout = WATCH_TIMEOUT_SECONDS.to_string();
@@ -341,7 +351,7 @@ async fn watch(
                 EventType::Bookmark if listing && contains(event.raw(), INITIAL_EVENTS_END) => {
                     listing = false;
                     finish_list(reconciler, events, target, listed, &last_version).await?;
-                    observer.listed(target);
+                    listed_marker(events, target, observer).await?;
                     None
                 }
                 EventType::Bookmark => None,
@@ -370,8 +380,25 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
-async fn send(events: &mpsc::Sender<WatchEvent>, event: WatchEvent) -> Result<(), WatchError> {
-    events.send(event).await.map_err(|_| WatchError::Closed)
+async fn send(events: &mpsc::Sender<SourceEvent>, event: WatchEvent) -> Result<(), WatchError> {
+    events
+        .send(SourceEvent::Event(event))
+        .await
+        .map_err(|_| WatchError::Closed)
+}
+
+/// Reports a completed list, then sends its marker behind the list's events (so whoever sees
+/// the marker has seen the list, and readiness already counts it).
+async fn listed_marker(
+    events: &mpsc::Sender<SourceEvent>,
+    target: &WatchTarget,
+    observer: &super::Observer,
+) -> Result<(), WatchError> {
+    observer.listed(target);
+    events
+        .send(SourceEvent::Listed(target.listed()))
+        .await
+        .map_err(|_| WatchError::Closed)
 }
 
 /// Sends a GET and checks its status.

@@ -1,0 +1,228 @@
+//! Between the source and the dispatcher: whether this replica delivers (leadership), how the
+//! plugins resume from their checkpoints, and the warm cache that lets a standby take over
+//! without listing again.
+//!
+//! The states, read top to bottom:
+//!
+//! 1. **Standby** (only with leader election): the watches run and every object's latest event
+//!    is kept in the warm cache; nothing reaches the plugins.
+//! 2. **Resuming**: this replica leads (at once without election). Every plugin reloads its
+//!    checkpoint; the warm cache is replayed as `ADDED`, then the source's events follow. A
+//!    plugin's checkpoint drops what it has already handled and turns what changed into
+//!    `MODIFIED` (see [`crate::checkpoint`]). When every configured resource is resolved and
+//!    each of its watches has sent its list-complete marker, the plugins are told the lists are
+//!    complete, and each reports the objects it knew that are gone as `DELETED`.
+//! 3. **Live**: events flow to the plugins as they come.
+//!
+//! A leader that loses its lease stops at once: [`FanOut::run`] returns
+//! [`Ended::LostLease`] and the process exits, to come back as a standby (as client-go's
+//! controllers do).
+
+use crate::dispatch::Dispatcher;
+use crate::event::{EventType, WatchEvent};
+use crate::source::{ListedTarget, SourceEvent};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{mpsc, watch};
+
+/// Whether this replica delivers.
+pub enum Leadership {
+    /// Always: no election.
+    Always,
+    /// While the receiver says `true` (the lease is held).
+    Elected {
+        /// `true` while this replica holds the lease.
+        leading: watch::Receiver<bool>,
+        /// Runs the waits on the receiver and the queue from the fan-out's thread.
+        runtime: tokio::runtime::Handle,
+    },
+}
+
+/// Why [`FanOut::run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The source closed its queue.
+    SourceClosed,
+    /// Shutdown was asked for.
+    Stopping,
+    /// This replica led and lost its lease.
+    LostLease,
+}
+
+/// Where the fan-out stands (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Standby,
+    Resuming,
+    Live,
+}
+
+/// Hands the source's events to the dispatcher, as leadership and resumption allow.
+pub struct FanOut {
+    dispatcher: Dispatcher,
+    state: State,
+    /// Every object's latest event, by key; kept only with leader election.
+    warm: Option<HashMap<Box<str>, WatchEvent>>,
+    /// Configured resources not resolved yet.
+    unresolved: usize,
+    /// Watches announced and not listed yet.
+    unlisted: HashSet<ListedTarget>,
+    /// Every watch announced.
+    watched: Vec<ListedTarget>,
+    /// Whether the lists deliver the objects present at start-up (so a checkpoint's missing
+    /// objects are really gone).
+    lists_deliver_objects: bool,
+}
+
+/// What the fan-out waits for next.
+enum Input {
+    Source(SourceEvent),
+    Leading(bool),
+    Closed,
+}
+
+impl FanOut {
+    /// A fan-out over `dispatcher` for `resources` configured resources. `warm`: keep the warm
+    /// cache (with leader election). `lists_deliver_objects`: false when the initial objects
+    /// are skipped, in which case checkpoints report no deletions.
+    pub fn new(
+        dispatcher: Dispatcher,
+        resources: usize,
+        warm: bool,
+        lists_deliver_objects: bool,
+    ) -> FanOut {
+        FanOut {
+            dispatcher,
+            state: State::Standby,
+            warm: warm.then(HashMap::new),
+            unresolved: resources,
+            unlisted: HashSet::new(),
+            watched: Vec::new(),
+            lists_deliver_objects,
+        }
+    }
+
+    /// Runs until the source closes, `stopping` is set, or the lease is lost; then stops the
+    /// workers (after their event in flight when stopping or losing the lease, after their
+    /// queue otherwise) and saves the checkpoints.
+    pub fn run(
+        mut self,
+        mut queue: mpsc::Receiver<SourceEvent>,
+        mut leadership: Leadership,
+        stopping: &AtomicBool,
+    ) -> Ended {
+        let leads_at_start = match &mut leadership {
+            Leadership::Always => true,
+            Leadership::Elected { leading, .. } => *leading.borrow_and_update(),
+        };
+        if leads_at_start {
+            self.lead();
+        }
+        let ended = loop {
+            let input = next_input(&mut queue, &mut leadership);
+            if stopping.load(Ordering::Relaxed) {
+                break Ended::Stopping;
+            }
+            match input {
+                Input::Source(SourceEvent::Event(event)) => self.event(event),
+                Input::Source(SourceEvent::Watching(targets)) => self.watching(targets),
+                Input::Source(SourceEvent::Listed(target)) => self.listed(&target),
+                Input::Leading(true) if self.state == State::Standby => self.lead(),
+                Input::Leading(true) => {}
+                Input::Leading(false) if self.state == State::Standby => {}
+                Input::Leading(false) => break Ended::LostLease,
+                Input::Closed => break Ended::SourceClosed,
+            }
+        };
+        if ended != Ended::SourceClosed {
+            self.dispatcher.stop();
+        }
+        self.dispatcher.finish();
+        ended
+    }
+
+    fn event(&mut self, event: WatchEvent) {
+        if let Some(warm) = &mut self.warm {
+            remember(warm, &event);
+        }
+        if self.state != State::Standby {
+            self.dispatcher.deliver(&event);
+        }
+    }
+
+    fn watching(&mut self, targets: Vec<ListedTarget>) {
+        self.unresolved = self.unresolved.saturating_sub(1);
+        for target in targets {
+            if !self.watched.contains(&target) {
+                self.watched.push(target.clone());
+            }
+            self.unlisted.insert(target);
+        }
+        self.complete_resume_if_listed();
+    }
+
+    fn listed(&mut self, target: &ListedTarget) {
+        self.unlisted.remove(target);
+        self.complete_resume_if_listed();
+    }
+
+    /// This replica starts delivering: the plugins resume from their checkpoints, and the warm
+    /// cache (what a standby saw) is replayed as the list it is.
+    fn lead(&mut self) {
+        tracing::info!("delivering events: the plugins resume from their checkpoints");
+        self.state = State::Resuming;
+        self.dispatcher.resume();
+        if let Some(warm) = &self.warm {
+            for event in warm.values() {
+                let added = match event.meta().event_type {
+                    EventType::Added => Ok(event.clone()),
+                    _ => event.with_type(EventType::Added),
+                };
+                match added {
+                    Ok(added) => self.dispatcher.deliver(&added),
+                    Err(error) => tracing::error!("cannot replay a cached event: {error}"),
+                }
+            }
+        }
+        self.complete_resume_if_listed();
+    }
+
+    fn complete_resume_if_listed(&mut self) {
+        if self.state == State::Resuming && self.unresolved == 0 && self.unlisted.is_empty() {
+            self.state = State::Live;
+            self.dispatcher
+                .lists_complete(&self.watched, self.lists_deliver_objects);
+        }
+    }
+}
+
+/// Keeps the latest event of each object; forgets deleted ones.
+fn remember(warm: &mut HashMap<Box<str>, WatchEvent>, event: &WatchEvent) {
+    let key: Box<str> = event.meta().key().into();
+    if event.meta().event_type == EventType::Deleted {
+        warm.remove(&key);
+    } else {
+        warm.insert(key, event.clone());
+    }
+}
+
+/// The next event from the source or change of leadership, whichever comes first.
+fn next_input(queue: &mut mpsc::Receiver<SourceEvent>, leadership: &mut Leadership) -> Input {
+    let (leading, runtime) = match leadership {
+        Leadership::Always => {
+            return queue.blocking_recv().map_or(Input::Closed, Input::Source);
+        }
+        Leadership::Elected { leading, runtime } => (leading, runtime),
+    };
+    runtime.block_on(async {
+        tokio::select! {
+            biased;
+            changed = leading.changed() => match changed {
+                Ok(()) => Input::Leading(*leading.borrow_and_update()),
+                // The elector ended: this replica no longer knows it leads.
+                Err(_) => Input::Leading(false),
+            },
+            event = queue.recv() => event.map_or(Input::Closed, Input::Source),
+        }
+    })
+}

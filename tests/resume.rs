@@ -1,0 +1,319 @@
+//! End-to-end tests of resuming without replay and of high availability: the real binary (one,
+//! or three replicas electing a leader on a `coordination.k8s.io/v1` Lease) against the test API
+//! server, with `test_echo` logging every event it receives as `TYPE namespace/name rv=N`.
+//!
+//! - A restart, graceful or SIGKILL, delivers only what changed while the controller was down:
+//!   `MODIFIED` for changed objects, `DELETED` (with the identity last seen) for vanished ones,
+//!   `ADDED` for new ones, nothing for unchanged ones.
+//! - Three replicas: exactly one delivers at every moment; SIGKILL of the leader mid-stream hands
+//!   over to a standby within the lease duration, which resumes from the shared checkpoint: no
+//!   change is lost, unchanged objects are not delivered again. SIGTERM hands over at once.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::apiserver::ApiServer;
+use support::controller::{Controller, PATIENCE, QUIET};
+use support::*;
+
+/// Checkpoints are written this often in these tests.
+const CHECKPOINT_INTERVAL_MS: &str = "200";
+
+fn pod(name: &str, image: &str) -> String {
+    format!(
+        r#"{{"metadata":{{"name":"{name}","namespace":"default"}},"spec":{{"containers":[{{"name":"c","image":"{image}"}}]}}}}"#
+    )
+}
+
+/// `TYPE default/name rv=N` for the line the server sent to watches.
+fn echo_of(line: &str) -> String {
+    let event: Value = serde_json::from_str(line).expect("watch line");
+    let meta = &event["object"]["metadata"];
+    format!(
+        "{} {}/{} rv={}",
+        event["type"].as_str().expect("type"),
+        meta["namespace"].as_str().unwrap_or(""),
+        meta["name"].as_str().expect("name"),
+        meta["resourceVersion"].as_str().expect("rv"),
+    )
+}
+
+fn retyped(echo: &str, event_type: &str) -> String {
+    let (_, rest) = echo.split_once(' ').expect("an echo line");
+    format!("{event_type} {rest}")
+}
+
+fn with_state(state: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("STATE_DIR", state.display().to_string()),
+        ("CHECKPOINT_INTERVAL_MS", CHECKPOINT_INTERVAL_MS.to_owned()),
+    ]
+}
+
+fn start(server: &ApiServer, env: &[(&'static str, String)]) -> Controller {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Controller::start(server, &env)
+}
+
+/// Waits for a checkpoint write after the last event (the interval, with room).
+fn let_the_checkpoint_be_written() {
+    std::thread::sleep(Duration::from_millis(600));
+}
+
+/// Sorted, for comparing what a list delivered (a list is in key order, not event order).
+fn sorted(mut lines: Vec<String>) -> Vec<String> {
+    lines.sort();
+    lines
+}
+
+#[test]
+fn a_restart_delivers_only_what_changed_while_the_controller_was_down() {
+    let server = ApiServer::start();
+    let state = tempfile::tempdir().expect("state dir");
+    let env = with_state(state.path());
+    let created: Vec<String> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|name| echo_of(&server.create("pods", &pod(name, "nginx:1"))))
+        .collect();
+    let first = start(&server, &env);
+    assert_eq!(sorted(first.wait_for_events(4)), sorted(created.clone()));
+    let status = first.terminate();
+    assert!(status.success(), "{status:?}");
+    let checkpoint = state.path().join("test_echo.checkpoint");
+    assert!(checkpoint.is_file(), "no checkpoint at {checkpoint:?}");
+
+    let modified = echo_of(&server.modify("pods", &pod("b", "nginx:2")));
+    server.delete("pods", &pod("c", ""));
+    let added = echo_of(&server.create("pods", &pod("e", "nginx:1")));
+    let second = start(&server, &env);
+    let got = second.wait_for_events(3);
+    // A synthesized DELETED carries the identity last seen: the resourceVersion handled.
+    let deleted = retyped(&created[2], "DELETED");
+    assert_eq!(
+        sorted(got[..2].to_vec()),
+        sorted(vec![retyped(&modified, "MODIFIED"), added]),
+        "changed and new objects, as the list found them: {got:#?}"
+    );
+    assert_eq!(got[2], deleted, "the vanished object, after the lists: {got:#?}");
+    assert_eq!(got.len(), 3, "nothing for the unchanged a and d: {got:#?}");
+
+    // Live changes flow as usual afterwards.
+    let live = echo_of(&server.modify("pods", &pod("a", "nginx:3")));
+    assert_eq!(second.wait_for_events(4)[3], live);
+}
+
+#[test]
+fn a_crash_after_the_checkpoint_was_written_delivers_nothing_again() {
+    let server = ApiServer::start();
+    let state = tempfile::tempdir().expect("state dir");
+    let env = with_state(state.path());
+    for name in ["a", "b", "c"] {
+        server.create("pods", &pod(name, "nginx:1"));
+    }
+    let mut first = start(&server, &env);
+    first.wait_for_events(3);
+    let changed = echo_of(&server.modify("pods", &pod("a", "nginx:2")));
+    assert_eq!(first.wait_for_events(4)[3], changed);
+    let_the_checkpoint_be_written();
+    first.kill();
+
+    let second = start(&server, &env);
+    second.wait_for_log("lists are complete");
+    std::thread::sleep(QUIET);
+    assert_eq!(second.echoed(), Vec::<String>::new(), "nothing changed");
+    let after = echo_of(&server.create("pods", &pod("d", "nginx:1")));
+    assert_eq!(second.wait_for_events(1), vec![after]);
+}
+
+/// The replicas' names in the Lease.
+const REPLICAS: [&str; 3] = ["replica-0", "replica-1", "replica-2"];
+/// Short lease timings, so a failover takes about a second.
+const LEASE_DURATION_MS: u64 = 1500;
+
+fn replica_env(state: &Path, name: &str) -> Vec<(&'static str, String)> {
+    let mut env = with_state(state);
+    env.extend([
+        ("LEADER_ELECTION", "true".to_owned()),
+        ("POD_NAME", name.to_owned()),
+        ("POD_NAMESPACE", "default".to_owned()),
+        ("LEASE_DURATION_MS", LEASE_DURATION_MS.to_string()),
+        ("RENEW_DEADLINE_MS", "1000".to_owned()),
+        ("RETRY_PERIOD_MS", "200".to_owned()),
+    ]);
+    env
+}
+
+/// Which replicas say they lead, by their `event_controller_leader` gauge.
+fn leaders(replicas: &mut [(String, Option<Controller>)]) -> Vec<String> {
+    replicas
+        .iter_mut()
+        .filter_map(|(name, replica)| {
+            let replica = replica.as_mut()?;
+            (replica.is_running() && replica.metric("event_controller_leader") == 1.0)
+                .then(|| name.clone())
+        })
+        .collect()
+}
+
+/// Samples the leaders until exactly one leads, asserting that never two do; returns it.
+fn one_leader(replicas: &mut [(String, Option<Controller>)]) -> (String, Duration) {
+    let start = Instant::now();
+    loop {
+        let leading = leaders(replicas);
+        assert!(leading.len() <= 1, "two leaders at once: {leading:?}");
+        if let [leader] = leading.as_slice() {
+            return (leader.clone(), start.elapsed());
+        }
+        assert!(start.elapsed() < PATIENCE, "no leader in {PATIENCE:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every event each replica's plugin received, by replica.
+fn delivered(replicas: &[(String, Option<Controller>)]) -> BTreeMap<String, Vec<String>> {
+    replicas
+        .iter()
+        .filter_map(|(name, replica)| Some((name.clone(), replica.as_ref()?.echoed())))
+        .collect()
+}
+
+#[test]
+fn three_replicas_one_leader_a_killed_leader_loses_nothing() {
+    let server = ApiServer::builder().with_leases().start();
+    let state = tempfile::tempdir().expect("shared state dir");
+    let stable: Vec<String> = (0..5)
+        .map(|i| echo_of(&server.create("pods", &pod(&format!("stable-{i}"), "nginx:1")))
+        .collect();
+    let mut replicas: Vec<(String, Option<Controller>)> = REPLICAS
+        .iter()
+        .map(|name| {
+            let replica = start(&server, &replica_env(state.path(), name));
+            (name.to_string(), Some(replica))
+        })
+        .collect();
+    let (first_leader, elected_in) = one_leader(&mut replicas);
+    eprintln!("{first_leader} leads after {elected_in:?}");
+
+    // Changes while the first leader delivers.
+    let mut expected: Vec<String> = stable.clone();
+    for i in 0..5 {
+        expected.push(echo_of(&server.create("pods", &pod(&format!("moving-{i}"), "nginx:1"))));
+    }
+    wait_until_delivered(&replicas, &expected);
+    let_the_checkpoint_be_written();
+
+    // SIGKILL the leader in the middle of a stream of changes.
+    let mut changes = Vec::new();
+    for i in 0..5 {
+        changes.push(echo_of(&server.modify("pods", &pod(&format!("moving-{i}"), "nginx:2"))));
+    }
+    let index = REPLICAS.iter().position(|n| *n == first_leader).expect("a replica");
+    let killed_at = Instant::now();
+    if let Some(mut leader) = replicas[index].1.take() {
+        leader.kill();
+        replicas[index].1 = Some(leader);
+    }
+    for i in 0..5 {
+        changes.push(echo_of(&server.modify("pods", &pod(&format!("moving-{i}"), "nginx:3"))));
+    }
+    server.delete("pods", &pod("moving-0", ""));
+    let created_after = echo_of(&server.create("pods", &pod("late", "nginx:1")));
+
+    let (second_leader, _) = one_leader(&mut replicas);
+    let takeover = killed_at.elapsed();
+    eprintln!("{second_leader} took over {takeover:?} after the SIGKILL");
+    assert_ne!(second_leader, first_leader);
+    assert!(
+        takeover < Duration::from_millis(LEASE_DURATION_MS) + Duration::from_secs(2),
+        "takeover took {takeover:?}"
+    );
+
+    // The latest state of every object reached the plugin (on one replica or the other).
+    let latest: Vec<String> = (1..5)
+        .map(|i| format!("default/moving-{i} rv="))
+        .collect();
+    let all = wait_for(&replicas, |all| {
+        latest.iter().all(|object| {
+            let last = changes.iter().rev().find(|c| c.contains(object.as_str()));
+            last.is_some_and(|last| all.iter().any(|got| got.ends_with(last.split_once(' ').map_or("", |(_, r)| r))))
+        }) && all.iter().any(|got| got.starts_with("DELETED default/moving-0 "))
+            && all.iter().any(|got| got.ends_with(created_after.split_once(' ').map_or("", |(_, r)| r)))
+    });
+    // Unchanged objects were delivered once, by the first leader only.
+    for object in &stable {
+        let times = all.iter().filter(|got| *got == object).count();
+        assert_eq!(times, 1, "{object} delivered {times} times: {all:#?}");
+    }
+    // Only the leaders delivered, and never the same change twice after the handover.
+    let by_replica = delivered(&replicas);
+    for (name, got) in &by_replica {
+        if *name != first_leader && *name != second_leader {
+            assert!(got.is_empty(), "standby {name} delivered: {got:#?}");
+        }
+    }
+    let leaders_now = leaders(&mut replicas);
+    assert_eq!(leaders_now, vec![second_leader.clone()]);
+}
+
+#[test]
+fn a_leader_stopped_with_sigterm_hands_over_at_once() {
+    let server = ApiServer::builder().with_leases().start();
+    let state = tempfile::tempdir().expect("shared state dir");
+    server.create("pods", &pod("a", "nginx:1"));
+    let mut replicas: Vec<(String, Option<Controller>)> = REPLICAS[..2]
+        .iter()
+        .map(|name| {
+            let replica = start(&server, &replica_env(state.path(), name));
+            (name.to_string(), Some(replica))
+        })
+        .collect();
+    let (first, _) = one_leader(&mut replicas);
+    wait_until_delivered(&replicas, &[]);
+    let index = REPLICAS.iter().position(|n| *n == first).expect("a replica");
+    let stopped_at = Instant::now();
+    let leader = replicas[index].1.take().expect("running");
+    let status = leader.terminate();
+    assert!(status.success(), "{status:?}");
+    let (second, _) = one_leader(&mut replicas);
+    let handover = stopped_at.elapsed();
+    eprintln!("{second} took over {handover:?} after the SIGTERM");
+    assert_ne!(first, second);
+    assert!(
+        handover < Duration::from_millis(LEASE_DURATION_MS),
+        "a released lease is taken at the next retry, not after expiry: {handover:?}"
+    );
+    let all: BTreeSet<String> = delivered(&replicas).into_values().flatten().collect();
+    assert!(
+        all.iter().all(|got| !got.contains("default/a ")),
+        "the new leader delivered nothing again: {all:#?}"
+    );
+}
+
+/// Waits until the replicas together delivered every line of `expected`.
+fn wait_until_delivered(replicas: &[(String, Option<Controller>)], expected: &[String]) {
+    wait_for(replicas, |all| expected.iter().all(|line| all.contains(line)));
+}
+
+/// Waits until `done` holds for everything the replicas delivered; returns it.
+fn wait_for(
+    replicas: &[(String, Option<Controller>)],
+    done: impl Fn(&[String]) -> bool,
+) -> Vec<String> {
+    let start = Instant::now();
+    loop {
+        let all: Vec<String> = delivered(replicas).into_values().flatten().collect();
+        if done(&all) {
+            std::thread::sleep(QUIET);
+            return delivered(replicas).into_values().flatten().collect();
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "not delivered in {PATIENCE:?}: {:#?}",
+            delivered(replicas)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
