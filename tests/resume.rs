@@ -12,12 +12,11 @@
 mod support;
 
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::apiserver::ApiServer;
 use support::controller::{Controller, PATIENCE, QUIET};
-use support::*;
 
 /// Checkpoints are written this often in these tests.
 const CHECKPOINT_INTERVAL_MS: &str = "200";
@@ -97,7 +96,10 @@ fn a_restart_delivers_only_what_changed_while_the_controller_was_down() {
         sorted(vec![retyped(&modified, "MODIFIED"), added]),
         "changed and new objects, as the list found them: {got:#?}"
     );
-    assert_eq!(got[2], deleted, "the vanished object, after the lists: {got:#?}");
+    assert_eq!(
+        got[2], deleted,
+        "the vanished object, after the lists: {got:#?}"
+    );
     assert_eq!(got.len(), 3, "nothing for the unchanged a and d: {got:#?}");
 
     // Live changes flow as usual afterwards.
@@ -130,8 +132,8 @@ fn a_crash_after_the_checkpoint_was_written_delivers_nothing_again() {
 
 /// The replicas' names in the Lease.
 const REPLICAS: [&str; 3] = ["replica-0", "replica-1", "replica-2"];
-/// Short lease timings, so a failover takes about a second.
-const LEASE_DURATION_MS: u64 = 1500;
+/// Short lease timings (the Lease holds whole seconds), so a failover takes about 2 s.
+const LEASE_DURATION_MS: u64 = 2000;
 
 fn replica_env(state: &Path, name: &str) -> Vec<(&'static str, String)> {
     let mut env = with_state(state);
@@ -140,7 +142,7 @@ fn replica_env(state: &Path, name: &str) -> Vec<(&'static str, String)> {
         ("POD_NAME", name.to_owned()),
         ("POD_NAMESPACE", "default".to_owned()),
         ("LEASE_DURATION_MS", LEASE_DURATION_MS.to_string()),
-        ("RENEW_DEADLINE_MS", "1000".to_owned()),
+        ("RENEW_DEADLINE_MS", "1200".to_owned()),
         ("RETRY_PERIOD_MS", "200".to_owned()),
     ]);
     env
@@ -185,7 +187,7 @@ fn three_replicas_one_leader_a_killed_leader_loses_nothing() {
     let server = ApiServer::builder().with_leases().start();
     let state = tempfile::tempdir().expect("shared state dir");
     let stable: Vec<String> = (0..5)
-        .map(|i| echo_of(&server.create("pods", &pod(&format!("stable-{i}"), "nginx:1")))
+        .map(|i| echo_of(&server.create("pods", &pod(&format!("stable-{i}"), "nginx:1"))))
         .collect();
     let mut replicas: Vec<(String, Option<Controller>)> = REPLICAS
         .iter()
@@ -196,11 +198,14 @@ fn three_replicas_one_leader_a_killed_leader_loses_nothing() {
         .collect();
     let (first_leader, elected_in) = one_leader(&mut replicas);
     eprintln!("{first_leader} leads after {elected_in:?}");
+    let sampler = LeaderSampler::start(&replicas);
 
     // Changes while the first leader delivers.
     let mut expected: Vec<String> = stable.clone();
     for i in 0..5 {
-        expected.push(echo_of(&server.create("pods", &pod(&format!("moving-{i}"), "nginx:1"))));
+        expected.push(echo_of(
+            &server.create("pods", &pod(&format!("moving-{i}"), "nginx:1")),
+        ));
     }
     wait_until_delivered(&replicas, &expected);
     let_the_checkpoint_be_written();
@@ -208,16 +213,23 @@ fn three_replicas_one_leader_a_killed_leader_loses_nothing() {
     // SIGKILL the leader in the middle of a stream of changes.
     let mut changes = Vec::new();
     for i in 0..5 {
-        changes.push(echo_of(&server.modify("pods", &pod(&format!("moving-{i}"), "nginx:2"))));
+        changes.push(echo_of(
+            &server.modify("pods", &pod(&format!("moving-{i}"), "nginx:2")),
+        ));
     }
-    let index = REPLICAS.iter().position(|n| *n == first_leader).expect("a replica");
+    let index = REPLICAS
+        .iter()
+        .position(|n| *n == first_leader)
+        .expect("a replica");
     let killed_at = Instant::now();
     if let Some(mut leader) = replicas[index].1.take() {
         leader.kill();
         replicas[index].1 = Some(leader);
     }
     for i in 0..5 {
-        changes.push(echo_of(&server.modify("pods", &pod(&format!("moving-{i}"), "nginx:3"))));
+        changes.push(echo_of(
+            &server.modify("pods", &pod(&format!("moving-{i}"), "nginx:3")),
+        ));
     }
     server.delete("pods", &pod("moving-0", ""));
     let created_after = echo_of(&server.create("pods", &pod("late", "nginx:1")));
@@ -231,16 +243,20 @@ fn three_replicas_one_leader_a_killed_leader_loses_nothing() {
         "takeover took {takeover:?}"
     );
 
-    // The latest state of every object reached the plugin (on one replica or the other).
-    let latest: Vec<String> = (1..5)
-        .map(|i| format!("default/moving-{i} rv="))
+    // The latest state of every object reached the plugin (on one replica or the other): the
+    // last change of each moving object, the deletion, the object created during the failover.
+    let mut latest: Vec<String> = (1..5)
+        .filter_map(|i| {
+            let object = format!(" default/moving-{i} ");
+            changes.iter().rev().find(|c| c.contains(&object)).cloned()
+        })
         .collect();
+    latest.push(created_after);
     let all = wait_for(&replicas, |all| {
-        latest.iter().all(|object| {
-            let last = changes.iter().rev().find(|c| c.contains(object.as_str()));
-            last.is_some_and(|last| all.iter().any(|got| got.ends_with(last.split_once(' ').map_or("", |(_, r)| r))))
-        }) && all.iter().any(|got| got.starts_with("DELETED default/moving-0 "))
-            && all.iter().any(|got| got.ends_with(created_after.split_once(' ').map_or("", |(_, r)| r)))
+        latest.iter().all(|line| all.contains(line))
+            && all
+                .iter()
+                .any(|got| got.starts_with("DELETED default/moving-0 "))
     });
     // Unchanged objects were delivered once, by the first leader only.
     for object in &stable {
@@ -256,13 +272,82 @@ fn three_replicas_one_leader_a_killed_leader_loses_nothing() {
     }
     let leaders_now = leaders(&mut replicas);
     assert_eq!(leaders_now, vec![second_leader.clone()]);
+    let samples = sampler.stop();
+    eprintln!(
+        "{} samples of the three replicas' leader gauges",
+        samples.len()
+    );
+    assert!(samples.len() > 50, "too few samples: {}", samples.len());
+    let twice: Vec<_> = samples.iter().filter(|leaders| leaders.len() > 1).collect();
+    assert!(twice.is_empty(), "two leaders at once: {twice:?}");
+    assert!(
+        samples.iter().any(|leaders| leaders.is_empty()),
+        "the failover has a moment without a leader (the dead one's lease running out)"
+    );
+}
+
+/// Reads every replica's `event_controller_leader` gauge every 10 ms on a thread of its own,
+/// so that "never two leaders" is checked throughout, not only when the test looks.
+struct LeaderSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Vec<String>>>,
+}
+
+impl LeaderSampler {
+    fn start(replicas: &[(String, Option<Controller>)]) -> LeaderSampler {
+        let endpoints: Vec<(String, String)> = replicas
+            .iter()
+            .filter_map(|(name, replica)| Some((name.clone(), replica.as_ref()?.endpoints())))
+            .collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut samples = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let leading = endpoints
+                        .iter()
+                        .filter(|(_, address)| reads_leader(address))
+                        .map(|(name, _)| name.clone())
+                        .collect();
+                    samples.push(leading);
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                samples
+            }
+        });
+        LeaderSampler { stop, thread }
+    }
+
+    fn stop(self) -> Vec<Vec<String>> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("sampler")
+    }
+}
+
+/// Whether the replica serving `address` says it leads; a dead one does not.
+fn reads_leader(address: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+        return false;
+    };
+    let request = "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    let mut response = String::new();
+    if stream.write_all(request.as_bytes()).is_err()
+        || stream.read_to_string(&mut response).is_err()
+    {
+        return false;
+    }
+    response
+        .lines()
+        .any(|line| line == "event_controller_leader 1")
 }
 
 #[test]
 fn a_leader_stopped_with_sigterm_hands_over_at_once() {
     let server = ApiServer::builder().with_leases().start();
     let state = tempfile::tempdir().expect("shared state dir");
-    server.create("pods", &pod("a", "nginx:1"));
+    let created = echo_of(&server.create("pods", &pod("a", "nginx:1")));
     let mut replicas: Vec<(String, Option<Controller>)> = REPLICAS[..2]
         .iter()
         .map(|name| {
@@ -271,8 +356,12 @@ fn a_leader_stopped_with_sigterm_hands_over_at_once() {
         })
         .collect();
     let (first, _) = one_leader(&mut replicas);
-    wait_until_delivered(&replicas, &[]);
-    let index = REPLICAS.iter().position(|n| *n == first).expect("a replica");
+    wait_until_delivered(&replicas, std::slice::from_ref(&created));
+    let_the_checkpoint_be_written();
+    let index = REPLICAS
+        .iter()
+        .position(|n| *n == first)
+        .expect("a replica");
     let stopped_at = Instant::now();
     let leader = replicas[index].1.take().expect("running");
     let status = leader.terminate();
@@ -285,16 +374,27 @@ fn a_leader_stopped_with_sigterm_hands_over_at_once() {
         handover < Duration::from_millis(LEASE_DURATION_MS),
         "a released lease is taken at the next retry, not after expiry: {handover:?}"
     );
-    let all: BTreeSet<String> = delivered(&replicas).into_values().flatten().collect();
-    assert!(
-        all.iter().all(|got| !got.contains("default/a ")),
-        "the new leader delivered nothing again: {all:#?}"
+    let resumed = replicas
+        .iter()
+        .find(|(name, _)| *name == second)
+        .and_then(|(_, replica)| replica.as_ref())
+        .expect("the new leader");
+    resumed.wait_for_log("resumed: the lists are complete");
+    std::thread::sleep(QUIET);
+    assert_eq!(
+        resumed.echoed(),
+        Vec::<String>::new(),
+        "the new leader resumed from the checkpoint: nothing again"
     );
+    let changed = echo_of(&server.modify("pods", &pod("a", "nginx:2")));
+    assert_eq!(resumed.wait_for_events(1), vec![changed]);
 }
 
 /// Waits until the replicas together delivered every line of `expected`.
 fn wait_until_delivered(replicas: &[(String, Option<Controller>)], expected: &[String]) {
-    wait_for(replicas, |all| expected.iter().all(|line| all.contains(line)));
+    wait_for(replicas, |all| {
+        expected.iter().all(|line| all.contains(line))
+    });
 }
 
 /// Waits until `done` holds for everything the replicas delivered; returns it.

@@ -481,6 +481,13 @@ impl Checkpoint {
         self.resuming
     }
 
+    /// Ends resuming without synthesizing anything: every event is delivered as it is from now
+    /// on, and the objects stay as they are (for a plugin that joins while events flow, or when
+    /// the lists skip the objects present at start-up).
+    pub fn stop_resuming(&mut self) {
+        self.resuming = false;
+    }
+
     /// The counts of resuming so far.
     pub fn stats(&self) -> ResumeStats {
         self.stats

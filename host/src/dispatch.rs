@@ -11,7 +11,7 @@ use crate::metrics::Metrics;
 use crate::plugin::Plugin;
 use crate::redact;
 use crate::source::ListedTarget;
-use crate::worker::{Worker, WorkerOptions, WorkerStats};
+use crate::worker::{CheckpointSettings, Worker, WorkerOptions, WorkerStats};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -46,6 +46,8 @@ struct Inner {
     workers: RwLock<Vec<Worker>>,
     metrics: Arc<Metrics>,
     stopping: Arc<AtomicBool>,
+    /// Where the workers started from now on keep their checkpoints.
+    checkpoints: RwLock<Option<CheckpointSettings>>,
 }
 
 impl Dispatcher {
@@ -59,6 +61,7 @@ impl Dispatcher {
                 workers: RwLock::new(Vec::new()),
                 metrics,
                 stopping: Arc::new(AtomicBool::new(false)),
+                checkpoints: RwLock::new(None),
             }),
         };
         for (plugin, options) in plugins {
@@ -73,7 +76,13 @@ impl Dispatcher {
     /// Keeps every plugin's checkpoint in `store`, written every `interval` while events flow;
     /// applies to the plugins added from now on.
     pub fn keep_checkpoints(&mut self, store: Arc<dyn CheckpointStore>, interval: Duration) {
-        let _ = (store, interval); // checkpoint integration: pending
+        let settings = CheckpointSettings { store, interval };
+        *self
+            .plugins
+            .inner
+            .checkpoints
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(settings);
     }
 
     /// The running plugins, to change while events flow.
@@ -186,11 +195,17 @@ impl PluginSet {
     /// Starts a worker for `plugin`; it gets the events delivered from now on.
     pub fn add(&self, plugin: Plugin, options: WorkerOptions) -> std::io::Result<()> {
         let inner = &self.inner;
+        let checkpoints = inner
+            .checkpoints
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let worker = Worker::start(
             plugin,
             options,
             inner.metrics.clone(),
             inner.stopping.clone(),
+            checkpoints,
         )?;
         let mut workers = self.write();
         workers.push(worker);

@@ -164,6 +164,12 @@ impl Controller {
             .unwrap_or(0.0)
     }
 
+    /// SIGKILL (a crash: nothing is saved, nothing handed over), then waits for the end.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+    }
+
     /// SIGTERM, then the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();

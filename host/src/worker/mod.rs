@@ -31,11 +31,17 @@
 //!   controller stopping) abandons them, saying how many. They are not persisted across
 //!   restarts.
 
+mod checkpointing;
+
+pub use checkpointing::CheckpointSettings;
+
 use crate::event::{EventMeta, WatchEvent};
 use crate::logging;
 use crate::metrics::{FailureKind, Metrics};
 use crate::plugin::{CallError, Plugin, Retry};
+use crate::source::ListedTarget;
 use crate::subscription::Subscription;
+use checkpointing::Kept;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
@@ -98,6 +104,8 @@ struct Shared {
     plugin: Arc<str>,
     metrics: Arc<Metrics>,
     stopping: Arc<AtomicBool>,
+    /// Where the plugin's checkpoint is kept, if anywhere.
+    checkpoints: Option<CheckpointSettings>,
     /// What the worker still has to do (the queue depth and pending retries metrics).
     pending: Mutex<Pending>,
     /// Signalled when nothing is queued and no retry is pending.
@@ -158,6 +166,15 @@ enum Job {
     /// before it goes to the old one, every event after it (and every retry due after it) to
     /// the new one.
     Replace(Box<Plugin>),
+    /// Reload the checkpoint and resume from it (this replica starts delivering).
+    Resume,
+    /// The first lists of these watches are complete: deliver the `DELETED` of the objects the
+    /// checkpoint knew that are gone (those the subscription wants), then go on live.
+    ListsComplete {
+        watched: Vec<ListedTarget>,
+        report_deletions: bool,
+        subscription: Subscription,
+    },
 }
 
 /// How a worker is set up.
@@ -183,14 +200,17 @@ impl Default for WorkerOptions {
 
 impl Worker {
     /// Starts `plugin` on a thread named after it. `stopping` set: the worker ends after the
-    /// event in flight, abandoning its pending retries.
+    /// event in flight, abandoning its pending retries. With `checkpoints`, what the plugin
+    /// handles is recorded in its checkpoint.
     pub fn start(
         plugin: Plugin,
         options: WorkerOptions,
         metrics: Arc<Metrics>,
         stopping: Arc<AtomicBool>,
+        checkpoints: Option<CheckpointSettings>,
     ) -> std::io::Result<Worker> {
-        Worker::start_with_retry_limit(plugin, options, metrics, stopping, MAX_PENDING_RETRIES)
+        let limit = MAX_PENDING_RETRIES;
+        Worker::start_with_retry_limit(plugin, options, metrics, stopping, checkpoints, limit)
     }
 
     fn start_with_retry_limit(
@@ -198,12 +218,14 @@ impl Worker {
         options: WorkerOptions,
         metrics: Arc<Metrics>,
         stopping: Arc<AtomicBool>,
+        checkpoints: Option<CheckpointSettings>,
         retry_limit: usize,
     ) -> std::io::Result<Worker> {
         let shared = Arc::new(Shared {
             plugin: plugin.name().into(),
             metrics,
             stopping,
+            checkpoints,
             pending: Mutex::new(Pending::default()),
             idle: Condvar::new(),
         });
@@ -284,11 +306,27 @@ impl Worker {
         })
     }
 
-    /// Reloads the plugin's checkpoint and resumes from it (checkpoint integration: pending).
-    pub fn resume(&self) {}
+    /// Queues a reload of the plugin's checkpoint, from which it resumes: until
+    /// [`Worker::lists_complete`], events for objects it has handled at that version are
+    /// dropped, and objects that changed arrive as `MODIFIED`. Nothing without checkpoints.
+    pub fn resume(&self) {
+        if self.shared.checkpoints.is_some() {
+            self.enqueue(Job::Resume);
+        }
+    }
 
-    /// The first lists are complete (checkpoint integration: pending).
-    pub fn lists_complete(&self, _watched: Vec<crate::source::ListedTarget>, _report: bool) {}
+    /// Queues the end of resuming: the first lists of `watched` are complete, so the objects
+    /// the checkpoint knew that no list contained are gone (reported as `DELETED` when
+    /// `report_deletions`). Nothing without checkpoints.
+    pub fn lists_complete(&self, watched: Vec<ListedTarget>, report_deletions: bool) {
+        if self.shared.checkpoints.is_some() {
+            self.enqueue(Job::ListsComplete {
+                watched,
+                report_deletions,
+                subscription: self.subscription.clone(),
+            });
+        }
+    }
 }
 
 /// The worker's loop: queued events in queue order, and the retries as they fall due.
@@ -299,11 +337,16 @@ fn run(plugin: Plugin, jobs: &Receiver<Job>, shared: &Shared, retry_limit: usize
         stats: WorkerStats::default(),
         retries: Retries::new(retry_limit),
         published_retries: 0,
+        checkpoint: shared
+            .checkpoints
+            .clone()
+            .map(|settings| Kept::new(settings, shared.plugin.clone())),
     };
     while !shared.stopping.load(Ordering::Relaxed) {
         if let Some((key, retry)) = worker.due_retry() {
             worker.handle(retry.event, Some(key), retry.attempt, shared);
             worker.retries_changed(shared);
+            worker.write_checkpoint();
             continue;
         }
         let received = match worker.next_wake() {
@@ -329,10 +372,24 @@ fn run(plugin: Plugin, jobs: &Receiver<Job>, shared: &Shared, retry_limit: usize
                 worker.handle_queued(event, shared);
                 worker.retries_changed(shared);
             }
+            Job::Resume => {
+                if let Some(checkpoint) = &mut worker.checkpoint {
+                    checkpoint.resume();
+                }
+            }
+            Job::ListsComplete {
+                watched,
+                report_deletions,
+                subscription,
+            } => worker.lists_complete(&watched, report_deletions, &subscription, shared),
         }
+        worker.write_checkpoint();
         shared.done();
     }
     worker.abandon_retries(shared);
+    if let Some(checkpoint) = &mut worker.checkpoint {
+        checkpoint.flush();
+    }
     worker.stats
 }
 
@@ -358,6 +415,8 @@ struct Running {
     retries: Retries,
     /// The number of pending retries last published to [`Shared`] and the metrics.
     published_retries: usize,
+    /// What the plugin has handled, when checkpoints are kept.
+    checkpoint: Option<Kept>,
 }
 
 impl Running {
@@ -373,15 +432,64 @@ impl Running {
         self.retries.pop_due(now)
     }
 
-    /// When the next retry may be handed to the plugin: when it is due, and not before a
-    /// back-off ends.
+    /// When the worker must wake up without a job: the next retry may be handed to the plugin
+    /// (when it is due, and not before a back-off ends), or its checkpoint is due a write.
     fn next_wake(&self) -> Option<Instant> {
-        let due = self.retries.next_due()?;
-        Some(self.backoff.until.map_or(due, |until| due.max(until)))
+        let retry = self.retries.next_due().map(|due| match self.backoff.until {
+            Some(until) => due.max(until),
+            None => due,
+        });
+        let write = self
+            .checkpoint
+            .as_ref()
+            .and_then(Kept::wait)
+            .map(|wait| due_after(Instant::now(), wait));
+        match (retry, write) {
+            (Some(retry), Some(write)) => Some(retry.min(write)),
+            (retry, write) => retry.or(write),
+        }
     }
 
-    /// Handles an event from the queue, which supersedes the object's pending retry.
+    /// Writes the checkpoint's new records (and a sync or a snapshot when due).
+    fn write_checkpoint(&mut self) {
+        if let Some(checkpoint) = &mut self.checkpoint {
+            checkpoint.tick();
+        }
+    }
+
+    /// The first lists are complete: hands the plugin the `DELETED` events of the objects its
+    /// checkpoint knew that are gone (recording those it does not subscribe to as handled).
+    fn lists_complete(
+        &mut self,
+        watched: &[ListedTarget],
+        report_deletions: bool,
+        subscription: &Subscription,
+        shared: &Shared,
+    ) {
+        let Some(checkpoint) = &mut self.checkpoint else {
+            return;
+        };
+        for deleted in checkpoint.lists_complete(watched, report_deletions) {
+            if subscription.matches(&deleted) {
+                self.handle_queued(deleted, shared);
+                self.retries_changed(shared);
+                self.write_checkpoint();
+            } else if let Some(checkpoint) = &mut self.checkpoint {
+                checkpoint.record(&deleted);
+            }
+        }
+    }
+
+    /// Handles an event from the queue, which supersedes the object's pending retry; with a
+    /// checkpoint, an object the plugin has handled at this version is not handed over again.
     fn handle_queued(&mut self, event: WatchEvent, shared: &Shared) -> Handled {
+        let event = match &mut self.checkpoint {
+            Some(checkpoint) => match checkpoint.admit(event) {
+                Some(event) => event,
+                None => return Handled::Done,
+            },
+            None => event,
+        };
         if self.retries.is_empty() {
             return self.handle(event, None, 0, shared);
         }
@@ -429,7 +537,12 @@ impl Running {
             &mut self.stats,
         ) {
             Err(()) => Handled::Failed,
-            Ok(None) => Handled::Done,
+            Ok(None) => {
+                if let Some(checkpoint) = &mut self.checkpoint {
+                    checkpoint.record(&event);
+                }
+                Handled::Done
+            }
             Ok(Some(retry)) => {
                 let key = key.unwrap_or_else(|| ObjectKey::of(event.meta()));
                 self.schedule(key, event, attempts + 1, retry, shared)
@@ -889,6 +1002,7 @@ mod tests {
             plugin: "retrier".into(),
             metrics: metrics.clone(),
             stopping: Arc::new(AtomicBool::new(false)),
+            checkpoints: None,
             pending: Mutex::new(Pending::default()),
             idle: Condvar::new(),
         }
@@ -901,6 +1015,7 @@ mod tests {
             stats: WorkerStats::default(),
             retries: Retries::new(limit),
             published_retries: 0,
+            checkpoint: None,
         }
     }
 
@@ -1114,8 +1229,14 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let stopping = Arc::new(AtomicBool::new(false));
         let plugin = retrying_plugin(r#"{"retry_after_ms":30}"#, 2);
-        let worker = Worker::start(plugin, WorkerOptions::default(), metrics.clone(), stopping)
-            .expect("worker");
+        let worker = Worker::start(
+            plugin,
+            WorkerOptions::default(),
+            metrics.clone(),
+            stopping,
+            None,
+        )
+        .expect("worker");
         let started = Instant::now();
         assert!(worker.send(pod("a", Some("uid-a"), 1)));
         worker.wait_idle();
@@ -1146,8 +1267,8 @@ mod tests {
         let metrics = Arc::new(Metrics::new());
         let stopping = Arc::new(AtomicBool::new(false));
         let plugin = retrying_plugin(r#"{"retry_after_ms":50}"#, 1);
-        let worker =
-            Worker::start(plugin, WorkerOptions::default(), metrics, stopping).expect("worker");
+        let worker = Worker::start(plugin, WorkerOptions::default(), metrics, stopping, None)
+            .expect("worker");
         assert!(worker.send(pod("a", Some("uid-a"), 1)));
         worker.wait_idle();
         assert_eq!(worker.finish().calls, 2, "the retry ran before idle");
@@ -1164,6 +1285,7 @@ mod tests {
                 WorkerOptions::default(),
                 metrics.clone(),
                 stopping.clone(),
+                None,
             )
             .expect("worker");
             assert!(worker.send(pod("a", Some("uid-a"), 1)));
