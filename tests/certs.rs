@@ -77,21 +77,11 @@ fn route(name: &str, host: &str, managed: bool) -> String {
     .to_string()
 }
 
-/// The plugin's log lines so far, as (level, message).
-fn plugin_lines(controller: &Controller) -> Vec<(String, String)> {
-    controller
-        .logs()
-        .iter()
-        .filter(|l| l["target"] == "plugin" && l["plugin"] == PLUGIN)
-        .map(|l| (str_of(l, "level"), str_of(l, "message")))
-        .collect()
-}
-
 /// Waits until the plugin has logged `n` lines in all; returns them.
 fn wait_for_lines(controller: &Controller, n: usize) -> Vec<(String, String)> {
     let start = Instant::now();
     loop {
-        let lines = plugin_lines(controller);
+        let lines = controller.plugin_lines(PLUGIN);
         if lines.len() >= n {
             return lines;
         }
@@ -289,7 +279,7 @@ fn an_annotated_route_gets_one_certificate_that_chains_to_the_ca() {
 
     // One PATCH in all, and nothing for the Route without the annotation.
     assert_eq!(patches(&server), [ROUTE_PATH], "{}", context());
-    let lines = plugin_lines(&controller);
+    let lines = controller.plugin_lines(PLUGIN);
     assert_eq!(lines.len(), 3, "{}", context());
     assert!(
         lines.iter().all(|(_, message)| !message.contains("plain")),
@@ -395,7 +385,8 @@ fn a_certificate_is_issued_once_cfssl_comes_back() {
     );
     let start = Instant::now();
     let warnings = loop {
-        let warnings: Vec<(String, String)> = plugin_lines(&controller)
+        let warnings: Vec<(String, String)> = controller
+            .plugin_lines(PLUGIN)
             .into_iter()
             .filter(|(_, message)| message.starts_with(&failed))
             .collect();
@@ -426,11 +417,15 @@ fn a_certificate_is_issued_once_cfssl_comes_back() {
     cfssl.start_again();
     let restarted = Instant::now();
     let issued_line = loop {
-        if let Some(line) = plugin_lines(&controller).into_iter().find(|(_, message)| {
-            message.starts_with(
-                "certs: issued certificate for api.apps.example.com (Route shop/api), expires ",
-            )
-        }) {
+        if let Some(line) = controller
+            .plugin_lines(PLUGIN)
+            .into_iter()
+            .find(|(_, message)| {
+                message.starts_with(
+                    "certs: issued certificate for api.apps.example.com (Route shop/api), expires ",
+                )
+            })
+        {
             break line;
         }
         assert!(restarted.elapsed() < PATIENCE, "{}", context());

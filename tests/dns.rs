@@ -70,21 +70,11 @@ fn route(name: &str, host: &str) -> String {
     .to_string()
 }
 
-/// The plugin's log lines so far, as (level, message).
-fn plugin_lines(controller: &Controller) -> Vec<(String, String)> {
-    controller
-        .logs()
-        .iter()
-        .filter(|l| l["target"] == "plugin" && l["plugin"] == PLUGIN)
-        .map(|l| (str_of(l, "level"), str_of(l, "message")))
-        .collect()
-}
-
 /// Waits until the plugin has logged `n` lines in all; returns the `n`th as (level, message).
 fn wait_for_line(controller: &Controller, n: usize) -> (String, String) {
     let start = Instant::now();
     loop {
-        let lines = plugin_lines(controller);
+        let lines = controller.plugin_lines(PLUGIN);
         if lines.len() >= n {
             return lines[n - 1].clone();
         }
@@ -269,34 +259,13 @@ fn route_records_resolve_move_stay_put_and_disappear() {
     assert_eq!(pdns.dig("manual.apps.example.com", "A"), ["192.0.2.1"]);
     // One line per event, no more.
     std::thread::sleep(support::controller::QUIET);
-    assert_eq!(plugin_lines(&controller).len(), 9, "{}", context());
+    assert_eq!(controller.plugin_lines(PLUGIN).len(), 9, "{}", context());
     let errors: Vec<Value> = controller
         .logs()
         .into_iter()
         .filter(|l| l["level"] == "ERROR")
         .collect();
     assert!(errors.is_empty(), "{}", context());
-}
-
-/// Waits until the plugin logged `n` lines containing `needle`; returns them as (level, message).
-fn wait_for_lines_with(controller: &Controller, needle: &str, n: usize) -> Vec<(String, String)> {
-    let start = Instant::now();
-    loop {
-        let lines: Vec<(String, String)> = plugin_lines(controller)
-            .into_iter()
-            .filter(|(_, message)| message.contains(needle))
-            .collect();
-        if lines.len() >= n {
-            return lines;
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{PLUGIN} logged {needle:?} {} times, not {n}:\n{:#?}",
-            lines.len(),
-            controller.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// PowerDNS goes down in the middle of a run: meanwhile a Route is created, one's host moves
@@ -328,7 +297,7 @@ fn records_converge_after_powerdns_comes_back() {
     };
     server.create("routes", &route("web", "web.apps.example.com"));
     server.create("routes", &route("old", "old.apps.example.com"));
-    wait_for_lines_with(&controller, "A 10.0.0.10 (Route shop/", 2);
+    controller.wait_for_plugin_lines(PLUGIN, "A 10.0.0.10 (Route shop/", 2);
     assert_eq!(
         pdns.dig("web.apps.example.com", "A"),
         [ROUTER],
@@ -356,7 +325,7 @@ fn records_converge_after_powerdns_comes_back() {
         pdns::ZONE
     );
     for who in ["Route shop/api", "Route shop/web", "Route shop/old"] {
-        let failed = wait_for_lines_with(&controller, &format!("; will retry ({who})"), 2);
+        let failed = controller.wait_for_plugin_lines(PLUGIN, &format!("; will retry ({who})"), 2);
         for (level, message) in &failed {
             assert_eq!(level, "WARN", "{message}");
             assert!(
@@ -388,7 +357,7 @@ fn records_converge_after_powerdns_comes_back() {
         "dns: shop.apps.example.com. A 10.0.0.10; removed web.apps.example.com. (Route shop/web)",
         "dns: removed old.apps.example.com. (Route shop/old)",
     ] {
-        let done = wait_for_lines_with(&controller, line, 1);
+        let done = controller.wait_for_plugin_lines(PLUGIN, line, 1);
         assert_eq!(done, [info(line)], "{}", context());
     }
     let converged = restarted.elapsed();
@@ -423,9 +392,14 @@ fn records_converge_after_powerdns_comes_back() {
 
     // Done: no more retries, no more changes.
     let serial = pdns.serial();
-    let lines = plugin_lines(&controller).len();
+    let lines = controller.plugin_lines(PLUGIN).len();
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(plugin_lines(&controller).len(), lines, "{}", context());
+    assert_eq!(
+        controller.plugin_lines(PLUGIN).len(),
+        lines,
+        "{}",
+        context()
+    );
     assert_eq!(pdns.serial(), serial);
     let pending = format!(r#"event_controller_plugin_pending_retries{{plugin="{PLUGIN}"}}"#);
     assert_eq!(controller.metric(&pending), 0.0, "{}", context());

@@ -65,21 +65,12 @@ fn plugin_with_config(config: &str) -> (tempfile::TempDir, String) {
     (dir, path)
 }
 
-/// The plugin's own log lines (outcomes and `log` calls), as (level, message).
-fn plugin_lines(controller: &Controller) -> Vec<(String, String)> {
-    controller
-        .logs()
-        .iter()
-        .filter(|l| l["target"] == "plugin" && l["plugin"] == PLUGIN)
-        .map(|l| (str_of(l, "level"), str_of(l, "message")))
-        .collect()
-}
-
 /// Waits until the plugin logged a line containing `needle`; returns (level, message).
 fn wait_for_plugin_line(controller: &Controller, needle: &str) -> (String, String) {
     let start = Instant::now();
     loop {
-        if let Some(line) = plugin_lines(controller)
+        if let Some(line) = controller
+            .plugin_lines(PLUGIN)
             .into_iter()
             .find(|(_, message)| message.contains(needle))
         {
@@ -179,11 +170,12 @@ allow = ["{url}/api/v2/"]
     assert_eq!(am.received("resolved"), 1.0);
     assert_eq!(am.received("firing"), 1.0);
     assert!(
-        plugin_lines(&controller)
+        controller
+            .plugin_lines(PLUGIN)
             .iter()
             .all(|(level, _)| level == "INFO"),
         "{:#?}",
-        plugin_lines(&controller)
+        controller.plugin_lines(PLUGIN)
     );
 }
 
@@ -241,27 +233,6 @@ fn crash_looping_ledger(rv: u64) -> String {
 
 const LEDGER: &str = "ledger-worker-0";
 
-/// Waits until the plugin logged `n` lines containing `needle`; returns them as (level, message).
-fn wait_for_plugin_lines(controller: &Controller, needle: &str, n: usize) -> Vec<(String, String)> {
-    let start = Instant::now();
-    loop {
-        let lines: Vec<(String, String)> = plugin_lines(controller)
-            .into_iter()
-            .filter(|(_, message)| message.contains(needle))
-            .collect();
-        if lines.len() >= n {
-            return lines;
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{PLUGIN} logged {needle:?} {} times, not {n}:\n{:#?}",
-            lines.len(),
-            controller.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Alertmanager goes down in the middle of a run: a Pod recovers and another starts
 /// crash-looping meanwhile. The plugin's POSTs fail with a WARN and a retry, the controller
 /// goes on (other events, other plugins), and once Alertmanager is back on the same port, the
@@ -309,15 +280,15 @@ allow = ["{url}/api/v2/"]
 
     // Each failed POST is a WARN saying what was not delivered, and the host delivers the
     // event again: at least two attempts each while Alertmanager is down.
-    let refused_resolution = wait_for_plugin_lines(
-        &controller,
+    let refused_resolution = controller.wait_for_plugin_lines(
+        PLUGIN,
         &format!(
             "not delivered, will retry: 0 firing, 1 resolved (resolved: PodCrashLooping shop/{POD}/metrics-sidecar)"
         ),
         2,
     );
-    let refused_firing = wait_for_plugin_lines(
-        &controller,
+    let refused_firing = controller.wait_for_plugin_lines(
+        PLUGIN,
         &format!(
             "not delivered, will retry: 2 firing, 0 resolved (PodCrashLooping payments/{LEDGER}/worker, PodOOMKilled payments/{LEDGER}/worker)"
         ),
@@ -383,9 +354,9 @@ allow = ["{url}/api/v2/"]
 
     // Once delivered, no more retries: the lines stay as they are.
     std::thread::sleep(Duration::from_millis(1500));
-    let after = plugin_lines(&controller);
+    let after = controller.plugin_lines(PLUGIN);
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(plugin_lines(&controller), after, "{}", context());
+    assert_eq!(controller.plugin_lines(PLUGIN), after, "{}", context());
     assert_eq!(am.received("firing"), 2.0, "{}", context());
     let pending = format!(r#"event_controller_plugin_pending_retries{{plugin="{PLUGIN}"}}"#);
     assert_eq!(controller.metric(&pending), 0.0, "{}", context());

@@ -12,19 +12,6 @@ use support::apiserver::{watch_fixture, ApiServer, TestCa};
 use support::controller::{Controller, PATIENCE};
 use support::*;
 
-/// `TYPE namespace/name rv=N` for a recorded watch line, read with serde_json.
-fn echo_of(line: &str) -> String {
-    let event: Value = serde_json::from_str(line).expect("fixture line");
-    let meta = &event["object"]["metadata"];
-    format!(
-        "{} {}/{} rv={}",
-        event["type"].as_str().expect("type"),
-        meta["namespace"].as_str().unwrap_or(""),
-        meta["name"].as_str().expect("name"),
-        meta["resourceVersion"].as_str().expect("rv"),
-    )
-}
-
 fn pod_lines() -> Vec<String> {
     watch_fixture("pods.jsonl")
         .lines()

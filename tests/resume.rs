@@ -11,12 +11,12 @@
 
 mod support;
 
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::apiserver::ApiServer;
 use support::controller::{Controller, PATIENCE, QUIET};
+use support::echo_of;
 
 /// Checkpoints are written this often in these tests.
 const CHECKPOINT_INTERVAL_MS: &str = "200";
@@ -24,19 +24,6 @@ const CHECKPOINT_INTERVAL_MS: &str = "200";
 fn pod(name: &str, image: &str) -> String {
     format!(
         r#"{{"metadata":{{"name":"{name}","namespace":"default"}},"spec":{{"containers":[{{"name":"c","image":"{image}"}}]}}}}"#
-    )
-}
-
-/// `TYPE default/name rv=N` for the line the server sent to watches.
-fn echo_of(line: &str) -> String {
-    let event: Value = serde_json::from_str(line).expect("watch line");
-    let meta = &event["object"]["metadata"];
-    format!(
-        "{} {}/{} rv={}",
-        event["type"].as_str().expect("type"),
-        meta["namespace"].as_str().unwrap_or(""),
-        meta["name"].as_str().expect("name"),
-        meta["resourceVersion"].as_str().expect("rv"),
     )
 }
 

@@ -79,6 +79,43 @@ impl Controller {
             .collect()
     }
 
+    /// What `plugin` logged so far, as (level, message).
+    pub fn plugin_lines(&self, plugin: &str) -> Vec<(String, String)> {
+        self.logs()
+            .iter()
+            .filter(|l| l["target"] == "plugin" && l["plugin"] == plugin)
+            .map(|l| (str_of(l, "level"), str_of(l, "message")))
+            .collect()
+    }
+
+    /// Waits until `plugin` logged `n` lines containing `needle`; returns them as (level,
+    /// message).
+    pub fn wait_for_plugin_lines(
+        &self,
+        plugin: &str,
+        needle: &str,
+        n: usize,
+    ) -> Vec<(String, String)> {
+        let start = Instant::now();
+        loop {
+            let lines: Vec<(String, String)> = self
+                .plugin_lines(plugin)
+                .into_iter()
+                .filter(|(_, message)| message.contains(needle))
+                .collect();
+            if lines.len() >= n {
+                return lines;
+            }
+            assert!(
+                start.elapsed() < PATIENCE,
+                "{plugin} logged {needle:?} {} times, not {n}:\n{:#?}",
+                lines.len(),
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until the plugin has received `n` events in all, then a little longer.
     pub fn wait_for_events(&self, n: usize) -> Vec<String> {
         let start = Instant::now();

@@ -143,3 +143,16 @@ pub fn pod_event(event_type: &str, namespace: &str, name: &str) -> String {
     })
     .to_string()
 }
+
+/// `TYPE namespace/name rv=N`, what `test_echo` logs, for a watch line the server sent.
+pub fn echo_of(line: &str) -> String {
+    let event: Value = serde_json::from_str(line).expect("watch line");
+    let meta = &event["object"]["metadata"];
+    format!(
+        "{} {}/{} rv={}",
+        event["type"].as_str().expect("type"),
+        meta["namespace"].as_str().unwrap_or(""),
+        meta["name"].as_str().expect("name"),
+        meta["resourceVersion"].as_str().expect("rv"),
+    )
+}

@@ -777,21 +777,10 @@ impl Backoff {
 
 #[cfg(test)]
 mod tests {
+    use super::retries::tests::{key, pod};
     use super::*;
     use crate::plugin::PluginSettings;
     use std::path::Path;
-
-    fn pod(name: &str, uid: Option<&str>, rv: u32) -> WatchEvent {
-        let uid = uid.map_or(String::new(), |uid| format!(r#","uid":"{uid}""#));
-        WatchEvent::parse(format!(
-            r#"{{"type":"MODIFIED","object":{{"kind":"Pod","apiVersion":"v1","metadata":{{"name":"{name}","namespace":"ns"{uid},"resourceVersion":"{rv}"}}}}}}"#
-        ))
-        .expect("a valid event")
-    }
-
-    fn key(name: &str) -> ObjectKey {
-        ObjectKey::of(pod(name, Some(&format!("uid-{name}")), 1).meta())
-    }
 
     /// A plugin whose first `retrying` calls return `retry_json`, and later ones a message.
     fn retrying_plugin(retry_json: &str, retrying: u32) -> Plugin {

@@ -174,10 +174,11 @@ impl Retries {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn pod(name: &str, uid: Option<&str>, rv: u32) -> WatchEvent {
+    /// A `MODIFIED` Pod in namespace `ns`.
+    pub(in crate::worker) fn pod(name: &str, uid: Option<&str>, rv: u32) -> WatchEvent {
         let uid = uid.map_or(String::new(), |uid| format!(r#","uid":"{uid}""#));
         WatchEvent::parse(format!(
             r#"{{"type":"MODIFIED","object":{{"kind":"Pod","apiVersion":"v1","metadata":{{"name":"{name}","namespace":"ns"{uid},"resourceVersion":"{rv}"}}}}}}"#
@@ -185,7 +186,8 @@ mod tests {
         .expect("a valid event")
     }
 
-    fn key(name: &str) -> ObjectKey {
+    /// The key of [`pod`]`(name, Some("uid-{name}"), _)`.
+    pub(in crate::worker) fn key(name: &str) -> ObjectKey {
         ObjectKey::of(pod(name, Some(&format!("uid-{name}")), 1).meta())
     }
 
