@@ -122,8 +122,23 @@ const REPLICAS: [&str; 3] = ["replica-0", "replica-1", "replica-2"];
 /// Short lease timings (the Lease holds whole seconds), so a failover takes about 2 s.
 const LEASE_DURATION_MS: u64 = 2000;
 
-fn replica_env(state: &Path, name: &str) -> Vec<(&'static str, String)> {
-    let mut env = with_state(state);
+/// Where the replicas share their checkpoints.
+#[derive(Clone, Copy)]
+enum Shared<'a> {
+    /// A directory (a ReadWriteMany volume in a cluster).
+    Directory(&'a Path),
+    /// ConfigMaps with this prefix in the replicas' namespace.
+    ConfigMaps(&'a str),
+}
+
+fn replica_env(state: Shared<'_>, name: &str) -> Vec<(&'static str, String)> {
+    let mut env = match state {
+        Shared::Directory(dir) => with_state(dir),
+        Shared::ConfigMaps(prefix) => vec![
+            ("STATE_CONFIGMAP_PREFIX", prefix.to_owned()),
+            ("CHECKPOINT_INTERVAL_MS", CHECKPOINT_INTERVAL_MS.to_owned()),
+        ],
+    };
     env.extend([
         ("LEADER_ELECTION", "true".to_owned()),
         ("POD_NAME", name.to_owned()),
@@ -179,7 +194,7 @@ fn three_replicas_one_leader_a_killed_leader_loses_nothing() {
     let mut replicas: Vec<(String, Option<Controller>)> = REPLICAS
         .iter()
         .map(|name| {
-            let replica = start(&server, &replica_env(state.path(), name));
+            let replica = start(&server, &replica_env(Shared::Directory(state.path()), name));
             (name.to_string(), Some(replica))
         })
         .collect();
@@ -334,11 +349,33 @@ fn reads_leader(address: &str) -> bool {
 fn a_leader_stopped_with_sigterm_hands_over_at_once() {
     let server = ApiServer::builder().with_leases().start();
     let state = tempfile::tempdir().expect("shared state dir");
+    sigterm_hands_over(&server, Shared::Directory(state.path()));
+}
+
+#[test]
+fn replicas_without_a_volume_share_their_checkpoints_in_configmaps() {
+    let server = ApiServer::builder().with_leases().start();
+    sigterm_hands_over(&server, Shared::ConfigMaps("ec-checkpoint"));
+    let written = server
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path.starts_with("/api/v1/namespaces/default/configmaps")
+                && (r.method == "POST" || r.method == "PUT")
+        })
+        .count();
+    assert!(written >= 1, "no checkpoint ConfigMap written");
+}
+
+/// Two replicas; the leader, having delivered an object, gets SIGTERM: the other leads at its
+/// next retry, resumes from the checkpoint both share (nothing delivered again), and delivers
+/// the next change.
+fn sigterm_hands_over(server: &ApiServer, state: Shared<'_>) {
     let created = echo_of(&server.create("pods", &pod("a", "nginx:1")));
     let mut replicas: Vec<(String, Option<Controller>)> = REPLICAS[..2]
         .iter()
         .map(|name| {
-            let replica = start(&server, &replica_env(state.path(), name));
+            let replica = start(server, &replica_env(state, name));
             (name.to_string(), Some(replica))
         })
         .collect();

@@ -90,12 +90,25 @@
 //! Resuming needs the first list of every watched resource to reach [`Checkpoint::admit`] in
 //! full: with `initial_events = "skip"` nothing would be listed and every object would be
 //! deleted, so the source must deliver the first list to a plugin that has a checkpoint.
+//!
+//! ## Without a volume
+//!
+//! The [`ConfigMapStore`] keeps each plugin's checkpoint in ConfigMaps instead of files, for a
+//! controller without a state directory; every replica of a leader-elected deployment reads and
+//! writes the same objects. A snapshot is one ConfigMap, or a head and chunks of at most
+//! [`MAX_CHUNK_BYTES`] when it is larger, written atomically (the chunks of a new generation,
+//! then the head, replaced with optimistic concurrency: a concurrent writer is a
+//! [`CheckpointError::Conflict`], never overwritten silently) and checked on reading (length and
+//! sha256). It keeps no journal: the guarantee is the *Without a journal* case above, for one
+//! request per interval while changes flow (more for a snapshot of several chunks).
 
+mod configmap;
 mod encoding;
 mod intern;
 mod journal;
 mod store;
 
+pub use configmap::{ConfigMapStore, DEFAULT_REQUEST_TIMEOUT, MAX_CHUNK_BYTES, MAX_OBJECT_BYTES};
 pub use encoding::DecodeError;
 pub use journal::{JournalReplay, JOURNAL_MIN_LIMIT};
 pub use store::{CheckpointStore, FileStore, Flusher, FlusherStats, DEFAULT_INTERVAL};
@@ -157,11 +170,55 @@ pub enum CheckpointError {
     Corrupt {
         /// The plugin.
         plugin: String,
-        /// Where it is stored (a file's path).
+        /// Where it is stored (a file's path; a ConfigMap, and which of its chunks is wrong).
         location: String,
         /// What is wrong.
         #[source]
         source: DecodeError,
+    },
+    /// A store's settings cannot work (a namespace or prefix that cannot name ConfigMaps).
+    #[error("invalid checkpoint store settings: {0}")]
+    Settings(String),
+    /// A request to the Kubernetes API server failed: refused with an error Status, or not
+    /// answered (in time).
+    #[error("checkpoint of plugin {plugin:?}: cannot {action} {object}: {message}")]
+    Kube {
+        /// The plugin.
+        plugin: String,
+        /// What was being done, e.g. `update`.
+        action: &'static str,
+        /// The object, e.g. `configmap ns/name`.
+        object: String,
+        /// The HTTP status of a refusal; `None` when there was no answer.
+        status: Option<u16>,
+        /// The status, reason and message of a refusal, or why there was no answer.
+        message: String,
+    },
+    /// Another writer (another replica) changed the stored checkpoint since this store last
+    /// read or wrote it: nothing was overwritten. The next write reads it anew and replaces it.
+    #[error(
+        "checkpoint of plugin {plugin:?} at {location} was changed by another writer since it \
+         was last read or written here; not overwritten: {message}"
+    )]
+    Conflict {
+        /// The plugin.
+        plugin: String,
+        /// Where it is stored.
+        location: String,
+        /// The server's message, and who wrote the checkpoint if known.
+        message: String,
+    },
+    /// The object that would hold the plugin's checkpoint holds something else: the checkpoint
+    /// of another plugin whose name maps to the same object name, or an object the controller
+    /// did not make. It is neither read nor written.
+    #[error("checkpoint of plugin {plugin:?}: {location} is taken: {holder}")]
+    NameTaken {
+        /// The plugin.
+        plugin: String,
+        /// The object, e.g. `configmap ns/name`.
+        location: String,
+        /// What holds it.
+        holder: String,
     },
 }
 

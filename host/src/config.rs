@@ -88,6 +88,9 @@ pub struct FileConfig {
     /// Directory of the plugins' checkpoints (`STATE_DIR`); unset: no checkpoints, and every
     /// start delivers every object again.
     pub state_dir: Option<PathBuf>,
+    /// Keep the checkpoints in ConfigMaps `PREFIX-<plugin>` in the controller's namespace
+    /// (`STATE_CONFIGMAP_PREFIX`), for replicas without a shared volume; not with `state_dir`.
+    pub state_configmap_prefix: Option<String>,
     /// Milliseconds between two writes of a plugin's checkpoint while it handles events
     /// (default 2000): what a crash can deliver again.
     pub checkpoint_interval_ms: Option<u64>,

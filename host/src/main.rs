@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use event_controller::capabilities::KubeAccess;
-use event_controller::checkpoint::{self, FileStore};
+use event_controller::checkpoint::{self, CheckpointStore, ConfigMapStore, FileStore};
 use event_controller::config::{FileConfig, LeaderElectionSection, OneOrMany, DEFAULT_PLUGINS_DIR};
 use event_controller::dispatch::Dispatcher;
 use event_controller::election::{Elector, LeaseSettings};
@@ -61,6 +61,10 @@ struct Cli {
     /// Directory of the plugins' checkpoints (resume without replay) [default: none].
     #[arg(long, env = "STATE_DIR", global = true)]
     state_dir: Option<PathBuf>,
+    /// Keep the checkpoints in ConfigMaps `PREFIX-<plugin>` in the controller's namespace
+    /// instead of a directory [default: none].
+    #[arg(long, env = "STATE_CONFIGMAP_PREFIX", global = true)]
+    state_configmap_prefix: Option<String>,
     /// Milliseconds between checkpoint writes [default: 2000].
     #[arg(long, env = "CHECKPOINT_INTERVAL_MS", global = true)]
     checkpoint_interval_ms: Option<u64>,
@@ -145,15 +149,7 @@ impl ElectionArgs {
         if !self.leader_election.unwrap_or(file.enabled) {
             return None;
         }
-        let namespace = self
-            .lease_namespace
-            .clone()
-            .or_else(|| file.namespace.clone())
-            .or_else(|| {
-                let text = std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).ok()?;
-                Some(text.trim().to_owned()).filter(|ns| !ns.is_empty())
-            })
-            .unwrap_or_else(|| "default".to_owned());
+        let namespace = self.namespace(file);
         let name = self
             .lease_name
             .clone()
@@ -184,6 +180,21 @@ impl ElectionArgs {
             settings.retry_period,
         );
         Some(settings)
+    }
+}
+
+impl ElectionArgs {
+    /// The controller's own namespace, for its Lease and checkpoint ConfigMaps: `POD_NAMESPACE`,
+    /// else `[leader_election] namespace`, else the service account's, else `default`.
+    fn namespace(&self, file: &LeaderElectionSection) -> String {
+        self.lease_namespace
+            .clone()
+            .or_else(|| file.namespace.clone())
+            .or_else(|| {
+                let text = std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).ok()?;
+                Some(text.trim().to_owned()).filter(|ns| !ns.is_empty())
+            })
+            .unwrap_or_else(|| "default".to_owned())
     }
 }
 
@@ -320,11 +331,28 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
                 .unwrap_or_else(|| DEFAULT_METRICS_ADDRESS.to_owned());
             let settings = cli.kube.settings(&file_config);
             let election = cli.election.settings(&file_config.leader_election);
+            let dir = cli
+                .state_dir
+                .clone()
+                .or_else(|| file_config.state_dir.clone());
+            let prefix = cli
+                .state_configmap_prefix
+                .clone()
+                .or_else(|| file_config.state_configmap_prefix.clone());
+            let store = match (dir, prefix) {
+                (Some(_), Some(_)) => bail!(
+                    "checkpoints go to a directory (STATE_DIR) or to ConfigMaps \
+                     (STATE_CONFIGMAP_PREFIX), not both"
+                ),
+                (Some(dir), None) => StateStore::Directory(dir),
+                (None, Some(prefix)) => StateStore::ConfigMaps {
+                    namespace: cli.election.namespace(&file_config.leader_election),
+                    prefix,
+                },
+                (None, None) => StateStore::None,
+            };
             let checkpoints = Checkpoints {
-                dir: cli
-                    .state_dir
-                    .clone()
-                    .or_else(|| file_config.state_dir.clone()),
+                store,
                 interval: cli
                     .checkpoint_interval_ms
                     .or(file_config.checkpoint_interval_ms)
@@ -366,8 +394,53 @@ struct ControllerSetup {
 
 /// Where the plugins' checkpoints are kept, and how often they are written.
 struct Checkpoints {
-    dir: Option<PathBuf>,
+    store: StateStore,
     interval: Duration,
+}
+
+/// Where checkpoints are kept.
+enum StateStore {
+    /// Nowhere: every start delivers every object.
+    None,
+    /// Files in a directory (`STATE_DIR`).
+    Directory(PathBuf),
+    /// ConfigMaps `PREFIX-<plugin>` in `namespace` (`STATE_CONFIGMAP_PREFIX`).
+    ConfigMaps { namespace: String, prefix: String },
+}
+
+impl StateStore {
+    /// Opens the store; `None` without one.
+    fn open(
+        &self,
+        connection: &source::kube::Connection,
+        tokio: &tokio::runtime::Runtime,
+        identity: Option<&str>,
+    ) -> Result<Option<Arc<dyn CheckpointStore>>> {
+        Ok(match self {
+            StateStore::None => None,
+            StateStore::Directory(dir) => {
+                let store = FileStore::open(dir).with_context(|| {
+                    format!("cannot keep checkpoints in {} (STATE_DIR)", dir.display())
+                })?;
+                tracing::info!(dir = %dir.display(), "plugins resume from their checkpoints");
+                Some(Arc::new(store))
+            }
+            StateStore::ConfigMaps { namespace, prefix } => {
+                let client = connection.client.clone();
+                let handle = tokio.handle().clone();
+                let mut store =
+                    ConfigMapStore::new(client, handle, namespace.clone(), prefix.clone())?;
+                if let Some(identity) = identity {
+                    store = store.writer(identity);
+                }
+                tracing::info!(
+                    configmaps = %format_args!("{namespace}/{prefix}-<plugin>"),
+                    "plugins resume from their checkpoints"
+                );
+                Some(Arc::new(store))
+            }
+        })
+    }
 }
 
 /// Where the plugins come from and how they are kept up to date.
@@ -398,13 +471,15 @@ fn run_controller(
         .context("cannot start the async runtime")?;
     let endpoints = tokio.block_on(serve_endpoints(&setup.metrics_address, &metrics, &health))?;
     let mut dispatcher = Dispatcher::start(Vec::new(), metrics.clone())?;
-    if let Some(dir) = &setup.checkpoints.dir {
-        let store = FileStore::open(dir)
-            .with_context(|| format!("cannot keep checkpoints in {} (STATE_DIR)", dir.display()))?;
-        tracing::info!(dir = %dir.display(), "plugins resume from their checkpoints");
-        dispatcher.keep_checkpoints(Arc::new(store), setup.checkpoints.interval);
-    }
     let connection = tokio.block_on(source::kube::connect(settings))?;
+    let identity = setup.election.as_ref().map(|lease| lease.identity.as_str());
+    if let Some(store) = setup
+        .checkpoints
+        .store
+        .open(&connection, &tokio, identity)?
+    {
+        dispatcher.keep_checkpoints(store, setup.checkpoints.interval);
+    }
     let plugins = &setup.plugins;
     let mut runtime = runtime(&config, plugins.module_cache_dir.as_deref())?;
     let access = KubeAccess::new(connection.client.clone(), tokio.handle().clone());
