@@ -306,6 +306,13 @@ allow = ["{url}/api/v2/"]
         r#"event_controller_plugin_retries_total{{plugin="{PLUGIN}"}}"#
     ));
     assert!(scheduled >= 4.0, "{scheduled}: {}", context());
+    // And counted each failed POST as a capability request without an answer.
+    let http = |outcome: &str| {
+        controller.metric(&format!(
+            r#"event_controller_capability_requests_total{{plugin="{PLUGIN}",capability="http",outcome="{outcome}"}}"#
+        ))
+    };
+    assert!(http("error") >= 4.0, "{}: {}", http("error"), context());
     // Not blocked: the controller runs, and the other plugin got both events at once.
     assert_eq!(
         controller.get("/readyz"),
@@ -360,5 +367,10 @@ allow = ["{url}/api/v2/"]
     assert_eq!(am.received("firing"), 2.0, "{}", context());
     let pending = format!(r#"event_controller_plugin_pending_retries{{plugin="{PLUGIN}"}}"#);
     assert_eq!(controller.metric(&pending), 0.0, "{}", context());
+    assert!(
+        http("ok") >= 2.0,
+        "the POSTs that got through: {}",
+        context()
+    );
     assert_eq!(controller.get("/healthz"), (200, "ok\n".to_owned()));
 }
