@@ -57,6 +57,10 @@ plugins:
 bench: plugins
     cargo bench -p event-controller --bench events
 
+# Checkpoints of 100,000 objects: size, save, load, journal, resume filtering.
+bench-checkpoint:
+    cargo bench -p event-controller --bench checkpoint
+
 # Check one plugin against the ABI and call it with a sample event.
 check PLUGIN: plugins
     cargo run --quiet -p event-controller -- check {{PLUGIN}}
