@@ -182,6 +182,18 @@ impl Response {
         (200..300).contains(&self.status)
     }
 
+    /// True when the status may be different later: 5xx, 408 or 429
+    /// ([`is_transient_status`](crate::is_transient_status)). Other 4xx say the request, the
+    /// token or the config is wrong: retrying cannot help.
+    pub fn is_transient(&self) -> bool {
+        crate::is_transient_status(self.status)
+    }
+
+    /// [`Failure::Status`](crate::Failure::Status) unless the status is 2xx.
+    pub fn failure(&self) -> Option<crate::Failure> {
+        crate::Failure::of_status(self.status)
+    }
+
     /// The value of header `name`, ignoring ASCII case.
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
@@ -205,6 +217,7 @@ fn find_header<'a>(headers: &'a BTreeMap<String, String>, name: &str) -> Option<
 /// - `Ok(response)` for any status the server answered with.
 /// - `Err(e)` with [`Error::http_error`] `== Some(reason)` when no response came: the URL is not
 ///   granted (`denied: ...`), a timeout, a refused connection, a malformed request.
+///   [`Error::failure`] classifies it, and [`Error::is_transient`] says whether a retry may help.
 /// - `Err(e)` (with `http_error() == None`) when the host's answer cannot be read.
 ///
 /// On non-wasm targets it uses the [`mock`] transport of the current thread.
@@ -256,17 +269,10 @@ mod host {
 fn exchange(request: &str) -> Result<String, Error> {
     // SAFETY: the host only reads `[ptr, ptr + len)`, which is `request`.
     let packed = unsafe { host::http_request(request.as_ptr(), request.len()) };
-    let (ptr, len) = crate::abi::unpack(packed);
-    if ptr == 0 || len == 0 {
+    // SAFETY: `packed` is `http_request`'s answer, taken once.
+    let Some(bytes) = (unsafe { crate::__rt::take_answer(packed) }) else {
         return Err(Error::http("the host's http_request returned no answer"));
-    }
-    let ptr = ptr as usize as *mut u8;
-    let len = len as usize;
-    // SAFETY: the host wrote its answer into `len` bytes it got from our `alloc(len)`, and
-    // hands them over; they are read once, then freed once with the same length.
-    let bytes = unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec();
-    // SAFETY: as above.
-    unsafe { crate::__rt::dealloc(ptr, len) };
+    };
     String::from_utf8(bytes).map_err(|e| Error::utf8("the host's HTTP answer", e.utf8_error()))
 }
 
@@ -452,6 +458,8 @@ mod tests {
         assert_eq!(response.header("Content-Type"), Some("text/plain"));
         assert_eq!(response.body, "nope");
         assert!(response.truncated);
+        assert!(!response.is_transient());
+        assert_eq!(response.failure(), Some(crate::Failure::Status(404)));
 
         let minimal = parse_answer(r#"{"status":200}"#).expect("a response");
         assert!(minimal.is_success());
@@ -470,10 +478,34 @@ mod tests {
             denied.to_string(),
             "HTTP request failed: denied: http://x/ is not under an allowed prefix"
         );
+        assert_eq!(denied.failure(), Some(crate::Failure::Denied));
+        assert!(!denied.is_transient());
+        let refused = parse_answer(r#"{"error":"io: Connection refused (os error 111)"}"#)
+            .expect_err("no response");
+        assert_eq!(refused.failure(), Some(crate::Failure::Unreachable));
+        assert!(refused.is_transient());
+        for (status, transient) in [
+            (500, true),
+            (503, true),
+            (408, true),
+            (429, true),
+            (400, false),
+            (401, false),
+            (404, false),
+            (200, false),
+        ] {
+            let response = parse_answer(&format!(r#"{{"status":{status}}}"#)).expect("a response");
+            assert_eq!(response.is_transient(), transient, "{status}");
+        }
+        assert_eq!(minimal.failure(), None);
 
         for bad in ["", "[]", "{}", r#"{"status":"200"}"#, r#"{"status":70000}"#] {
             let error = parse_answer(bad).expect_err(bad);
             assert_eq!(error.http_error(), None, "{bad}");
+            assert!(
+                !error.is_transient(),
+                "{bad}: an unreadable answer is a bug"
+            );
             assert!(
                 error
                     .to_string()

@@ -31,11 +31,17 @@
 //! - [`log`] logs any number of lines through the host.
 //! - [`http`] sends HTTP requests through the host, to the URLs the operator granted the plugin
 //!   (the `http_request` capability); natively, to a [mock](http::mock) transport.
+//! - [`kube`] patches Kubernetes objects through the host, for the resources the operator
+//!   granted the plugin (the `kube_request` capability); natively, to a [mock](kube::mock).
+//! - [`Failure`] classifies a failed request ([`Error::failure`], [`http::Response::failure`]),
+//!   and [`Error::is_transient`], [`http::Response::is_transient`] and
+//!   [`kube::Response::is_transient`] say whether retrying it may help.
 //! - A config, given with `export_plugin!(handler, init = my_init)`, arrives as a [`Config`] and
 //!   stays available through [`config()`].
 //!
 //! Built for a non-wasm target (for unit tests), everything works the same, [`log`] writes to
-//! stderr and [`http`] uses the transport a test installs with [`http::mock::set`].
+//! stderr, and [`http`] and [`kube`] use the transport a test installs with [`http::mock::set`]
+//! or [`kube::mock::set`].
 
 pub mod abi;
 mod config;
@@ -43,6 +49,7 @@ mod error;
 mod event;
 pub mod head;
 pub mod http;
+pub mod kube;
 pub mod log;
 mod outcome;
 
@@ -52,7 +59,7 @@ pub mod __rt;
 
 pub use crate::abi::Level;
 pub use crate::config::{config, Config};
-pub use crate::error::Error;
+pub use crate::error::{is_transient_status, Error, Failure};
 pub use crate::event::Event;
 pub use crate::head::{EventHead, Fields, HeadError};
 pub use crate::outcome::{IntoOutcome, Outcome, Retry};

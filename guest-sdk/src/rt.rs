@@ -120,6 +120,28 @@ pub fn accept_any(_config: Config) -> Result<(), std::convert::Infallible> {
     Ok(())
 }
 
+/// Takes over the answer of a host function (`http_request`, `kube_request`), returned as
+/// `(ptr << 32) | len` of a buffer the host allocated with [`alloc`]: copies it out and frees it.
+/// `None` when the host returned no buffer.
+///
+/// # Safety
+/// `packed` must be what such a host function returned, and used once.
+#[cfg(target_arch = "wasm32")]
+pub(crate) unsafe fn take_answer(packed: i64) -> Option<Vec<u8>> {
+    let (ptr, len) = crate::abi::unpack(packed);
+    if ptr == 0 || len == 0 {
+        return None;
+    }
+    let ptr = ptr as usize as *mut u8;
+    let len = len as usize;
+    // SAFETY: the host wrote its answer into `len` bytes it got from our `alloc(len)`, and
+    // hands them over; they are read once, then freed once with the same length.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec();
+    // SAFETY: as above.
+    unsafe { dealloc(ptr, len) };
+    Some(bytes)
+}
+
 /// # Safety
 /// `[ptr, ptr + len)` must be readable for the lifetime `'a`.
 unsafe fn input<'a>(ptr: *const u8, len: usize) -> &'a [u8] {

@@ -295,10 +295,10 @@ impl Plugin {
                     response.status,
                     if answer.is_empty() { "" } else { ": " },
                 );
-                (failure, transient_status(response.status))
+                (failure, response.is_transient())
             }
             Err(error) => match error.http_error() {
-                Some(reason) => (format!("failed: {reason}"), transient_error(reason)),
+                Some(reason) => (format!("failed: {reason}"), error.is_transient()),
                 // The host's answer cannot be read: a bug, not a passing failure.
                 None => (format!("failed: {error}"), false),
             },
@@ -343,21 +343,6 @@ impl Plugin {
             })
             .collect()
     }
-}
-
-/// Whether an answer with `status` may be different later: 5xx (the server or a proxy in
-/// trouble), 429 (too many requests) and 408 (request timeout). Any other 4xx means the request
-/// or the config is wrong.
-fn transient_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500..)
-}
-
-/// Whether the host's reason for giving no answer may pass: a refused connection, a timeout, a
-/// reset... but not the host refusing the request itself (not granted, malformed, a secret header
-/// it cannot read).
-fn transient_error(reason: &str) -> bool {
-    const PERMANENT: [&str; 4] = ["denied", "invalid request", "env var ", "cannot read "];
-    !PERMANENT.iter().any(|prefix| reason.starts_with(prefix))
 }
 
 /// The first line of `text`, at most 300 characters.

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::settings::Settings;
-use crate::{excerpt, time, transient_error, transient_status, Failure, Host};
+use crate::{excerpt, time, Failure, Host};
 
 /// A certificate and its key, fresh from the CA.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,7 +152,7 @@ fn call<T: for<'de> Deserialize<'de>>(
             return Err(Failure {
                 // Refused, timed out: CFSSL may be back for the retry. Not granted, or an
                 // unreadable answer from the host: the config (or a bug) needs fixing.
-                transient: error.http_error().is_some_and(transient_error),
+                transient: error.is_transient(),
                 reason: format!("{what}: {error}"),
             });
         }
@@ -172,7 +172,7 @@ fn call<T: for<'de> Deserialize<'de>>(
     if !response.is_success() {
         return Err(Failure {
             // 5xx, 429, 408: maybe passing; other 4xx: the request or the CA's config is wrong.
-            transient: transient_status(response.status),
+            transient: response.is_transient(),
             reason: format!(
                 "{what} answered {}{}{errors}",
                 response.status,

@@ -96,7 +96,6 @@
 //! default (its `event-controller.subscribe` section).
 
 mod cfssl;
-mod kube;
 mod route;
 mod settings;
 mod time;
@@ -106,10 +105,10 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use event_controller_guest::http::{self, Request, Response};
-use event_controller_guest::{export_plugin, Config, Error, Event, Outcome};
+use event_controller_guest::{export_plugin, kube, Config, Error, Event, Outcome};
 use serde_json::json;
 
-pub use crate::kube::ROUTES;
+pub use crate::route::ROUTES;
 use crate::route::{Due, Route};
 pub use crate::settings::Settings;
 
@@ -126,9 +125,9 @@ static SUBSCRIBE: [u8; 78] =
 pub trait Host {
     /// Sends `request` (`http_request`): `Ok` with any status, `Err` when no answer came.
     fn http(&mut self, request: &Request) -> Result<Response, Error>;
-    /// Hands the `kube_request` JSON to the host and returns its answer's JSON, or why there
-    /// is none.
-    fn kube(&mut self, request: &str) -> Result<String, String>;
+    /// Sends `request` (`kube_request`): `Ok` with any status the API server answered, `Err`
+    /// when the host did not ask it (not granted, no cluster connection, a timeout).
+    fn kube(&mut self, request: &kube::Request) -> Result<kube::Response, Error>;
     /// Now, Unix seconds.
     fn now(&self) -> i64;
 }
@@ -141,8 +140,8 @@ impl Host for Wasm {
         http::send(request)
     }
 
-    fn kube(&mut self, request: &str) -> Result<String, String> {
-        kube::exchange(request)
+    fn kube(&mut self, request: &kube::Request) -> Result<kube::Response, Error> {
+        kube::send(request)
     }
 
     fn now(&self) -> i64 {
@@ -180,29 +179,6 @@ pub const MIN_RENEWAL_DELAY: Duration = Duration::from_secs(60);
 pub fn renewal_delay(not_after: i64, window: i64, now: i64) -> Duration {
     let seconds = not_after.saturating_sub(window).saturating_sub(now);
     Duration::from_secs(u64::try_from(seconds).unwrap_or(0)).max(MIN_RENEWAL_DELAY)
-}
-
-/// Whether an answer with `status` may be different later: 5xx (the server or a proxy in
-/// trouble), 429 (too many requests) and 408 (request timeout). Any other 4xx means the request
-/// or the config is wrong.
-fn transient_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500..)
-}
-
-/// Whether the host's reason for not answering (`http_request`'s or `kube_request`'s `error`)
-/// may pass: a refused connection, a timeout, a reset... but not the host refusing the request
-/// itself (not granted, malformed, a secret header it cannot read, no cluster connection).
-fn transient_error(reason: &str) -> bool {
-    const PERMANENT: [&str; 7] = [
-        "denied",
-        "invalid request",
-        "malformed request",
-        "unknown verb",
-        "env var ",
-        "cannot read ",
-        "no Kubernetes connection",
-    ];
-    !PERMANENT.iter().any(|prefix| reason.starts_with(prefix))
 }
 
 /// The plugin: its settings and, per Route (uid), the resourceVersion its last patch produced,
@@ -353,41 +329,46 @@ impl Plugin {
             )));
         }
         let ca = cfssl::ca_certificate(&self.settings, host)?;
-        let mut request = json!({
-            "verb": "patch",
-            "resource": kube::ROUTES,
-            "name": route.metadata.name,
-            "patch": {
-                "metadata": {"annotations": {
-                    route::CERT_HOST: host_name,
-                    route::CERT_NOT_AFTER: time::format_rfc3339(issued.not_after),
-                    route::CERT_SERIAL: issued.serial,
-                }},
-                "spec": {"tls": {
-                    "termination": route.termination().unwrap_or("edge"),
-                    "certificate": issued.certificate,
-                    "key": issued.key,
-                    "caCertificate": ca,
-                }},
-            },
+        let patch = json!({
+            "metadata": {"annotations": {
+                route::CERT_HOST: host_name,
+                route::CERT_NOT_AFTER: time::format_rfc3339(issued.not_after),
+                route::CERT_SERIAL: issued.serial,
+            }},
+            "spec": {"tls": {
+                "termination": route.termination().unwrap_or("edge"),
+                "certificate": issued.certificate,
+                "key": issued.key,
+                "caCertificate": ca,
+            }},
         });
+        let mut request = kube::Request::patch(ROUTES, &route.metadata.name, patch);
         if !route.metadata.namespace.is_empty() {
-            request["namespace"] = json!(route.metadata.namespace);
+            request = request.namespace(&route.metadata.namespace);
         }
-        let answer = host
-            .kube(&request.to_string())
-            .unwrap_or_else(|reason| json!({ "error": reason }).to_string());
-        match kube::parse_answer(&answer) {
-            kube::Answer::Patched { resource_version } => Ok((issued.not_after, resource_version)),
-            kube::Answer::Refused { status, message } => Err(Failure {
-                transient: transient_status(status),
+        match host.kube(&request) {
+            Ok(response) if response.is_success() => Ok((
+                issued.not_after,
+                response.resource_version().map(str::to_owned),
+            )),
+            Ok(response) => Err(Failure {
+                // 5xx, 429, 408: maybe passing; RBAC's 403, 404, 422: something needs fixing.
+                transient: response.is_transient(),
                 reason: format!(
-                    "the API server refused the patch of the Route ({status}): {message}"
+                    "the API server refused the patch of the Route ({}): {}",
+                    response.status, response.message
                 ),
             }),
-            kube::Answer::Failed { reason, unreadable } => Err(Failure {
-                transient: !unreadable && transient_error(&reason),
-                reason: format!("the Route was not patched: {reason}"),
+            Err(error) => Err(Failure {
+                // A timeout or a connection failure may pass; not granted, no cluster
+                // connection or an unreadable answer from the host will not.
+                transient: error.is_transient(),
+                reason: format!(
+                    "the Route was not patched: {}",
+                    error
+                        .kube_error()
+                        .map_or_else(|| error.to_string(), str::to_owned)
+                ),
             }),
         }
     }

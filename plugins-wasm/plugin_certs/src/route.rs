@@ -6,6 +6,9 @@ use serde::Deserialize;
 
 use crate::time;
 
+/// The resource as the plugin names it in its `kube_request`s; the operator's grant
+/// (`[plugins.NAME.capabilities.kubernetes] patch = [...]`) must say exactly this.
+pub const ROUTES: &str = "routes.route.openshift.io";
 /// The annotation that asks for a certificate, with the value `"true"`.
 pub const MANAGED: &str = "openshift.io/managed.cert";
 /// The host the plugin issued the Route's certificate for.

@@ -191,14 +191,16 @@ impl Host for Fake {
         Ok(self.cfssl(request))
     }
 
-    fn kube(&mut self, request: &str) -> Result<String, String> {
-        let request: Value = serde_json::from_str(request).map_err(|e| e.to_string())?;
+    fn kube(&mut self, sent: &kube::Request) -> Result<kube::Response, Error> {
+        let request = serde_json::to_value(sent).expect("JSON");
         self.kube.push(request.clone());
         if matches!(self.canned.front(), Some(Canned::Kube(_))) {
             let Some(Canned::Kube(answer)) = self.canned.pop_front() else {
                 unreachable!()
             };
-            return Ok(answer.to_owned());
+            // Through the SDK's mock, so the answer is read as `kube::send` reads it.
+            let _guard = kube::mock::set(move |_| answer.to_owned());
+            return kube::send(sent);
         }
         assert_eq!(request["verb"], "patch");
         assert_eq!(request["resource"], ROUTES);
@@ -206,7 +208,11 @@ impl Host for Fake {
         assert_eq!(request["name"], self.route["metadata"]["name"]);
         merge(&mut self.route, &request["patch"]);
         self.bump();
-        Ok(json!({"status": 200, "object": self.route}).to_string())
+        Ok(kube::Response {
+            status: 200,
+            object: self.route.clone(),
+            message: String::new(),
+        })
     }
 
     fn now(&self) -> i64 {
@@ -666,7 +672,7 @@ fn patch_failures_say_whether_they_may_pass() {
             "not JSON",
             Level::Error,
             None,
-            "the Route was not patched: unreadable answer from the host's kube_request (expected ident at line 1 column 2): not JSON",
+            "the Route was not patched: cannot deserialize the host's kube_request answer: expected ident at line 1 column 2",
         ),
         (
             r#"{"error":"timed out after 5000 ms"}"#,
@@ -714,14 +720,17 @@ fn patch_failures_say_whether_they_may_pass() {
         assert_eq!(handle(&mut plugin, &mut fake, "ADDED").0, Some(Level::Info));
         assert_eq!(fake.take_requests(), issue_requests());
     }
-    // Natively there is no kube_request: the real host type says so.
-    assert_eq!(
-        kube::parse_answer(&json!({"error": Wasm.kube("{}").unwrap_err()}).to_string()),
-        kube::Answer::Failed {
-            reason: "no kube_request outside the host".to_owned(),
-            unreadable: false
-        }
+    // Natively there is no kube_request: the real host type says so, as a failure that may
+    // pass (like a host that returned no answer).
+    let request = kube::Request::patch(ROUTES, "web", json!({})).namespace("shop");
+    let error = Wasm.kube(&request).expect_err("no host");
+    assert!(
+        error
+            .kube_error()
+            .is_some_and(|reason| reason.starts_with("no Kubernetes transport outside the host")),
+        "{error}"
     );
+    assert!(error.is_transient());
 }
 
 #[test]

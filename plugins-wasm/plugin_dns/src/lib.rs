@@ -297,7 +297,7 @@ fn exchange(transport: &mut impl Transport, request: &Request) -> Result<Respons
         Ok(response) if response.is_success() => Ok(response),
         Ok(response) => Err(Failure {
             // Other 4xx: the key, the grant, the zone or the request is wrong.
-            transient: transient_status(response.status),
+            transient: response.is_transient(),
             reason: format!(
                 "{what} answered {}: {}",
                 response.status,
@@ -306,24 +306,10 @@ fn exchange(transport: &mut impl Transport, request: &Request) -> Result<Respons
         }),
         Err(error) => Err(Failure {
             // No reason: the host's answer is unreadable, a bug rather than a passing failure.
-            transient: error.http_error().is_some_and(transient_error),
+            transient: error.is_transient(),
             reason: format!("{what}: {error}"),
         }),
     }
-}
-
-/// Whether an answer with `status` may be different later: 5xx (the server or a proxy in
-/// trouble), 429 (too many requests) and 408 (request timeout).
-fn transient_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500..)
-}
-
-/// Whether the host's reason for giving no answer may pass: a refused connection, a timeout, a
-/// reset... but not the host refusing the request itself (not granted, malformed, a secret header
-/// it cannot read).
-fn transient_error(reason: &str) -> bool {
-    const PERMANENT: [&str; 4] = ["denied", "invalid request", "env var ", "cannot read "];
-    !PERMANENT.iter().any(|prefix| reason.starts_with(prefix))
 }
 
 /// The start of a body, on one line, for a message.

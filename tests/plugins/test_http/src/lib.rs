@@ -1,5 +1,9 @@
 //! Test plugin: on every event, sends the request in its config (`{"request": {...}}`, the JSON of docs/ABI.md §6, with `{name}` replaced by the object's name) through the raw `http_request` import (or `kube_request` with `"function": "kube_request"`), and logs INFO with the answer JSON exactly as the host returned it.
 
+//!
+//! The imports are declared by hand on purpose, not used through the SDK's `http` and `kube`
+//! modules: those parse the answer, and the tests check the host's JSON byte for byte.
+
 use event_controller_guest::{__rt, abi, export_plugin, Config, Event, Outcome};
 use std::sync::OnceLock;
 
