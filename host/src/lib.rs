@@ -10,6 +10,7 @@
 pub mod capabilities;
 pub mod checkpoint;
 pub mod config;
+pub mod controller;
 pub mod dispatch;
 pub mod election;
 pub mod event;

@@ -2,26 +2,24 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use event_controller::capabilities::KubeAccess;
-use event_controller::checkpoint::{self, CheckpointStore, ConfigMapStore, FileStore};
+use event_controller::checkpoint;
 use event_controller::config::{FileConfig, LeaderElectionSection, OneOrMany, DEFAULT_PLUGINS_DIR};
+use event_controller::controller::{
+    self, Checkpoints, ControllerSetup, PluginsSetup, StateStore, DEFAULT_METRICS_ADDRESS,
+};
 use event_controller::dispatch::Dispatcher;
-use event_controller::election::{Elector, LeaseSettings};
+use event_controller::election::LeaseSettings;
 use event_controller::event::WatchEvent;
-use event_controller::fanout::{Ended, FanOut, Leadership};
 use event_controller::logging::{self, LogFormat, LogSettings};
-use event_controller::metrics::{self, Health, Metrics};
-use event_controller::plugin::{ModuleCache, Retry};
-use event_controller::reload::{Reloader, DEFAULT_RESCAN};
-use event_controller::runtime::{Runtime, RuntimeOptions};
-use event_controller::source::kube::{KubeSettings, Namespaces, Observer, REDISCOVER_EVERY};
+use event_controller::metrics::Metrics;
+use event_controller::plugin::Retry;
+use event_controller::reload::DEFAULT_RESCAN;
+use event_controller::source::kube::{KubeSettings, Namespaces, REDISCOVER_EVERY};
 use event_controller::source::reconcile::InitialEvents;
-use event_controller::source::SourceEvent;
 use event_controller::{loader, source};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
@@ -364,7 +362,8 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
                 election,
                 metrics_address,
             };
-            run_controller(&settings, &controller, file_config)
+            controller::run(&settings, &controller, file_config)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Replay { file } => {
             let cache = cli.module_cache_dir.clone();
@@ -377,259 +376,6 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Events queued between the watches and the dispatcher; a full queue holds the watches back.
-const EVENT_QUEUE: usize = 1024;
-
-/// Where /metrics, /healthz and /readyz are served unless configured otherwise.
-const DEFAULT_METRICS_ADDRESS: &str = "0.0.0.0:9090";
-
-/// How `run` runs, besides what it watches.
-struct ControllerSetup {
-    plugins: PluginsSetup,
-    checkpoints: Checkpoints,
-    /// The Lease to hold; `None`: no election, this replica delivers.
-    election: Option<LeaseSettings>,
-    metrics_address: String,
-}
-
-/// Where the plugins' checkpoints are kept, and how often they are written.
-struct Checkpoints {
-    store: StateStore,
-    interval: Duration,
-}
-
-/// Where checkpoints are kept.
-enum StateStore {
-    /// Nowhere: every start delivers every object.
-    None,
-    /// Files in a directory (`STATE_DIR`).
-    Directory(PathBuf),
-    /// ConfigMaps `PREFIX-<plugin>` in `namespace` (`STATE_CONFIGMAP_PREFIX`).
-    ConfigMaps { namespace: String, prefix: String },
-}
-
-impl StateStore {
-    /// Opens the store; `None` without one.
-    fn open(
-        &self,
-        connection: &source::kube::Connection,
-        tokio: &tokio::runtime::Runtime,
-        identity: Option<&str>,
-    ) -> Result<Option<Arc<dyn CheckpointStore>>> {
-        Ok(match self {
-            StateStore::None => None,
-            StateStore::Directory(dir) => {
-                let store = FileStore::open(dir).with_context(|| {
-                    format!("cannot keep checkpoints in {} (STATE_DIR)", dir.display())
-                })?;
-                tracing::info!(dir = %dir.display(), "plugins resume from their checkpoints");
-                Some(Arc::new(store))
-            }
-            StateStore::ConfigMaps { namespace, prefix } => {
-                let client = connection.client.clone();
-                let handle = tokio.handle().clone();
-                let mut store =
-                    ConfigMapStore::new(client, handle, namespace.clone(), prefix.clone())?;
-                if let Some(identity) = identity {
-                    store = store.writer(identity);
-                }
-                tracing::info!(
-                    configmaps = %format_args!("{namespace}/{prefix}-<plugin>"),
-                    "plugins resume from their checkpoints"
-                );
-                Some(Arc::new(store))
-            }
-        })
-    }
-}
-
-/// Where the plugins come from and how they are kept up to date.
-struct PluginsSetup {
-    dir: PathBuf,
-    config_path: Option<PathBuf>,
-    module_cache_dir: Option<String>,
-    hot_reload: bool,
-    rescan: Duration,
-}
-
-fn run_controller(
-    settings: &KubeSettings,
-    setup: &ControllerSetup,
-    config: FileConfig,
-) -> Result<ExitCode> {
-    if settings.resources.is_empty() {
-        bail!("nothing to watch: set K8S_RESOURCE, --resource, or `resources` in the config file");
-    }
-    if let Some(lease) = &setup.election {
-        lease.validate()?;
-    }
-    let metrics = Arc::new(Metrics::new());
-    let health = Arc::new(Health::new());
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let endpoints = tokio.block_on(serve_endpoints(&setup.metrics_address, &metrics, &health))?;
-    let mut dispatcher = Dispatcher::start(Vec::new(), metrics.clone())?;
-    let connection = tokio.block_on(source::kube::connect(settings))?;
-    let identity = setup.election.as_ref().map(|lease| lease.identity.as_str());
-    if let Some(store) = setup
-        .checkpoints
-        .store
-        .open(&connection, &tokio, identity)?
-    {
-        dispatcher.keep_checkpoints(store, setup.checkpoints.interval);
-    }
-    let plugins = &setup.plugins;
-    let mut runtime = runtime(&config, plugins.module_cache_dir.as_deref())?;
-    let access = KubeAccess::new(connection.client.clone(), tokio.handle().clone());
-    runtime.set_kube_access(Some(Arc::new(access)));
-    runtime.set_metrics(Some(metrics.clone()));
-    let mut reloader = Reloader::new(
-        runtime,
-        plugins.dir.clone(),
-        plugins.config_path.clone(),
-        config,
-        dispatcher.plugins(),
-        metrics.clone(),
-    );
-    reloader.reconcile();
-    health.plugins_loaded();
-    let _reloading = if plugins.hot_reload {
-        Some(reloader.spawn(plugins.rescan)?)
-    } else {
-        None
-    };
-    let elector = match &setup.election {
-        Some(lease) => Some(start_election(&tokio, &connection, lease, &metrics)?),
-        None => None,
-    };
-    let leadership = match &elector {
-        Some((_, leading)) => Leadership::Elected {
-            leading: leading.clone(),
-            runtime: tokio.handle().clone(),
-        },
-        None => Leadership::Always,
-    };
-    let fan_out = FanOut::new(
-        dispatcher,
-        settings.resources.len(),
-        elector.is_some(),
-        settings.initial_events == InitialEvents::Deliver,
-    );
-    let (events, queue) = tokio::sync::mpsc::channel::<SourceEvent>(EVENT_QUEUE);
-    let stopping = Arc::new(AtomicBool::new(false));
-    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
-    let fan_out = std::thread::Builder::new().name("dispatch".into()).spawn({
-        let stopping = stopping.clone();
-        move || {
-            let ended = fan_out.run(queue, leadership, &stopping);
-            let _ = ended_tx.send(ended);
-        }
-    })?;
-    let ended = tokio.block_on(async {
-        let observer = Observer::new(metrics.clone(), health.clone());
-        tokio::select! {
-            () = source::kube::run(connection, settings.clone(), events, observer) => None,
-            ended = ended_rx => ended.ok(),
-            signal = shutdown_signal() => {
-                tracing::info!("{signal} received: finishing the events in flight, then exiting");
-                stopping.store(true, Ordering::Relaxed);
-                None
-            }
-        }
-    });
-    // The watches are gone (their sender with them): the fan-out ends, and each plugin after
-    // its event in flight, its checkpoint saved. Only then is the lease handed over.
-    drop(endpoints);
-    if fan_out.join().is_err() {
-        bail!("the dispatch thread panicked");
-    }
-    if let Some((elector, _)) = elector {
-        if ended != Some(Ended::LostLease) {
-            if let Err(error) = tokio.block_on(elector.release()) {
-                tracing::warn!(
-                    "cannot hand the lease over: {error}; a standby takes over when it expires"
-                );
-            }
-        }
-    }
-    tokio.shutdown_timeout(std::time::Duration::from_secs(1));
-    if ended == Some(Ended::LostLease) {
-        bail!("lost the lease: stopped delivering; restart to stand by again");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Starts the elector; returns it and a channel saying whether this replica leads (also
-/// exported as `event_controller_leader`).
-fn start_election(
-    tokio: &tokio::runtime::Runtime,
-    connection: &source::kube::Connection,
-    lease: &LeaseSettings,
-    metrics: &Arc<Metrics>,
-) -> Result<(Elector, tokio::sync::watch::Receiver<bool>)> {
-    let _entered = tokio.enter();
-    tracing::info!(
-        lease = %format_args!("{}/{}", lease.namespace, lease.name),
-        identity = %lease.identity,
-        "leader election: standing by until this replica holds the lease"
-    );
-    let elector = Elector::start(connection.client.clone(), lease.clone())?;
-    let mut roles = elector.role();
-    let (leading_tx, leading) = tokio::sync::watch::channel(false);
-    metrics.set_leader(false);
-    let metrics = metrics.clone();
-    tokio.spawn(async move {
-        loop {
-            let leader = roles.borrow_and_update().is_leader();
-            metrics.set_leader(leader);
-            leading_tx.send_replace(leader);
-            if roles.changed().await.is_err() {
-                metrics.set_leader(false);
-                leading_tx.send_replace(false);
-                break;
-            }
-        }
-    });
-    Ok((elector, leading))
-}
-
-/// The engine and linker, metering fuel if some plugin has a budget, with the module cache
-/// (`cache_dir`: a directory, `off`, or the default when writable).
-fn runtime(config: &FileConfig, cache_dir: Option<&str>) -> Result<Runtime> {
-    let mut runtime = Runtime::with_options(RuntimeOptions {
-        fuel: config.meters_fuel(),
-        ..RuntimeOptions::default()
-    })?;
-    let cache_dir = cache_dir.or(config.module_cache_dir.as_deref());
-    let dir = match cache_dir {
-        Some(off) if off.eq_ignore_ascii_case("off") => None,
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => ModuleCache::default_dir(),
-    };
-    let cache = dir.and_then(|dir| match ModuleCache::open(&dir, runtime.engine()) {
-        Ok(cache) => {
-            let pruned = cache.prune(CACHE_MAX_AGE);
-            tracing::debug!(dir = %dir.display(), pruned, "compiled-module cache");
-            Some(cache)
-        }
-        Err(error) if cache_dir.is_some() => {
-            tracing::warn!("{error}; plugins are compiled every time");
-            None
-        }
-        Err(error) => {
-            tracing::debug!("no compiled-module cache: {error}");
-            None
-        }
-    });
-    runtime.set_module_cache(cache);
-    Ok(runtime)
-}
-
-/// Cache entries unused for this long are removed.
-const CACHE_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
-
 /// Loads the plugins directory once (no reload) and starts a worker per plugin.
 fn start_plugins(
     plugins_dir: &Path,
@@ -637,7 +383,7 @@ fn start_plugins(
     cache_dir: Option<&str>,
     metrics: &Arc<Metrics>,
 ) -> Result<Dispatcher> {
-    let mut runtime = runtime(config, cache_dir)?;
+    let mut runtime = controller::plugin_runtime(config, cache_dir)?;
     runtime.set_metrics(Some(metrics.clone()));
     let loaded = loader::load_dir(&runtime, plugins_dir, config)?;
     for (name, _) in &loaded.failures {
@@ -649,50 +395,6 @@ fn start_plugins(
         .map(|loaded| (loaded.plugin, loaded.options))
         .collect();
     Dispatcher::start(plugins, metrics.clone()).context("cannot start the plugin workers")
-}
-
-/// Binds `address` (unless `off`) and serves the metrics and health endpoints there until the
-/// returned task is dropped.
-async fn serve_endpoints(
-    address: &str,
-    metrics: &Arc<Metrics>,
-    health: &Arc<Health>,
-) -> Result<Option<AbortOnDrop>> {
-    if address.eq_ignore_ascii_case("off") {
-        return Ok(None);
-    }
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot serve metrics on {address} (METRICS_ADDRESS)"))?;
-    let bound = listener.local_addr()?;
-    tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz");
-    let task = tokio::spawn(metrics::serve(listener, metrics.clone(), health.clone()));
-    Ok(Some(AbortOnDrop(task)))
-}
-
-/// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Waits for SIGTERM or SIGINT and names it.
-async fn shutdown_signal() -> &'static str {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(error) => {
-            tracing::warn!("cannot listen for SIGTERM: {error}");
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-    }
 }
 
 fn replay(
@@ -753,7 +455,7 @@ fn check(
     };
     let event = WatchEvent::parse(event_text.trim().as_bytes().to_vec())
         .context("the sample event is not a watch event")?;
-    let runtime = runtime(config, cache_dir)?;
+    let runtime = controller::plugin_runtime(config, cache_dir)?;
     let started = Instant::now();
     let loaded = loader::load_file(&runtime, path, config)?;
     let load_ms = started.elapsed().as_secs_f64() * 1e3;

@@ -1,0 +1,405 @@
+//! The live controller (`run`): the watches, the plugins, leadership and checkpoints wired
+//! together, running until a signal.
+//!
+//! In order: the metrics endpoints, the connection, the checkpoint store, the plugins (loaded
+//! once, then hot-reloaded), the elector, then the source feeding the [`FanOut`] on a thread of
+//! its own. At SIGTERM the watches stop, every plugin finishes its event in flight and saves its
+//! checkpoint, and only then is the Lease handed over.
+
+use crate::capabilities::KubeAccess;
+use crate::checkpoint::{CheckpointError, CheckpointStore, ConfigMapStore, FileStore};
+use crate::config::FileConfig;
+use crate::dispatch::Dispatcher;
+use crate::election::{ElectionError, Elector, LeaseSettings};
+use crate::fanout::{Ended, FanOut, Leadership};
+use crate::metrics::{self, Health, Metrics};
+use crate::plugin::ModuleCache;
+use crate::reload::Reloader;
+use crate::runtime::{Runtime, RuntimeError, RuntimeOptions};
+use crate::source::kube::{ConnectError, Connection, KubeSettings, Observer};
+use crate::source::reconcile::InitialEvents;
+use crate::source::{self, SourceEvent};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the controller could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// No resource is configured.
+    #[error("nothing to watch: set K8S_RESOURCE, --resource, or `resources` in the config file")]
+    NothingToWatch,
+    /// The lease settings are inconsistent, or the elector could not start.
+    #[error(transparent)]
+    Election(#[from] ElectionError),
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    AsyncRuntime(std::io::Error),
+    /// A thread (a worker, the reloader, the dispatcher) could not start.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+    /// The metrics and health endpoints cannot be served.
+    #[error("cannot serve metrics on {address} (METRICS_ADDRESS): {cause}")]
+    Endpoints {
+        /// The address asked for.
+        address: String,
+        /// Why.
+        cause: std::io::Error,
+    },
+    /// No client for the API server.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The checkpoint store cannot be used.
+    #[error("cannot keep checkpoints in {store}: {cause}")]
+    State {
+        /// Which store.
+        store: String,
+        /// Why.
+        cause: CheckpointError,
+    },
+    /// The wasm engine could not be set up.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The dispatch thread panicked.
+    #[error("the dispatch thread panicked")]
+    DispatchPanicked,
+    /// This replica led and lost its lease: it stopped delivering.
+    #[error("lost the lease: stopped delivering; restart to stand by again")]
+    LostLease,
+}
+
+/// Events queued between the watches and the dispatcher; a full queue holds the watches back.
+const EVENT_QUEUE: usize = 1024;
+
+/// Where /metrics, /healthz and /readyz are served unless configured otherwise.
+pub const DEFAULT_METRICS_ADDRESS: &str = "0.0.0.0:9090";
+
+/// How `run` runs, besides what it watches.
+pub struct ControllerSetup {
+    /// Where the plugins come from.
+    pub plugins: PluginsSetup,
+    /// Where their checkpoints go.
+    pub checkpoints: Checkpoints,
+    /// The Lease to hold; `None`: no election, this replica delivers.
+    pub election: Option<LeaseSettings>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served, or `off`.
+    pub metrics_address: String,
+}
+
+/// Where the plugins' checkpoints are kept, and how often they are written.
+pub struct Checkpoints {
+    /// The store.
+    pub store: StateStore,
+    /// How often a checkpoint is made durable while events flow.
+    pub interval: Duration,
+}
+
+/// Where checkpoints are kept.
+pub enum StateStore {
+    /// Nowhere: every start delivers every object.
+    None,
+    /// Files in a directory (`STATE_DIR`).
+    Directory(PathBuf),
+    /// ConfigMaps `PREFIX-<plugin>` in `namespace` (`STATE_CONFIGMAP_PREFIX`).
+    ConfigMaps {
+        /// The controller's namespace.
+        namespace: String,
+        /// The ConfigMaps' name prefix.
+        prefix: String,
+    },
+}
+
+impl StateStore {
+    /// Opens the store; `None` without one.
+    fn open(
+        &self,
+        connection: &Connection,
+        tokio: &tokio::runtime::Runtime,
+        identity: Option<&str>,
+    ) -> Result<Option<Arc<dyn CheckpointStore>>, ControllerError> {
+        Ok(match self {
+            StateStore::None => None,
+            StateStore::Directory(dir) => {
+                let store = FileStore::open(dir).map_err(|cause| ControllerError::State {
+                    store: format!("{} (STATE_DIR)", dir.display()),
+                    cause,
+                })?;
+                tracing::info!(dir = %dir.display(), "plugins resume from their checkpoints");
+                Some(Arc::new(store))
+            }
+            StateStore::ConfigMaps { namespace, prefix } => {
+                let client = connection.client.clone();
+                let handle = tokio.handle().clone();
+                let mut store =
+                    ConfigMapStore::new(client, handle, namespace.clone(), prefix.clone())
+                        .map_err(|cause| ControllerError::State {
+                            store: format!(
+                                "ConfigMaps {namespace}/{prefix}-* (STATE_CONFIGMAP_PREFIX)"
+                            ),
+                            cause,
+                        })?;
+                if let Some(identity) = identity {
+                    store = store.writer(identity);
+                }
+                tracing::info!(
+                    configmaps = %format_args!("{namespace}/{prefix}-<plugin>"),
+                    "plugins resume from their checkpoints"
+                );
+                Some(Arc::new(store))
+            }
+        })
+    }
+}
+
+/// Where the plugins come from and how they are kept up to date.
+pub struct PluginsSetup {
+    /// The plugins directory.
+    pub dir: PathBuf,
+    /// The config file, reloaded with the plugins.
+    pub config_path: Option<PathBuf>,
+    /// The compiled-module cache: a directory, `off`, or the default.
+    pub module_cache_dir: Option<String>,
+    /// Whether changes are picked up while running.
+    pub hot_reload: bool,
+    /// How often the directory is rescanned besides notifications.
+    pub rescan: Duration,
+}
+
+/// Runs the live controller until SIGTERM or SIGINT (then `Ok`), or until it loses its lease.
+pub fn run(
+    settings: &KubeSettings,
+    setup: &ControllerSetup,
+    config: FileConfig,
+) -> Result<(), ControllerError> {
+    if settings.resources.is_empty() {
+        return Err(ControllerError::NothingToWatch);
+    }
+    if let Some(lease) = &setup.election {
+        lease.validate()?;
+    }
+    let metrics = Arc::new(Metrics::new());
+    let health = Arc::new(Health::new());
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ControllerError::AsyncRuntime)?;
+    let endpoints = tokio.block_on(serve_endpoints(&setup.metrics_address, &metrics, &health))?;
+    let mut dispatcher =
+        Dispatcher::start(Vec::new(), metrics.clone()).map_err(ControllerError::Thread)?;
+    let connection = tokio.block_on(source::kube::connect(settings))?;
+    let identity = setup.election.as_ref().map(|lease| lease.identity.as_str());
+    if let Some(store) = setup
+        .checkpoints
+        .store
+        .open(&connection, &tokio, identity)?
+    {
+        dispatcher.keep_checkpoints(store, setup.checkpoints.interval);
+    }
+    let plugins = &setup.plugins;
+    let mut runtime = plugin_runtime(&config, plugins.module_cache_dir.as_deref())?;
+    let access = KubeAccess::new(connection.client.clone(), tokio.handle().clone());
+    runtime.set_kube_access(Some(Arc::new(access)));
+    runtime.set_metrics(Some(metrics.clone()));
+    let mut reloader = Reloader::new(
+        runtime,
+        plugins.dir.clone(),
+        plugins.config_path.clone(),
+        config,
+        dispatcher.plugins(),
+        metrics.clone(),
+    );
+    reloader.reconcile();
+    health.plugins_loaded();
+    let _reloading = if plugins.hot_reload {
+        Some(
+            reloader
+                .spawn(plugins.rescan)
+                .map_err(ControllerError::Thread)?,
+        )
+    } else {
+        None
+    };
+    let elector = match &setup.election {
+        Some(lease) => Some(start_election(&tokio, &connection, lease, &metrics)?),
+        None => None,
+    };
+    let leadership = match &elector {
+        Some((_, leading)) => Leadership::Elected {
+            leading: leading.clone(),
+            runtime: tokio.handle().clone(),
+        },
+        None => Leadership::Always,
+    };
+    let fan_out = FanOut::new(
+        dispatcher,
+        settings.resources.len(),
+        elector.is_some(),
+        settings.initial_events == InitialEvents::Deliver,
+    );
+    let (events, queue) = tokio::sync::mpsc::channel::<SourceEvent>(EVENT_QUEUE);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
+    let fan_out = std::thread::Builder::new()
+        .name("dispatch".into())
+        .spawn({
+            let stopping = stopping.clone();
+            move || {
+                let ended = fan_out.run(queue, leadership, &stopping);
+                let _ = ended_tx.send(ended);
+            }
+        })
+        .map_err(ControllerError::Thread)?;
+    let ended = tokio.block_on(async {
+        let observer = Observer::new(metrics.clone(), health.clone());
+        tokio::select! {
+            () = source::kube::run(connection, settings.clone(), events, observer) => None,
+            ended = ended_rx => ended.ok(),
+            signal = shutdown_signal() => {
+                tracing::info!("{signal} received: finishing the events in flight, then exiting");
+                stopping.store(true, Ordering::Relaxed);
+                None
+            }
+        }
+    });
+    // The watches are gone (their sender with them): the fan-out ends, and each plugin after
+    // its event in flight, its checkpoint saved. Only then is the lease handed over.
+    drop(endpoints);
+    if fan_out.join().is_err() {
+        return Err(ControllerError::DispatchPanicked);
+    }
+    if let Some((elector, _)) = elector {
+        if ended != Some(Ended::LostLease) {
+            if let Err(error) = tokio.block_on(elector.release()) {
+                tracing::warn!(
+                    "cannot hand the lease over: {error}; a standby takes over when it expires"
+                );
+            }
+        }
+    }
+    tokio.shutdown_timeout(std::time::Duration::from_secs(1));
+    if ended == Some(Ended::LostLease) {
+        return Err(ControllerError::LostLease);
+    }
+    Ok(())
+}
+
+/// Starts the elector; returns it and a channel saying whether this replica leads (also
+/// exported as `event_controller_leader`).
+fn start_election(
+    tokio: &tokio::runtime::Runtime,
+    connection: &Connection,
+    lease: &LeaseSettings,
+    metrics: &Arc<Metrics>,
+) -> Result<(Elector, tokio::sync::watch::Receiver<bool>), ControllerError> {
+    let _entered = tokio.enter();
+    tracing::info!(
+        lease = %format_args!("{}/{}", lease.namespace, lease.name),
+        identity = %lease.identity,
+        "leader election: standing by until this replica holds the lease"
+    );
+    let elector = Elector::start(connection.client.clone(), lease.clone())?;
+    let mut roles = elector.role();
+    let (leading_tx, leading) = tokio::sync::watch::channel(false);
+    metrics.set_leader(false);
+    let metrics = metrics.clone();
+    tokio.spawn(async move {
+        loop {
+            let leader = roles.borrow_and_update().is_leader();
+            metrics.set_leader(leader);
+            leading_tx.send_replace(leader);
+            if roles.changed().await.is_err() {
+                metrics.set_leader(false);
+                leading_tx.send_replace(false);
+                break;
+            }
+        }
+    });
+    Ok((elector, leading))
+}
+
+/// The engine and linker, metering fuel if some plugin has a budget, with the module cache
+/// (`cache_dir`: a directory, `off`, or the default when writable).
+pub fn plugin_runtime(
+    config: &FileConfig,
+    cache_dir: Option<&str>,
+) -> Result<Runtime, RuntimeError> {
+    let mut runtime = Runtime::with_options(RuntimeOptions {
+        fuel: config.meters_fuel(),
+        ..RuntimeOptions::default()
+    })?;
+    let cache_dir = cache_dir.or(config.module_cache_dir.as_deref());
+    let dir = match cache_dir {
+        Some(off) if off.eq_ignore_ascii_case("off") => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => ModuleCache::default_dir(),
+    };
+    let cache = dir.and_then(|dir| match ModuleCache::open(&dir, runtime.engine()) {
+        Ok(cache) => {
+            let pruned = cache.prune(CACHE_MAX_AGE);
+            tracing::debug!(dir = %dir.display(), pruned, "compiled-module cache");
+            Some(cache)
+        }
+        Err(error) if cache_dir.is_some() => {
+            tracing::warn!("{error}; plugins are compiled every time");
+            None
+        }
+        Err(error) => {
+            tracing::debug!("no compiled-module cache: {error}");
+            None
+        }
+    });
+    runtime.set_module_cache(cache);
+    Ok(runtime)
+}
+
+/// Cache entries unused for this long are removed.
+const CACHE_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// Binds `address` (unless `off`) and serves the metrics and health endpoints there until the
+/// returned task is dropped.
+async fn serve_endpoints(
+    address: &str,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+) -> Result<Option<AbortOnDrop>, ControllerError> {
+    if address.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let endpoints_error = |cause| ControllerError::Endpoints {
+        address: address.to_owned(),
+        cause,
+    };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(endpoints_error)?;
+    let bound = listener.local_addr().map_err(endpoints_error)?;
+    tracing::info!(address = %bound, "serving /metrics, /healthz and /readyz");
+    let task = tokio::spawn(metrics::serve(listener, metrics.clone(), health.clone()));
+    Ok(Some(AbortOnDrop(task)))
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Waits for SIGTERM or SIGINT and names it.
+async fn shutdown_signal() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::warn!("cannot listen for SIGTERM: {error}");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
