@@ -14,7 +14,7 @@ use crate::election::{ElectionError, Elector, LeaseSettings};
 use crate::fanout::{Ended, FanOut, Leadership};
 use crate::metrics::{self, Health, Metrics};
 use crate::plugin::ModuleCache;
-use crate::reload::Reloader;
+use crate::reload::{ReloadHandle, Reloader};
 use crate::runtime::{Runtime, RuntimeError, RuntimeOptions};
 use crate::source::kube::{ConnectError, Connection, KubeSettings, Observer};
 use crate::source::reconcile::InitialEvents;
@@ -23,6 +23,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Why the controller could not start, or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -196,30 +197,15 @@ pub fn run(
     {
         dispatcher.keep_checkpoints(store, setup.checkpoints.interval);
     }
-    let plugins = &setup.plugins;
-    let mut runtime = plugin_runtime(&config, plugins.module_cache_dir.as_deref())?;
-    let access = KubeAccess::new(connection.client.clone(), tokio.handle().clone());
-    runtime.set_kube_access(Some(Arc::new(access)));
-    runtime.set_metrics(Some(metrics.clone()));
-    let mut reloader = Reloader::new(
-        runtime,
-        plugins.dir.clone(),
-        plugins.config_path.clone(),
+    let _reloading = start_plugins(
+        &setup.plugins,
         config,
-        dispatcher.plugins(),
-        metrics.clone(),
-    );
-    reloader.reconcile();
+        &dispatcher,
+        &connection,
+        &tokio,
+        &metrics,
+    )?;
     health.plugins_loaded();
-    let _reloading = if plugins.hot_reload {
-        Some(
-            reloader
-                .spawn(plugins.rescan)
-                .map_err(ControllerError::Thread)?,
-        )
-    } else {
-        None
-    };
     let elector = match &setup.election {
         Some(lease) => Some(start_election(&tokio, &connection, lease, &metrics)?),
         None => None,
@@ -237,7 +223,69 @@ pub fn run(
         elector.is_some(),
         settings.initial_events == InitialEvents::Deliver,
     );
-    let (events, queue) = tokio::sync::mpsc::channel::<SourceEvent>(EVENT_QUEUE);
+    let ended = deliver_until_the_end(&tokio, fan_out, leadership, |events| {
+        let observer = Observer::new(metrics.clone(), health.clone());
+        source::kube::run(connection, settings.clone(), events, observer)
+    })?;
+    drop(endpoints);
+    if let Some((elector, _)) = elector {
+        if ended != Some(Ended::LostLease) {
+            hand_over(&tokio, elector);
+        }
+    }
+    tokio.shutdown_timeout(Duration::from_secs(1));
+    if ended == Some(Ended::LostLease) {
+        return Err(ControllerError::LostLease);
+    }
+    Ok(())
+}
+/// Loads the plugins directory into `dispatcher`, with the cluster access and metrics their
+/// capabilities use; keeps it in line with the directory and the config file when hot reload
+/// is on (dropping the handle stops that).
+fn start_plugins(
+    setup: &PluginsSetup,
+    config: FileConfig,
+    dispatcher: &Dispatcher,
+    connection: &Connection,
+    tokio: &tokio::runtime::Runtime,
+    metrics: &Arc<Metrics>,
+) -> Result<Option<ReloadHandle>, ControllerError> {
+    let mut runtime = plugin_runtime(&config, setup.module_cache_dir.as_deref())?;
+    let access = KubeAccess::new(connection.client.clone(), tokio.handle().clone());
+    runtime.set_kube_access(Some(Arc::new(access)));
+    runtime.set_metrics(Some(metrics.clone()));
+    let mut reloader = Reloader::new(
+        runtime,
+        setup.dir.clone(),
+        setup.config_path.clone(),
+        config,
+        dispatcher.plugins(),
+        metrics.clone(),
+    );
+    reloader.reconcile();
+    if !setup.hot_reload {
+        return Ok(None);
+    }
+    let handle = reloader
+        .spawn(setup.rescan)
+        .map_err(ControllerError::Thread)?;
+    Ok(Some(handle))
+}
+
+/// Runs `source` (given the queue to fill) and the fan-out on its own thread until the source
+/// ends, a signal comes (the fan-out then stops every plugin after its event in flight), or the
+/// fan-out ends by itself (a lost lease). Returns once the fan-out has ended, with why when it
+/// ended by itself.
+fn deliver_until_the_end<F>(
+    tokio: &tokio::runtime::Runtime,
+    fan_out: FanOut,
+    leadership: Leadership,
+    source: impl FnOnce(mpsc::Sender<SourceEvent>) -> F,
+) -> Result<Option<Ended>, ControllerError>
+where
+    F: std::future::Future<Output = ()>,
+{
+    let (events, queue) = mpsc::channel::<SourceEvent>(EVENT_QUEUE);
     let stopping = Arc::new(AtomicBool::new(false));
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
     let fan_out = std::thread::Builder::new()
@@ -251,9 +299,8 @@ pub fn run(
         })
         .map_err(ControllerError::Thread)?;
     let ended = tokio.block_on(async {
-        let observer = Observer::new(metrics.clone(), health.clone());
         tokio::select! {
-            () = source::kube::run(connection, settings.clone(), events, observer) => None,
+            () = source(events) => None,
             ended = ended_rx => ended.ok(),
             signal = shutdown_signal() => {
                 tracing::info!("{signal} received: finishing the events in flight, then exiting");
@@ -263,25 +310,18 @@ pub fn run(
         }
     });
     // The watches are gone (their sender with them): the fan-out ends, and each plugin after
-    // its event in flight, its checkpoint saved. Only then is the lease handed over.
-    drop(endpoints);
-    if fan_out.join().is_err() {
-        return Err(ControllerError::DispatchPanicked);
+    // its event in flight, its checkpoint saved.
+    fan_out
+        .join()
+        .map_err(|_| ControllerError::DispatchPanicked)?;
+    Ok(ended)
+}
+
+/// Releases the lease (once every checkpoint is saved), so that a standby takes over at once.
+fn hand_over(tokio: &tokio::runtime::Runtime, elector: Elector) {
+    if let Err(error) = tokio.block_on(elector.release()) {
+        tracing::warn!("cannot hand the lease over: {error}; a standby takes over when it expires");
     }
-    if let Some((elector, _)) = elector {
-        if ended != Some(Ended::LostLease) {
-            if let Err(error) = tokio.block_on(elector.release()) {
-                tracing::warn!(
-                    "cannot hand the lease over: {error}; a standby takes over when it expires"
-                );
-            }
-        }
-    }
-    tokio.shutdown_timeout(std::time::Duration::from_secs(1));
-    if ended == Some(Ended::LostLease) {
-        return Err(ControllerError::LostLease);
-    }
-    Ok(())
 }
 
 /// Starts the elector; returns it and a channel saying whether this replica leads (also
