@@ -177,6 +177,16 @@ pub struct Response {
 }
 
 impl Response {
+    /// The start of the body (at most 300 characters), on one line, for a log message.
+    pub fn excerpt(&self) -> String {
+        const MAX: usize = 300;
+        let line = self.body.trim().replace(['\n', '\r'], " ");
+        match line.char_indices().nth(MAX) {
+            Some((cut, _)) => format!("{}...", &line[..cut]),
+            None => line,
+        }
+    }
+
     /// True for a 2xx status.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
@@ -513,6 +523,20 @@ mod tests {
                 "{bad}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn an_excerpt_is_one_line_of_at_most_300_characters() {
+        let response = |body: &str| Response {
+            status: 500,
+            headers: BTreeMap::new(),
+            body: body.into(),
+            truncated: false,
+        };
+        assert_eq!(response("  a\r\nb\n ").excerpt(), "a  b");
+        let long = response(&"é".repeat(301)).excerpt();
+        assert_eq!(long, format!("{}...", "é".repeat(300)));
+        assert_eq!(response(&"x".repeat(300)).excerpt(), "x".repeat(300));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::settings::Settings;
-use crate::{excerpt, time, Failure, Host};
+use crate::{time, Failure, Host};
 
 /// A certificate and its key, fresh from the CA.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +168,7 @@ fn call<T: for<'de> Deserialize<'de>>(
                 .join("; ")
         })
         .filter(|text| !text.is_empty())
-        .unwrap_or_else(|| excerpt(&response.body));
+        .unwrap_or_else(|| response.excerpt());
     if !response.is_success() {
         return Err(Failure {
             // 5xx, 429, 408: maybe passing; other 4xx: the request or the CA's config is wrong.
@@ -183,7 +183,7 @@ fn call<T: for<'de> Deserialize<'de>>(
     let Some(envelope) = envelope else {
         return Err(Failure::error(format!(
             "{what}: the answer is not CFSSL's JSON: {}",
-            excerpt(&response.body)
+            response.excerpt()
         )));
     };
     if !envelope.success {

@@ -374,16 +374,6 @@ impl Plugin {
     }
 }
 
-/// The start of a body, on one line, for a message.
-fn excerpt(body: &str) -> String {
-    const MAX: usize = 300;
-    let line = body.trim().replace(['\n', '\r'], " ");
-    match line.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line,
-    }
-}
-
 static PLUGIN: Mutex<Option<Plugin>> = Mutex::new(None);
 
 fn init(config: Config) -> Result<(), String> {

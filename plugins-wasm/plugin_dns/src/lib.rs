@@ -252,7 +252,7 @@ impl Plugin {
         }
         let doc = response
             .json()
-            .map_err(|error| Failure::permanent(format!("{error}: {}", excerpt(&response.body))))?;
+            .map_err(|error| Failure::permanent(format!("{error}: {}", response.excerpt())))?;
         Ok(ZoneView::from_doc(doc))
     }
 
@@ -301,7 +301,7 @@ fn exchange(transport: &mut impl Transport, request: &Request) -> Result<Respons
             reason: format!(
                 "{what} answered {}: {}",
                 response.status,
-                excerpt(&response.body)
+                response.excerpt()
             ),
         }),
         Err(error) => Err(Failure {
@@ -309,16 +309,6 @@ fn exchange(transport: &mut impl Transport, request: &Request) -> Result<Respons
             transient: error.is_transient(),
             reason: format!("{what}: {error}"),
         }),
-    }
-}
-
-/// The start of a body, on one line, for a message.
-fn excerpt(body: &str) -> String {
-    const MAX: usize = 300;
-    let line = body.trim().replace(['\n', '\r'], " ");
-    match line.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}...", &line[..cut]),
-        None => line,
     }
 }
 
