@@ -317,12 +317,11 @@ pub mod mock {
     use std::cell::RefCell;
 
     use super::{Request, Response};
+    use crate::mock::{answer, Installed, Slot};
     use crate::Error;
 
-    type Transport = Box<dyn FnMut(&Request) -> String>;
-
     thread_local! {
-        static TRANSPORT: RefCell<Option<Transport>> = const { RefCell::new(None) };
+        static TRANSPORT: Slot<Request> = const { RefCell::new(None) };
     }
 
     /// Installs `transport` for this thread: it receives each request and returns the host's
@@ -330,20 +329,14 @@ pub mod mock {
     /// answers). Dropping the guard restores the previous transport.
     #[must_use = "the transport is removed when the guard is dropped"]
     pub fn set(transport: impl FnMut(&Request) -> String + 'static) -> Guard {
-        let previous = TRANSPORT.with(|cell| cell.borrow_mut().replace(Box::new(transport)));
-        Guard { previous }
+        Guard {
+            _installed: Installed::new(&TRANSPORT, Box::new(transport)),
+        }
     }
 
     /// Keeps a transport installed; restores the previous one when dropped.
     pub struct Guard {
-        previous: Option<Transport>,
-    }
-
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            let previous = self.previous.take();
-            TRANSPORT.with(|cell| *cell.borrow_mut() = previous);
-        }
+        _installed: Installed<Request>,
     }
 
     /// The host's answer for a response with `status` and `body` and no headers.
@@ -371,20 +364,9 @@ pub mod mock {
     pub(super) fn exchange(request: &str) -> Result<String, Error> {
         let request: Request = serde_json::from_str(request)
             .map_err(|e| Error::json("the HTTP request (as the host reads it)", e))?;
-        // Taken out while it runs, so a transport may itself send or install another.
-        let Some(mut transport) = TRANSPORT.with(|cell| cell.borrow_mut().take()) else {
-            return Err(Error::http(
-                "no HTTP transport outside the host: install one with http::mock::set",
-            ));
-        };
-        let answer = transport(&request);
-        TRANSPORT.with(|cell| {
-            let mut slot = cell.borrow_mut();
-            if slot.is_none() {
-                *slot = Some(transport);
-            }
-        });
-        Ok(answer)
+        answer(&TRANSPORT, &request).ok_or_else(|| {
+            Error::http("no HTTP transport outside the host: install one with http::mock::set")
+        })
     }
 }
 

@@ -51,6 +51,8 @@ pub mod head;
 pub mod http;
 pub mod kube;
 pub mod log;
+#[cfg(not(target_arch = "wasm32"))]
+mod mock;
 mod outcome;
 
 #[doc(hidden)]
