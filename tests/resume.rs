@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::apiserver::ApiServer;
-use support::controller::{Controller, PATIENCE, QUIET};
+use support::controller::{get_at, Controller, PATIENCE, QUIET};
 use support::echo_of;
 
 /// Checkpoints are written this often in these tests.
@@ -329,20 +329,8 @@ impl LeaderSampler {
 
 /// Whether the replica serving `address` says it leads; a dead one does not.
 fn reads_leader(address: &str) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(address) else {
-        return false;
-    };
-    let request = "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
-    let mut response = String::new();
-    if stream.write_all(request.as_bytes()).is_err()
-        || stream.read_to_string(&mut response).is_err()
-    {
-        return false;
-    }
-    response
-        .lines()
-        .any(|line| line == "event_controller_leader 1")
+    get_at(address, "/metrics")
+        .is_ok_and(|(_, body)| body.lines().any(|line| line == "event_controller_leader 1"))
 }
 
 #[test]

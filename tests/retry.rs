@@ -10,12 +10,9 @@
 mod support;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::apiserver::ApiServer;
-use support::controller::PATIENCE;
+use support::controller::Controller;
 use support::*;
 
 /// A Pod watch event with uid `uid-{name}` at resourceVersion `rv`.
@@ -227,107 +224,6 @@ fn wrong_retry_fields_are_a_bad_result() {
     assert_eq!(run.plugin_messages("test_echo").len(), 1);
 }
 
-/// `run` as a child process with its JSON log collected, kept after it exits.
-struct Live {
-    child: std::process::Child,
-    logs: Arc<Mutex<Vec<Value>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-    _plugins: tempfile::TempDir,
-}
-
-impl Live {
-    fn start(server: &ApiServer, plugins: &[&str]) -> Live {
-        let dir = plugins_dir(plugins);
-        let mut child = controller()
-            .args(["run", "--log-format", "json", "--log-level", "debug"])
-            .arg("--plugins-dir")
-            .arg(dir.path())
-            .env("K8S_API_ENDPOINT", server.url())
-            .env("K8S_RESOURCE", "pods")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the controller");
-        let stderr = child.stderr.take().expect("stderr");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
-                sink.lock().expect("log lock").push(value);
-            }
-        });
-        Live {
-            child,
-            logs,
-            reader: Some(reader),
-            _plugins: dir,
-        }
-    }
-
-    fn logs(&self) -> Vec<Value> {
-        self.logs.lock().expect("log lock").clone()
-    }
-
-    /// Waits until `found` holds for the log.
-    fn wait_until(&self, what: &str, found: impl Fn(&[Value]) -> bool) {
-        let start = Instant::now();
-        while !found(&self.logs()) {
-            assert!(
-                start.elapsed() < PATIENCE,
-                "{what} never came:\n{:#?}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The value of `series` in `/metrics` (0 when absent).
-    fn metric(&self, series: &str) -> f64 {
-        let address = self
-            .logs()
-            .iter()
-            .find(|l| str_of(l, "message").contains("serving /metrics"))
-            .map(|l| str_of(l, "address"))
-            .expect("the metrics address");
-        let mut stream = std::net::TcpStream::connect(address).expect("connect");
-        use std::io::{Read, Write};
-        write!(
-            stream,
-            "GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-        )
-        .expect("request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("response");
-        response
-            .lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-            .map(|value| value.trim().parse().expect("a number"))
-            .unwrap_or(0.0)
-    }
-
-    /// SIGTERM; the exit status and the whole log.
-    fn terminate(mut self) -> (std::process::ExitStatus, Vec<Value>) {
-        let pid = self.child.id().to_string();
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(killed.success());
-        let status = self.child.wait().expect("wait");
-        if let Some(reader) = self.reader.take() {
-            reader.join().expect("log reader");
-        }
-        (status, self.logs())
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A small Pod for `ApiServer::create`.
 fn new_pod(name: &str) -> String {
     format!(
@@ -341,7 +237,11 @@ fn live_retries_are_counted_backed_off_and_abandoned_at_shutdown() {
     for name in ["flaky-x", "always-y", "plain-z"] {
         server.create("pods", &new_pod(name));
     }
-    let live = Live::start(&server, &["test_retry", "test_echo"]);
+    let live = Controller::start_with(
+        &server,
+        &["test_retry", "test_echo"],
+        &[("LOG_LEVEL", "debug")],
+    );
     live.wait_until("flaky-x done", |logs| {
         said_about(logs, "flaky-x")
             .iter()
@@ -393,7 +293,7 @@ fn live_retries_are_counted_backed_off_and_abandoned_at_shutdown() {
     );
     assert_eq!(said_about(&live.logs(), "plain-z"), ["seen plain-z"]);
 
-    let (status, logs) = live.terminate();
+    let (status, logs) = live.terminate_with_logs();
     assert!(status.success(), "SIGTERM must exit cleanly");
     let abandoned = logs
         .iter()

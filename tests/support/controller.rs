@@ -18,6 +18,8 @@ pub const QUIET: Duration = Duration::from_millis(700);
 pub struct Controller {
     child: Child,
     logs: Arc<Mutex<Vec<Value>>>,
+    /// Reads the log until the process closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
     plugins: tempfile::TempDir,
 }
 
@@ -48,7 +50,7 @@ impl Controller {
         let stderr = child.stderr.take().expect("stderr");
         let logs = Arc::new(Mutex::new(Vec::new()));
         let sink = logs.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let value = serde_json::from_str(&line).unwrap_or(Value::String(line));
                 sink.lock().expect("log lock").push(value);
@@ -57,6 +59,7 @@ impl Controller {
         Controller {
             child,
             logs,
+            reader: Some(reader),
             plugins,
         }
     }
@@ -170,24 +173,8 @@ impl Controller {
 
     /// `GET path` on the metrics and health endpoints: status code and body.
     pub fn get(&self, path: &str) -> (u16, String) {
-        let mut stream = std::net::TcpStream::connect(self.endpoints()).expect("connect");
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-        )
-        .expect("request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("response");
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        let address = self.endpoints();
+        get_at(&address, path).unwrap_or_else(|error| panic!("GET {path} from {address}: {error}"))
     }
 
     /// The value of one series of `/metrics`, e.g.
@@ -208,14 +195,36 @@ impl Controller {
     }
 
     /// SIGTERM, then the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.terminate_with_logs().0
+    }
+
+    /// SIGTERM; the exit status and the whole log, read to its end.
+    pub fn terminate_with_logs(mut self) -> (std::process::ExitStatus, Vec<Value>) {
         let pid = self.child.id().to_string();
         let killed = std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill");
         assert!(killed.success());
-        self.child.wait().expect("wait")
+        let status = self.child.wait().expect("wait");
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("log reader");
+        }
+        (status, self.logs())
+    }
+
+    /// Waits until `found` holds for the log; `what` names it in the failure.
+    pub fn wait_until(&self, what: &str, found: impl Fn(&[Value]) -> bool) {
+        let start = Instant::now();
+        while !found(&self.logs()) {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "{what} never came:\n{:#?}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -224,4 +233,29 @@ impl Drop for Controller {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `GET path` from the endpoints at `address`: status code and body; an error when nothing
+/// answers there (the process has ended).
+pub fn get_at(address: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(address)?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| {
+            let message = format!("not an HTTP response: {response}");
+            std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+        })?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    Ok((status, body))
 }
