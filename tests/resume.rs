@@ -11,12 +11,14 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::apiserver::ApiServer;
-use support::controller::{get_at, Controller, PATIENCE, QUIET};
+use support::controller::{Controller, QUIET};
 use support::echo_of;
+use support::replicas::{
+    delivered, leaders, one_leader, wait_for, wait_until_delivered, LeaderSampler,
+};
 
 /// Checkpoints are written this often in these tests.
 const CHECKPOINT_INTERVAL_MS: &str = "200";
@@ -150,40 +152,6 @@ fn replica_env(state: Shared<'_>, name: &str) -> Vec<(&'static str, String)> {
     env
 }
 
-/// Which replicas say they lead, by their `event_controller_leader` gauge.
-fn leaders(replicas: &mut [(String, Option<Controller>)]) -> Vec<String> {
-    replicas
-        .iter_mut()
-        .filter_map(|(name, replica)| {
-            let replica = replica.as_mut()?;
-            (replica.is_running() && replica.metric("event_controller_leader") == 1.0)
-                .then(|| name.clone())
-        })
-        .collect()
-}
-
-/// Samples the leaders until exactly one leads, asserting that never two do; returns it.
-fn one_leader(replicas: &mut [(String, Option<Controller>)]) -> (String, Duration) {
-    let start = Instant::now();
-    loop {
-        let leading = leaders(replicas);
-        assert!(leading.len() <= 1, "two leaders at once: {leading:?}");
-        if let [leader] = leading.as_slice() {
-            return (leader.clone(), start.elapsed());
-        }
-        assert!(start.elapsed() < PATIENCE, "no leader in {PATIENCE:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Every event each replica's plugin received, by replica.
-fn delivered(replicas: &[(String, Option<Controller>)]) -> BTreeMap<String, Vec<String>> {
-    replicas
-        .iter()
-        .filter_map(|(name, replica)| Some((name.clone(), replica.as_ref()?.echoed())))
-        .collect()
-}
-
 #[test]
 fn three_replicas_one_leader_a_killed_leader_loses_nothing() {
     let server = ApiServer::builder().with_leases().start();
@@ -288,51 +256,6 @@ fn three_replicas_one_leader_a_killed_leader_loses_nothing() {
     );
 }
 
-/// Reads every replica's `event_controller_leader` gauge every 10 ms on a thread of its own,
-/// so that "never two leaders" is checked throughout, not only when the test looks.
-struct LeaderSampler {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<Vec<String>>>,
-}
-
-impl LeaderSampler {
-    fn start(replicas: &[(String, Option<Controller>)]) -> LeaderSampler {
-        let endpoints: Vec<(String, String)> = replicas
-            .iter()
-            .filter_map(|(name, replica)| Some((name.clone(), replica.as_ref()?.endpoints())))
-            .collect();
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let thread = std::thread::spawn({
-            let stop = stop.clone();
-            move || {
-                let mut samples = Vec::new();
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    let leading = endpoints
-                        .iter()
-                        .filter(|(_, address)| reads_leader(address))
-                        .map(|(name, _)| name.clone())
-                        .collect();
-                    samples.push(leading);
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                samples
-            }
-        });
-        LeaderSampler { stop, thread }
-    }
-
-    fn stop(self) -> Vec<Vec<String>> {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.thread.join().expect("sampler")
-    }
-}
-
-/// Whether the replica serving `address` says it leads; a dead one does not.
-fn reads_leader(address: &str) -> bool {
-    get_at(address, "/metrics")
-        .is_ok_and(|(_, body)| body.lines().any(|line| line == "event_controller_leader 1"))
-}
-
 #[test]
 fn a_leader_stopped_with_sigterm_hands_over_at_once() {
     let server = ApiServer::builder().with_leases().start();
@@ -400,32 +323,4 @@ fn sigterm_hands_over(server: &ApiServer, state: Shared<'_>) {
     );
     let changed = echo_of(&server.modify("pods", &pod("a", "nginx:2")));
     assert_eq!(resumed.wait_for_events(1), vec![changed]);
-}
-
-/// Waits until the replicas together delivered every line of `expected`.
-fn wait_until_delivered(replicas: &[(String, Option<Controller>)], expected: &[String]) {
-    wait_for(replicas, |all| {
-        expected.iter().all(|line| all.contains(line))
-    });
-}
-
-/// Waits until `done` holds for everything the replicas delivered; returns it.
-fn wait_for(
-    replicas: &[(String, Option<Controller>)],
-    done: impl Fn(&[String]) -> bool,
-) -> Vec<String> {
-    let start = Instant::now();
-    loop {
-        let all: Vec<String> = delivered(replicas).into_values().flatten().collect();
-        if done(&all) {
-            std::thread::sleep(QUIET);
-            return delivered(replicas).into_values().flatten().collect();
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "not delivered in {PATIENCE:?}: {:#?}",
-            delivered(replicas)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

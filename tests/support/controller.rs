@@ -38,11 +38,18 @@ impl Controller {
         plugins: tempfile::TempDir,
         env: &[(&str, &str)],
     ) -> Controller {
+        let url = server.url();
+        let mut with_server = vec![("K8S_API_ENDPOINT", url.as_str()), ("K8S_RESOURCE", "pods")];
+        with_server.extend_from_slice(env);
+        Self::launch(plugins, &with_server)
+    }
+
+    /// `run` over `plugins` with `env` alone saying which API server and what to watch (a real
+    /// cluster's kubeconfig or token, say).
+    pub fn launch(plugins: tempfile::TempDir, env: &[(&str, &str)]) -> Controller {
         let mut child = controller()
             .args(["run", "--log-format", "json", "--plugins-dir"])
             .arg(plugins.path())
-            .env("K8S_API_ENDPOINT", server.url())
-            .env("K8S_RESOURCE", "pods")
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .spawn()

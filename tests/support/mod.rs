@@ -3,7 +3,9 @@
 
 pub mod alertmanager;
 pub mod apiserver;
+pub mod cluster;
 pub mod controller;
+pub mod replicas;
 pub mod server;
 
 use serde_json::Value;
