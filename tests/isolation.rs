@@ -350,3 +350,199 @@ fn readiness_follows_the_first_list_and_metrics_count_the_watch() {
     }
     assert!(controller.metric("event_controller_watch_restarts_total{resource=\"pods\"}") >= 2.0);
 }
+
+/// A burst for the pace tests: `objects` Pods created, each changed `changes` times, every
+/// third deleted. Returns what `test_echo` must log for it, in order.
+fn burst(server: &ApiServer, objects: usize, changes: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    for i in 0..objects {
+        lines.push(echo_of(
+            &server.create("pods", &pod("shop", &format!("p-{i:03}"), "img:0")),
+        ));
+    }
+    for round in 1..=changes {
+        for i in 0..objects {
+            let changed = pod("shop", &format!("p-{i:03}"), &format!("img:{round}"));
+            lines.push(echo_of(&server.modify("pods", &changed)));
+        }
+    }
+    for i in (0..objects).step_by(3) {
+        server.delete("pods", &pod("shop", &format!("p-{i:03}"), ""));
+        lines.push(format!("DELETED shop/p-{i:03}"));
+    }
+    lines
+}
+
+/// The last line per object in `lines` (`TYPE ns/name rv=N`), by object.
+fn final_view(lines: &[String]) -> std::collections::BTreeMap<String, String> {
+    lines
+        .iter()
+        .map(|line| {
+            let object = line.split(' ').nth(1).unwrap_or_default().to_owned();
+            (object, line.clone())
+        })
+        .collect()
+}
+
+/// The objects still there at the end of `lines`, with the resourceVersion of their last line
+/// (deletions left out; an ADDED merged with later changes is still an ADDED, so the type is
+/// left out too).
+fn living(lines: &[String]) -> std::collections::BTreeMap<String, String> {
+    final_view(lines)
+        .into_iter()
+        .filter(|(_, line)| !line.starts_with("DELETED "))
+        .map(|(object, line)| {
+            let rv = line.rsplit(' ').next().unwrap_or_default().to_owned();
+            (object, rv)
+        })
+        .collect()
+}
+
+/// Checks that each object's lines in `lines` come in resourceVersion order.
+fn assert_per_object_order(lines: &[String]) {
+    let mut last: std::collections::BTreeMap<&str, u64> = Default::default();
+    for line in lines {
+        let object = line.split(' ').nth(1).unwrap_or_default();
+        let rv: u64 = line
+            .rsplit("rv=")
+            .next()
+            .and_then(|rv| rv.parse().ok())
+            .unwrap_or_else(|| panic!("no rv in {line}"));
+        if let Some(before) = last.insert(object, rv) {
+            assert!(before < rv, "{object}: rv {rv} after {before}: {lines:#?}");
+        }
+    }
+}
+
+/// Slow: about 10 ms of work per event on this machine's wasmtime.
+const SLOW_SPIN: u64 = 10_000_000;
+
+/// A slow plugin falls behind alone: `test_echo` receives every event of a burst, in order,
+/// long before the slow one could have handled them all; the slow one's backlog coalesces per
+/// object, and it ends with the newest state of every object, each object's changes in order.
+#[test]
+fn a_slow_plugin_falls_behind_alone_and_ends_with_the_newest_state_of_every_object() {
+    let server = ApiServer::start();
+    let config = format!(
+        "[plugins.test_slow]\nqueue_size = 8\n\n[plugins.test_slow.config]\nspin = {SLOW_SPIN}\n"
+    );
+    let (dir, config) = plugins_with_config(
+        &[("test_echo", "test_echo"), ("test_slow", "test_slow")],
+        &config,
+    );
+    let controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
+    controller.wait_for_log("listed");
+    let sent = burst(&server, 30, 5);
+
+    controller.wait_for_plugin_lines("test_echo", "", sent.len());
+    let slow_then = controller.plugin_said("test_slow").len();
+    let echoed = controller.wait_for_events(sent.len());
+    for (got, want) in echoed.iter().zip(&sent) {
+        assert!(
+            got.starts_with(want.as_str()),
+            "{got} is not {want}: {echoed:#?}"
+        );
+    }
+    assert_eq!(echoed.len(), sent.len());
+    assert!(
+        slow_then < sent.len() / 2,
+        "test_echo waited for test_slow ({slow_then} of {} handled)",
+        sent.len()
+    );
+
+    // The slow plugin catches up with the newest state of every object, having skipped
+    // intermediate ones.
+    controller.wait_until("test_slow caught up", |logs| {
+        logs.iter()
+            .any(|l| l["plugin"] == "test_slow" && str_of(l, "message").contains("caught up after"))
+    });
+    let slow = controller.plugin_said("test_slow");
+    assert_per_object_order(&slow);
+    assert_eq!(
+        living(&slow),
+        living(&echoed),
+        "the slow plugin's final view"
+    );
+    assert!(
+        slow.len() < sent.len(),
+        "nothing was coalesced: {}",
+        slow.len()
+    );
+    let coalesced =
+        controller.metric("event_controller_plugin_events_coalesced_total{plugin=\"test_slow\"}");
+    assert!(coalesced > 0.0, "{coalesced}");
+    let started = controller.wait_for_log("is more than its queue size behind");
+    assert_eq!(started["level"], "WARN");
+    assert_eq!(
+        controller.metric("event_controller_plugin_events_coalesced_total{plugin=\"test_echo\"}"),
+        0.0
+    );
+}
+
+/// A stuck plugin (its deadline runs out on every call) holds nobody back either.
+#[test]
+fn a_stuck_plugin_holds_nobody_back() {
+    let server = ApiServer::start();
+    let config = "[plugins.hostile_loop]\nqueue_size = 4\n\n[plugins.hostile_loop.limits]\ncall_timeout_ms = 500\n";
+    let (dir, config) = plugins_with_config(
+        &[("test_echo", "test_echo"), ("hostile_loop", "hostile_loop")],
+        config,
+    );
+    let controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
+    controller.wait_for_log("listed");
+    let started = Instant::now();
+    let sent = burst(&server, 20, 3);
+    let echoed = controller.wait_for_events(sent.len());
+    let took = started.elapsed();
+    assert_eq!(echoed.len(), sent.len(), "{echoed:#?}");
+    assert_per_object_order(&echoed);
+    assert!(
+        failures_of(&controller, "hostile_loop").len() < 8,
+        "test_echo waited for hostile_loop ({took:?})"
+    );
+    let lag = controller.metric("event_controller_plugin_lag_seconds{plugin=\"hostile_loop\"}");
+    assert!(lag > 0.0, "the stuck plugin's backlog has an age: {lag}");
+}
+
+/// A plugin that must see every event gets every one, in order, spilled to disk while it lags;
+/// nothing is coalesced, and the others do not wait for it.
+#[test]
+fn an_every_event_plugin_gets_every_event_in_order_and_holds_nobody_back() {
+    let server = ApiServer::start();
+    let config = format!(
+        "[plugins.test_slow]\nqueue_size = 4\ndelivery = \"every_event\"\n\n[plugins.test_slow.config]\nspin = {SLOW_SPIN}\n"
+    );
+    let (dir, config) = plugins_with_config(
+        &[("test_echo", "test_echo"), ("test_slow", "test_slow")],
+        &config,
+    );
+    let controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
+    controller.wait_for_log("listed");
+    let sent = burst(&server, 20, 3);
+    controller.wait_for_plugin_lines("test_echo", "", sent.len());
+    let slow_then = controller.plugin_said("test_slow").len();
+    let echoed = controller.wait_for_events(sent.len());
+    assert!(
+        slow_then < sent.len() / 2,
+        "test_echo waited for test_slow ({slow_then} handled)"
+    );
+    let start = Instant::now();
+    while controller.plugin_said("test_slow").len() < sent.len() {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{:#?}",
+            controller.plugin_said("test_slow")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        controller.plugin_said("test_slow"),
+        echoed,
+        "every event, in order"
+    );
+    assert_eq!(
+        controller.metric("event_controller_plugin_events_coalesced_total{plugin=\"test_slow\"}"),
+        0.0
+    );
+}

@@ -18,7 +18,7 @@
 //! Run with `just bench` (it builds the plugins first).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use event_controller::dispatch::Dispatcher;
+use event_controller::dispatch::{Dispatcher, Pace};
 use event_controller::event::WatchEvent;
 use event_controller::logging::{self, LogFormat, LogSettings};
 use event_controller::metrics::Metrics;
@@ -58,7 +58,9 @@ fn pod_lines() -> Vec<String> {
 fn dispatcher(runtime: &Runtime, name: &str) -> Dispatcher {
     let loaded = Plugin::load(runtime, &plugin(name), PluginSettings::default()).expect("plugin");
     let plugins = vec![(loaded, WorkerOptions::default())];
-    Dispatcher::start(plugins, Arc::new(Metrics::new())).expect("worker")
+    Dispatcher::start(plugins, Arc::new(Metrics::new()))
+        .expect("worker")
+        .with_pace(Pace::Backpressure)
 }
 
 /// plugin_simple's logic, native: the same head read and message as the guest.

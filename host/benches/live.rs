@@ -17,7 +17,7 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
-use event_controller::dispatch::Dispatcher;
+use event_controller::dispatch::{Dispatcher, Pace};
 use event_controller::metrics::Metrics;
 use event_controller::plugin::{Plugin, PluginSettings};
 use event_controller::runtime::Runtime;
@@ -94,7 +94,9 @@ fn run(server: &mut ServerProcess, objects: usize, phase: Phase) -> Run {
     let noop = support::plugin("test_noop");
     let noop = Plugin::load(&runtime, &noop, PluginSettings::default()).expect("plugin");
     let plugins = vec![(noop, WorkerOptions::default())];
-    let mut dispatcher = Dispatcher::start(plugins, Arc::new(Metrics::new())).expect("worker");
+    let mut dispatcher = Dispatcher::start(plugins, Arc::new(Metrics::new()))
+        .expect("worker")
+        .with_pace(Pace::Backpressure);
     let (events, mut queue) = tokio::sync::mpsc::channel(1024);
     let before = rss();
     let mut started = Instant::now();

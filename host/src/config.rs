@@ -7,7 +7,7 @@
 use crate::capabilities::CapabilitiesSection;
 use crate::plugin::{Limits, PluginSettings};
 use crate::subscription::{Subscription, SubscriptionError, SubscriptionSection};
-use crate::worker::{WorkerOptions, DEFAULT_QUEUE_SIZE};
+use crate::worker::{Delivery, WorkerOptions, DEFAULT_QUEUE_SIZE, DEFAULT_SPILL_LIMIT_BYTES};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -145,8 +145,14 @@ pub struct PluginSection {
     /// `[plugins.NAME.limits]`: this plugin's limits, over `[limits]`.
     #[serde(default)]
     pub limits: LimitsSection,
-    /// Events queued for this plugin before the source is held back (default 1024).
+    /// Events kept one by one for this plugin before it counts as lagging (default 1024).
     pub queue_size: Option<usize>,
+    /// What the plugin gets when it lags: `"latest_state"` (default: its backlog coalesces per
+    /// object, the newest state winning) or `"every_event"` (every event, spilled to disk).
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// The spill file's limit in MiB, for `every_event` (default 1024).
+    pub spill_limit_mb: Option<u64>,
     /// `true` lets the plugin see the `data` and `stringData` of Secrets (default: redacted).
     #[serde(default)]
     pub allow_secrets: bool,
@@ -169,6 +175,8 @@ impl Default for PluginSection {
             config: toml::Table::new(),
             limits: LimitsSection::default(),
             queue_size: None,
+            delivery: Delivery::default(),
+            spill_limit_mb: None,
             allow_secrets: false,
             subscribe: None,
             capabilities: CapabilitiesSection::default(),
@@ -255,7 +263,7 @@ impl FileConfig {
         }
     }
 
-    /// How the plugin named `name` is run: its queue size, whether it sees Secrets' data, and
+    /// How the plugin named `name` is run: its queue size and delivery, whether it sees Secrets' data, and
     /// its subscription (this file's `subscribe` section over the module's own `defaults`).
     pub fn worker_options(
         &self,
@@ -265,6 +273,10 @@ impl FileConfig {
         let section = self.plugin(name);
         Ok(WorkerOptions {
             queue_size: section.queue_size.unwrap_or(DEFAULT_QUEUE_SIZE),
+            delivery: section.delivery,
+            spill_limit_bytes: section
+                .spill_limit_mb
+                .map_or(DEFAULT_SPILL_LIMIT_BYTES, |mb| mb.saturating_mul(1 << 20)),
             allow_secrets: section.allow_secrets,
             subscription: Subscription::resolve(defaults, section.subscribe.as_ref())?,
         })

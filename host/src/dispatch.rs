@@ -1,9 +1,11 @@
 //! Fan-out: every event to every plugin's worker, Secrets redacted for the plugins not allowed
 //! to see them.
 //!
-//! Delivery waits while a plugin's queue is full, so a plugin that falls behind holds the
-//! source back instead of losing events; its deadline and back-off bound how far behind it can
-//! fall (see [`crate::worker`]).
+//! With [`Pace::Independent`] (the live controller) delivery never waits: each plugin's backlog
+//! takes what the plugin cannot keep up with, coalescing per object past its queue size (see
+//! [`crate::worker::backlog`]), so a slow plugin falls behind alone. With
+//! [`Pace::Backpressure`] (`replay`, whose file can wait) delivery waits while a plugin's queue
+//! is full, and every plugin sees every event.
 
 use crate::checkpoint::CheckpointStore;
 use crate::event::WatchEvent;
@@ -29,10 +31,22 @@ pub struct DispatchStats {
     pub skipped: u64,
 }
 
+/// How the source is paced against the plugins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pace {
+    /// The source never waits for a plugin; a plugin that lags has its backlog coalesced (or
+    /// spilled, for `every_event`).
+    #[default]
+    Independent,
+    /// The source waits while a plugin's queue is full; nothing is coalesced.
+    Backpressure,
+}
+
 /// Delivers events to a set of plugins, each on its own worker.
 pub struct Dispatcher {
     plugins: PluginSet,
     events: u64,
+    pace: Pace,
 }
 
 /// The running plugins, shared by the dispatcher and whoever adds, replaces and removes
@@ -70,7 +84,14 @@ impl Dispatcher {
         Ok(Dispatcher {
             plugins: set,
             events: 0,
+            pace: Pace::default(),
         })
+    }
+
+    /// Paces the source with `pace` from now on.
+    pub fn with_pace(mut self, pace: Pace) -> Dispatcher {
+        self.pace = pace;
+        self
     }
 
     /// Keeps every plugin's checkpoint in `store`, written every `interval` while events flow;
@@ -113,9 +134,9 @@ impl Dispatcher {
                 continue;
             }
             if worker.allows_secrets() || !redact::is_secret(event) {
-                worker.send(event.clone());
+                self.pace.send(worker, event.clone());
             } else if let Some(redacted) = redacted.get(event) {
-                worker.send(redacted.clone());
+                self.pace.send(worker, redacted.clone());
             } else {
                 inner.metrics.plugin_dropped(worker.name(), "unredactable");
             }
@@ -233,6 +254,15 @@ impl PluginSet {
             worker
         };
         Some(worker.finish())
+    }
+}
+
+impl Pace {
+    fn send(self, worker: &Worker, event: WatchEvent) {
+        match self {
+            Pace::Independent => worker.send(event),
+            Pace::Backpressure => worker.send_when_room(event),
+        };
     }
 }
 

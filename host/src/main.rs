@@ -7,7 +7,7 @@ use event_controller::config::{FileConfig, LeaderElectionSection, OneOrMany, DEF
 use event_controller::controller::{
     self, Checkpoints, ControllerSetup, PluginsSetup, StateStore, DEFAULT_METRICS_ADDRESS,
 };
-use event_controller::dispatch::Dispatcher;
+use event_controller::dispatch::{Dispatcher, Pace};
 use event_controller::election::LeaseSettings;
 use event_controller::event::WatchEvent;
 use event_controller::logging::{self, LogFormat, LogSettings};
@@ -394,7 +394,11 @@ fn start_plugins(
         .into_iter()
         .map(|loaded| (loaded.plugin, loaded.options))
         .collect();
-    Dispatcher::start(plugins, metrics.clone()).context("cannot start the plugin workers")
+    // A file can wait: every plugin sees every event, as the live controller would with a
+    // plugin that keeps up.
+    let dispatcher =
+        Dispatcher::start(plugins, metrics.clone()).context("cannot start the plugin workers")?;
+    Ok(dispatcher.with_pace(Pace::Backpressure))
 }
 
 fn replay(

@@ -26,7 +26,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -232,6 +232,16 @@ pub struct Metrics {
     plugin_pending_retries: Family<PluginLabels, Gauge>,
     capability_requests: Family<CapabilityLabels, Counter>,
     capability_request_duration: HistogramFamily<CapabilityDurationLabels>,
+    plugin_coalesced: Family<PluginLabels, Counter>,
+    plugin_lag: Family<PluginLabels, FloatGauge>,
+    /// The plugins' backlogs, read for `plugin_lag_seconds` when the metrics are encoded.
+    lag_probes: Mutex<Vec<(String, Weak<dyn LagProbe>)>>,
+}
+
+/// What `/metrics` asks, when scraped, for a plugin's `plugin_lag_seconds`: its backlog.
+pub trait LagProbe: Send + Sync {
+    /// How long the oldest change waiting for the plugin has waited (zero when none waits).
+    fn lag(&self) -> Duration;
 }
 
 impl Metrics {
@@ -256,6 +266,9 @@ impl Metrics {
             plugin_pending_retries: Family::default(),
             capability_requests: Family::default(),
             capability_request_duration: Family::new_with_constructor(call_duration_histogram),
+            plugin_coalesced: Family::default(),
+            plugin_lag: Family::default(),
+            lag_probes: Mutex::new(Vec::new()),
         };
         metrics.registered()
     }
@@ -341,6 +354,17 @@ impl Metrics {
             "Requests plugins made through a capability, by outcome",
             self.capability_requests.clone(),
         );
+        r.register(
+            "plugin_events_coalesced",
+            "Events merged into a newer state of their object while the plugin lagged",
+            self.plugin_coalesced.clone(),
+        );
+        r.register_with_unit(
+            "plugin_lag",
+            "Age of the oldest change waiting for the plugin",
+            Unit::Seconds,
+            self.plugin_lag.clone(),
+        );
         r.register_with_unit(
             "capability_request_duration",
             "Duration of requests plugins made through a capability",
@@ -384,6 +408,45 @@ impl Metrics {
             reason: reason.to_owned(),
         };
         self.plugin_dropped.get_or_create(&labels).inc();
+    }
+
+    /// Counts an event merged into a newer state of its object in `plugin`'s backlog.
+    pub fn plugin_coalesced(&self, plugin: &str) {
+        self.plugin_coalesced
+            .get_or_create(&plugin_labels(plugin))
+            .inc();
+    }
+
+    /// Reads `plugin_lag_seconds{plugin}` from `probe` whenever the metrics are encoded, until
+    /// the probe is dropped.
+    pub fn watch_lag(&self, plugin: &str, probe: Weak<dyn LagProbe>) {
+        self.lag_probes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((plugin.to_owned(), probe));
+    }
+
+    /// Sets each plugin's lag from its probe; forgets the plugins that are gone.
+    fn refresh_lag(&self) {
+        let mut probes = self
+            .lag_probes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        probes.retain(|(plugin, probe)| {
+            let labels = plugin_labels(plugin);
+            match probe.upgrade() {
+                Some(probe) => {
+                    self.plugin_lag
+                        .get_or_create(&labels)
+                        .set(probe.lag().as_secs_f64());
+                    true
+                }
+                None => {
+                    self.plugin_lag.remove(&labels);
+                    false
+                }
+            }
+        });
     }
 
     /// Sets the number of events waiting for `plugin`.
@@ -476,6 +539,7 @@ impl Metrics {
 
     /// Every metric in the OpenMetrics text format, ending with `# EOF`.
     pub fn encode(&self) -> String {
+        self.refresh_lag();
         let mut text = String::new();
         // Writing to a String cannot fail; an encoder error would leave a truncated exposition.
         if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {

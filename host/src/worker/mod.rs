@@ -1,9 +1,11 @@
 //! One thread per plugin: its bounded queue, its calls, its failures, its back-off and the
 //! retries it asks for.
 //!
-//! A worker takes events from its queue in order, so each plugin sees every object's events in
-//! the order the source produced them. A slow or stuck plugin only fills its own queue; its
-//! deadline bounds how long one event can take. A plugin whose instance dies (trap, timeout,
+//! A worker takes events from its [`backlog`] in order, so each plugin sees every object's
+//! events in the order the source produced them. Adding to a backlog never waits: a slow or
+//! stuck plugin falls behind alone, its backlog coalescing per object (or, for `every_event`
+//! plugins, spilling to disk) past its queue size, and its deadline bounds how long one event
+//! can take. A plugin whose instance dies (trap, timeout,
 //! limit, failed restart) [`TOLERATED_FAILURES`] times in a row is backed off: its events are
 //! skipped (counted and logged) for a delay that doubles with each further failure, from
 //! [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`]. The next event after the delay is tried again, and
@@ -31,22 +33,24 @@
 //!   controller stopping) abandons them, saying how many. They are not persisted across
 //!   restarts.
 
+pub mod backlog;
 mod checkpointing;
 mod retries;
 
+pub use backlog::{Delivery, DEFAULT_SPILL_LIMIT_BYTES};
 pub use checkpointing::CheckpointSettings;
 
 use crate::event::WatchEvent;
 use crate::logging;
-use crate::metrics::{FailureKind, Metrics};
+use crate::metrics::{FailureKind, LagProbe, Metrics};
 use crate::plugin::{CallError, Plugin, Retry};
 use crate::source::ListedTarget;
 use crate::subscription::Subscription;
+use backlog::{Backlog, Entry, Lag, Popped, Pushed};
 use checkpointing::Kept;
 use retries::{due_after, retry_delay, ObjectKey, PendingRetry, Retries};
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -57,7 +61,8 @@ pub const TOLERATED_FAILURES: u32 = 3;
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest back-off.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
-/// Events queued for one plugin unless its config says otherwise.
+/// Events kept one by one for a plugin, unless its config says otherwise; past them its backlog
+/// coalesces (or spills, for `every_event`).
 pub const DEFAULT_QUEUE_SIZE: usize = 1024;
 /// The delay of a first retry asked for without `retry_after_ms`; each consecutive request for
 /// the same object doubles it.
@@ -108,6 +113,8 @@ struct Shared {
     stopping: Arc<AtomicBool>,
     /// Where the plugin's checkpoint is kept, if anywhere.
     checkpoints: Option<CheckpointSettings>,
+    /// What waits for the plugin, in order.
+    backlog: Backlog<Control>,
     /// What the worker still has to do (the queue depth and pending retries metrics).
     pending: Mutex<Pending>,
     /// Signalled when nothing is queued and no retry is pending.
@@ -149,21 +156,49 @@ impl Shared {
             self.idle.notify_all();
         }
     }
+
+    /// Logs the lag episodes that started or ended.
+    fn report_lag(&self) {
+        for news in self.backlog.lag_news() {
+            match news {
+                Lag::Started => tracing::warn!(
+                    plugin = %self.plugin,
+                    "plugin {} is more than its queue size behind: its backlog now keeps the \
+                     newest change per object (or spills, for every_event)",
+                    self.plugin
+                ),
+                Lag::Ended {
+                    duration,
+                    coalesced,
+                } => tracing::info!(
+                    plugin = %self.plugin,
+                    lagged_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+                    coalesced,
+                    "plugin {} caught up after {duration:.1?}; {coalesced} events were merged \
+                     into newer states of their objects meanwhile",
+                    self.plugin
+                ),
+            }
+        }
+    }
+}
+
+impl LagProbe for Shared {
+    fn lag(&self) -> Duration {
+        self.backlog.lag()
+    }
 }
 
 /// A plugin on its own thread.
 pub struct Worker {
     shared: Arc<Shared>,
-    queue: SyncSender<Job>,
     thread: JoinHandle<WorkerStats>,
     allow_secrets: bool,
     subscription: Subscription,
 }
 
-/// What a worker's queue carries.
-enum Job {
-    /// An event for the plugin.
-    Event(WatchEvent),
+/// What a worker's backlog carries besides events, in order with them.
+enum Control {
     /// A new version of the plugin (or the same module with a new config): every event queued
     /// before it goes to the old one, every event after it (and every retry due after it) to
     /// the new one.
@@ -182,8 +217,12 @@ enum Job {
 /// How a worker is set up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkerOptions {
-    /// Events queued before [`Worker::send`] blocks (fixed for the worker's life).
+    /// Events kept one by one before the plugin counts as lagging (fixed for the worker's life).
     pub queue_size: usize,
+    /// What the plugin gets when it lags (fixed for the worker's life).
+    pub delivery: Delivery,
+    /// The spill file's limit, for `every_event` (fixed for the worker's life).
+    pub spill_limit_bytes: u64,
     /// Whether the plugin sees Secrets' data.
     pub allow_secrets: bool,
     /// Which events the plugin sees.
@@ -194,6 +233,8 @@ impl Default for WorkerOptions {
     fn default() -> WorkerOptions {
         WorkerOptions {
             queue_size: DEFAULT_QUEUE_SIZE,
+            delivery: Delivery::default(),
+            spill_limit_bytes: DEFAULT_SPILL_LIMIT_BYTES,
             allow_secrets: false,
             subscription: Subscription::all(),
         }
@@ -228,19 +269,26 @@ impl Worker {
             metrics,
             stopping,
             checkpoints,
+            backlog: Backlog::new(
+                options.queue_size,
+                options.delivery,
+                options.spill_limit_bytes,
+            ),
             pending: Mutex::new(Pending::default()),
             idle: Condvar::new(),
         });
-        let (queue, events) = sync_channel(options.queue_size.max(1));
+        let probe: Arc<dyn LagProbe> = shared.clone();
+        shared
+            .metrics
+            .watch_lag(&shared.plugin, Arc::downgrade(&probe));
         let thread = std::thread::Builder::new()
             .name(format!("plugin {}", plugin.name()))
             .spawn({
                 let shared = shared.clone();
-                move || run(plugin, &events, &shared, retry_limit)
+                move || run(plugin, &shared, retry_limit)
             })?;
         Ok(Worker {
             shared,
-            queue,
             thread,
             allow_secrets: options.allow_secrets,
             subscription: options.subscription,
@@ -262,10 +310,48 @@ impl Worker {
         self.subscription.matches(event)
     }
 
-    /// Queues `event`, waiting while the queue is full (backpressure, never a drop). False when
-    /// the worker has ended.
+    /// Adds `event` to the plugin's backlog, never waiting: past the queue size it merges into
+    /// its object's waiting change (or spills, for `every_event`). False when it was dropped
+    /// (the spill file is full, or the worker has ended).
     pub fn send(&self, event: WatchEvent) -> bool {
-        self.enqueue(Job::Event(event))
+        self.count(|backlog| backlog.push(event))
+    }
+
+    /// Adds `event` to the plugin's backlog once it holds fewer events than the queue size
+    /// (backpressure: the caller waits, nothing is coalesced). False when the worker has ended.
+    pub fn send_when_room(&self, event: WatchEvent) -> bool {
+        self.count(|backlog| backlog.push_when_room(event))
+    }
+
+    /// Pushes with `push`, counting the event as waiting first (the worker may take it at
+    /// once), then accounts for what the backlog did with it.
+    fn count(&self, push: impl FnOnce(&Backlog<Control>) -> Pushed) -> bool {
+        let shared = &self.shared;
+        shared.queued();
+        let pushed = push(&shared.backlog);
+        match pushed {
+            Pushed::Queued => {}
+            Pushed::Coalesced => {
+                shared.metrics.plugin_coalesced(&shared.plugin);
+                shared.done();
+            }
+            Pushed::Cancelled => {
+                // Neither this event nor the change it cancelled waits any more.
+                shared.metrics.plugin_coalesced(&shared.plugin);
+                shared.done();
+                shared.done();
+            }
+            Pushed::Dropped => {
+                shared.metrics.plugin_dropped(&shared.plugin, "spill_full");
+                shared.done();
+            }
+            Pushed::Closed => shared.done(),
+        }
+        shared.report_lag();
+        matches!(
+            pushed,
+            Pushed::Queued | Pushed::Coalesced | Pushed::Cancelled
+        )
     }
 
     /// Queues a switch to `plugin` behind the events already queued, and applies `options`
@@ -274,16 +360,21 @@ impl Worker {
     pub fn replace(&mut self, plugin: Plugin, options: WorkerOptions) -> bool {
         self.allow_secrets = options.allow_secrets;
         self.subscription = options.subscription;
-        self.enqueue(Job::Replace(Box::new(plugin)))
+        self.enqueue(Control::Replace(Box::new(plugin)))
     }
 
-    fn enqueue(&self, job: Job) -> bool {
+    fn enqueue(&self, control: Control) -> bool {
         self.shared.queued();
-        let sent = self.queue.send(job).is_ok();
+        let sent = self.shared.backlog.push_control(control);
         if !sent {
             self.shared.done();
         }
         sent
+    }
+
+    /// How long the oldest change waiting for the plugin has waited.
+    pub fn lag(&self) -> Duration {
+        self.shared.backlog.lag()
     }
 
     /// Waits until everything queued so far has been handled and no retry is pending (a plugin
@@ -301,7 +392,7 @@ impl Worker {
     /// was queued. Pending retries are abandoned, and their number logged: to deliver them
     /// first, [`Worker::wait_idle`] before.
     pub fn finish(self) -> WorkerStats {
-        drop(self.queue);
+        self.shared.backlog.close();
         self.thread.join().unwrap_or_else(|_| {
             tracing::error!(plugin = %self.shared.plugin, "plugin worker thread panicked");
             WorkerStats::default()
@@ -313,7 +404,7 @@ impl Worker {
     /// dropped, and objects that changed arrive as `MODIFIED`. Nothing without checkpoints.
     pub fn resume(&self) {
         if self.shared.checkpoints.is_some() {
-            self.enqueue(Job::Resume);
+            self.enqueue(Control::Resume);
         }
     }
 
@@ -322,7 +413,7 @@ impl Worker {
     /// `report_deletions`). Nothing without checkpoints.
     pub fn lists_complete(&self, watched: Vec<ListedTarget>, report_deletions: bool) {
         if self.shared.checkpoints.is_some() {
-            self.enqueue(Job::ListsComplete {
+            self.enqueue(Control::ListsComplete {
                 watched,
                 report_deletions,
                 subscription: self.subscription.clone(),
@@ -331,8 +422,8 @@ impl Worker {
     }
 }
 
-/// The worker's loop: queued events in queue order, and the retries as they fall due.
-fn run(plugin: Plugin, jobs: &Receiver<Job>, shared: &Shared, retry_limit: usize) -> WorkerStats {
+/// The worker's loop: its backlog in order, and the retries as they fall due.
+fn run(plugin: Plugin, shared: &Shared, retry_limit: usize) -> WorkerStats {
     let mut worker = Running {
         plugin,
         backoff: Backoff::default(),
@@ -351,39 +442,36 @@ fn run(plugin: Plugin, jobs: &Receiver<Job>, shared: &Shared, retry_limit: usize
             worker.write_checkpoint();
             continue;
         }
-        let received = match worker.next_wake() {
-            Some(wake) => jobs.recv_timeout(wake.saturating_duration_since(Instant::now())),
-            None => jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        let job = match received {
-            Ok(job) => job,
-            Err(RecvTimeoutError::Timeout) => continue,
+        let entry = match shared.backlog.pop(worker.next_wake()) {
+            Popped::Job(entry) => entry,
+            Popped::Timeout => continue,
             // Closed: the plugin is unloaded, or everything ends.
-            Err(RecvTimeoutError::Disconnected) => break,
+            Popped::Closed => break,
         };
+        shared.report_lag();
         if shared.stopping.load(Ordering::Relaxed) {
             shared.done();
             break;
         }
-        match job {
-            Job::Replace(new) => {
-                switch(&mut worker.plugin, *new, shared);
-                worker.backoff = Backoff::default();
-            }
-            Job::Event(event) => {
+        match entry {
+            Entry::Event(event) => {
                 worker.handle_queued(event, shared);
                 worker.retries_changed(shared);
             }
-            Job::Resume => {
+            Entry::Control(Control::Replace(new)) => {
+                switch(&mut worker.plugin, *new, shared);
+                worker.backoff = Backoff::default();
+            }
+            Entry::Control(Control::Resume) => {
                 if let Some(checkpoint) = &mut worker.checkpoint {
                     checkpoint.resume();
                 }
             }
-            Job::ListsComplete {
+            Entry::Control(Control::ListsComplete {
                 watched,
                 report_deletions,
                 subscription,
-            } => worker.lists_complete(&watched, report_deletions, &subscription, shared),
+            }) => worker.lists_complete(&watched, report_deletions, &subscription, shared),
         }
         worker.write_checkpoint();
         shared.done();
@@ -827,6 +915,7 @@ mod tests {
             metrics: metrics.clone(),
             stopping: Arc::new(AtomicBool::new(false)),
             checkpoints: None,
+            backlog: Backlog::new(DEFAULT_QUEUE_SIZE, Delivery::default(), 0),
             pending: Mutex::new(Pending::default()),
             idle: Condvar::new(),
         }

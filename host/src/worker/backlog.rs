@@ -1,0 +1,657 @@
+//! A plugin's backlog: what waits for its worker, in order. Adding to it never waits, so the
+//! source and the dispatcher go at their own pace whatever a plugin does.
+//!
+//! While a plugin keeps up (fewer waiting events than its `queue_size`), every event waits in
+//! arrival order and the plugin sees each one. When it falls further behind, it is **lagging**,
+//! and what happens depends on its [`Delivery`]:
+//!
+//! - [`Delivery::LatestState`] (the default): the backlog coalesces per object. An event for an
+//!   object that already has a change waiting merges into that change, the newest state winning
+//!   with the reconciler's type rules (ADDED then MODIFIED is ADDED with the newest state; ADDED
+//!   then DELETED is nothing; MODIFIED then DELETED is DELETED). The backlog is then bounded by
+//!   the number of objects, not events; it holds the events' shared bytes, not copies; each
+//!   object's changes stay in order, and a lagging plugin ends with the newest state of every
+//!   object, as informers and work queues give their handlers.
+//! - [`Delivery::EveryEvent`]: nothing is coalesced. The events past the queue size wait in a
+//!   spill file on disk (their bytes; a few dozen bytes each stay in memory to keep the order),
+//!   up to a size limit; past it, events are dropped, counted and logged as errors, never
+//!   silently. The spill file is emptied whenever the plugin catches up with it.
+//!
+//! Controls (a new plugin version, resuming from a checkpoint, the end of the first lists) wait
+//! in the same order; no event merges across one, so each version sees the events sent after it.
+//! A lag episode is logged once when it starts and once when the backlog is empty again.
+
+use super::retries::ObjectKey;
+use crate::event::{EventType, WatchEvent};
+use serde::Deserialize;
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// How a plugin takes the events it cannot keep up with (`delivery` in its config section).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Past its queue size, the backlog coalesces per object: the newest state wins.
+    #[default]
+    LatestState,
+    /// Every event, in order: past its queue size, events wait in a spill file on disk.
+    EveryEvent,
+}
+
+/// The spill file's size limit unless the plugin's config says otherwise.
+pub const DEFAULT_SPILL_LIMIT_BYTES: u64 = 1 << 30;
+
+/// What [`Backlog::push`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// It waits as a change of its own.
+    Queued,
+    /// It merged into its object's waiting change (the plugin is lagging).
+    Coalesced,
+    /// It cancelled its object's waiting change (ADDED then DELETED): one change fewer waits.
+    Cancelled,
+    /// It was dropped: the spill file is full (`every_event`).
+    Dropped,
+    /// The backlog is closed: the worker has ended.
+    Closed,
+}
+
+/// What [`Backlog::pop`] hands the worker.
+pub enum Popped<T> {
+    /// The next event or control, in order.
+    Job(Entry<T>),
+    /// Nothing came before the deadline.
+    Timeout,
+    /// The backlog is closed and empty.
+    Closed,
+}
+
+/// One thing waiting: an event, or a control of type `T` (the worker's).
+pub enum Entry<T> {
+    Event(WatchEvent),
+    Control(T),
+}
+
+/// The start or the end of a lag episode, for the worker to log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lag {
+    /// The plugin just fell more than its queue size behind.
+    Started,
+    /// Its backlog is empty again after `duration`; `coalesced` events were merged meanwhile.
+    Ended { duration: Duration, coalesced: u64 },
+}
+
+/// The jobs waiting for one worker.
+pub struct Backlog<T> {
+    state: Mutex<State<T>>,
+    /// Signalled when something is added.
+    ready: Condvar,
+    /// Signalled when an event is taken.
+    room: Condvar,
+}
+
+struct State<T> {
+    slots: VecDeque<Slot<T>>,
+    /// The sequence number of `slots[0]`.
+    head: u64,
+    /// Each object's waiting change that later events of it may merge into: its sequence number.
+    latest: HashMap<ObjectKey, u64>,
+    /// Events waiting (in memory or spilled).
+    events: usize,
+    capacity: usize,
+    delivery: Delivery,
+    spill: Spill,
+    closed: bool,
+    /// Since when the plugin lags, and how many events merged since.
+    lagging: Option<(Instant, u64)>,
+    /// Lag episodes started or ended since the worker last asked.
+    lag_news: Vec<Lag>,
+}
+
+/// One place in the order; boxed payloads keep each slot a few words long, so that a spilled
+/// event costs little memory.
+enum Slot<T> {
+    /// An event in memory.
+    Event(Box<Waiting>),
+    /// An event whose bytes wait in the spill file.
+    Spilled { offset: u64, len: usize },
+    /// A control, in order with the events.
+    Control(Box<T>),
+    /// A change cancelled by a later one (ADDED then DELETED).
+    Cancelled,
+}
+
+/// An event waiting in memory.
+struct Waiting {
+    event: WatchEvent,
+    key: ObjectKey,
+    /// When its object's oldest undelivered change (merged into it) arrived.
+    since: Instant,
+}
+
+/// The spill file of an `every_event` plugin: created on first use, emptied when no spilled
+/// event waits.
+struct Spill {
+    file: Option<File>,
+    /// Where the next spilled event goes (the file's length).
+    end: u64,
+    limit: u64,
+    /// Spilled events waiting.
+    waiting: usize,
+    /// Events dropped since the file filled up, until it drains.
+    overflow: Option<u64>,
+}
+
+impl<T> Backlog<T> {
+    /// An empty backlog for a plugin with `capacity` (its queue size), `delivery`, and at most
+    /// `spill_limit` bytes of spill file.
+    pub fn new(capacity: usize, delivery: Delivery, spill_limit: u64) -> Backlog<T> {
+        Backlog {
+            state: Mutex::new(State {
+                slots: VecDeque::new(),
+                head: 0,
+                latest: HashMap::new(),
+                events: 0,
+                capacity: capacity.max(1),
+                delivery,
+                spill: Spill {
+                    file: None,
+                    end: 0,
+                    limit: spill_limit,
+                    waiting: 0,
+                    overflow: None,
+                },
+                closed: false,
+                lagging: None,
+                lag_news: Vec::new(),
+            }),
+            ready: Condvar::new(),
+            room: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds `event` behind everything waiting, or merges it into its object's waiting change
+    /// when the plugin lags (never waits).
+    pub fn push(&self, event: WatchEvent) -> Pushed {
+        let pushed = self.lock().push(event);
+        if pushed == Pushed::Queued {
+            self.ready.notify_one();
+        }
+        pushed
+    }
+
+    /// Adds `event` behind everything waiting, first waiting while the plugin's queue size is
+    /// reached: backpressure, for a source that can wait (`replay` reading a file) and wants
+    /// every plugin to see every event.
+    pub fn push_when_room(&self, event: WatchEvent) -> Pushed {
+        let state = self.lock();
+        let mut state = self
+            .room
+            .wait_while(state, |state| {
+                state.events >= state.capacity && !state.closed
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        if state.closed {
+            return Pushed::Closed;
+        }
+        let pushed = state.queue(event);
+        drop(state);
+        self.ready.notify_one();
+        pushed
+    }
+
+    /// Adds `control` behind everything waiting; no later event merges into an earlier one.
+    /// False when the backlog is closed.
+    pub fn push_control(&self, control: T) -> bool {
+        let mut state = self.lock();
+        if state.closed {
+            return false;
+        }
+        state.latest.clear();
+        state.slots.push_back(Slot::Control(Box::new(control)));
+        drop(state);
+        self.ready.notify_one();
+        true
+    }
+
+    /// The next entry, waiting for one until `deadline` (forever without one).
+    pub fn pop(&self, deadline: Option<Instant>) -> Popped<T> {
+        let mut state = self.lock();
+        loop {
+            if let Some(entry) = state.pop() {
+                self.room.notify_all();
+                return Popped::Job(entry);
+            }
+            if state.closed {
+                return Popped::Closed;
+            }
+            state = match deadline {
+                None => self
+                    .ready
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Popped::Timeout;
+                    }
+                    let (state, _) = self
+                        .ready
+                        .wait_timeout(state, left)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    state
+                }
+            };
+        }
+    }
+
+    /// No more pushes: [`Backlog::pop`] hands out what waits, then says closed.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+        self.room.notify_all();
+    }
+
+    /// Events waiting.
+    pub fn len(&self) -> usize {
+        self.lock().events
+    }
+
+    /// Whether no event waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How long the oldest undelivered change has waited; zero when none waits.
+    pub fn lag(&self) -> Duration {
+        let state = self.lock();
+        let oldest = state.slots.iter().find_map(|slot| match slot {
+            Slot::Event(waiting) => Some(waiting.since),
+            _ => None,
+        });
+        oldest.map(|since| since.elapsed()).unwrap_or_default()
+    }
+
+    /// The lag episodes started or ended since the last call, oldest first.
+    pub fn lag_news(&self) -> Vec<Lag> {
+        std::mem::take(&mut self.lock().lag_news)
+    }
+}
+
+impl<T> State<T> {
+    fn push(&mut self, event: WatchEvent) -> Pushed {
+        if self.closed {
+            return Pushed::Closed;
+        }
+        let behind = self.events >= self.capacity;
+        if behind && self.lagging.is_none() {
+            self.lagging = Some((Instant::now(), 0));
+            self.lag_news.push(Lag::Started);
+        }
+        match (behind, self.delivery) {
+            (false, _) => self.queue(event),
+            (true, Delivery::LatestState) => self.coalesce(event),
+            (true, Delivery::EveryEvent) => self.spill(&event),
+        }
+    }
+
+    /// Waits `event` as a change of its own, in memory.
+    fn queue(&mut self, event: WatchEvent) -> Pushed {
+        let key = ObjectKey::of(event.meta());
+        let seq = self.head + self.slots.len() as u64;
+        self.latest.insert(key.clone(), seq);
+        self.slots.push_back(Slot::Event(Box::new(Waiting {
+            event,
+            key,
+            since: Instant::now(),
+        })));
+        self.events += 1;
+        Pushed::Queued
+    }
+
+    /// Merges `event` into its object's waiting change, or waits it as a change of its own.
+    fn coalesce(&mut self, event: WatchEvent) -> Pushed {
+        let key = ObjectKey::of(event.meta());
+        let Some(&seq) = self.latest.get(&key) else {
+            return self.queue(event);
+        };
+        let index = usize::try_from(seq - self.head).unwrap_or(usize::MAX);
+        let Some(Slot::Event(waiting)) = self.slots.get_mut(index) else {
+            return self.queue(event);
+        };
+        let merged = match merge(&waiting.event, event) {
+            Merge::Into(merged) => {
+                waiting.event = merged;
+                Pushed::Coalesced
+            }
+            Merge::Cancel => {
+                self.slots[index] = Slot::Cancelled;
+                self.latest.remove(&key);
+                self.events -= 1;
+                Pushed::Cancelled
+            }
+            Merge::Apart(event) => return self.queue(event),
+        };
+        if let Some((_, coalesced)) = &mut self.lagging {
+            *coalesced += 1;
+        }
+        merged
+    }
+
+    /// Waits `event`'s bytes in the spill file (an `every_event` plugin that lags).
+    fn spill(&mut self, event: &WatchEvent) -> Pushed {
+        let raw = event.raw();
+        let spill = &mut self.spill;
+        let written = (spill.end + raw.len() as u64 <= spill.limit)
+            .then(|| spill.append(raw))
+            .transpose();
+        match written {
+            Ok(Some(offset)) => {
+                spill.waiting += 1;
+                self.slots.push_back(Slot::Spilled {
+                    offset,
+                    len: raw.len(),
+                });
+                self.events += 1;
+                Pushed::Queued
+            }
+            Ok(None) => {
+                spill.overflowed();
+                Pushed::Dropped
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot write to the spill file; the event is dropped");
+                spill.overflowed();
+                Pushed::Dropped
+            }
+        }
+    }
+
+    /// The next entry, if any.
+    fn pop(&mut self) -> Option<Entry<T>> {
+        while let Some(slot) = self.slots.pop_front() {
+            let seq = self.head;
+            self.head += 1;
+            let entry = match slot {
+                Slot::Cancelled => continue,
+                Slot::Control(control) => Entry::Control(*control),
+                Slot::Event(waiting) => {
+                    if self.latest.get(&waiting.key) == Some(&seq) {
+                        self.latest.remove(&waiting.key);
+                    }
+                    self.events -= 1;
+                    Entry::Event(waiting.event)
+                }
+                Slot::Spilled { offset, len } => {
+                    self.events -= 1;
+                    match self.spill.take(offset, len) {
+                        Some(event) => Entry::Event(event),
+                        None => continue,
+                    }
+                }
+            };
+            self.end_lag_if_caught_up();
+            return Some(entry);
+        }
+        None
+    }
+
+    fn end_lag_if_caught_up(&mut self) {
+        if self.events > 0 {
+            return;
+        }
+        if let Some((since, coalesced)) = self.lagging.take() {
+            let duration = since.elapsed();
+            self.lag_news.push(Lag::Ended {
+                duration,
+                coalesced,
+            });
+        }
+    }
+}
+
+/// What merging a later event into a waiting one gives.
+enum Merge {
+    /// One change with the newest state.
+    Into(WatchEvent),
+    /// Nothing: the object came and went (ADDED then DELETED).
+    Cancel,
+    /// The later event stays apart (after a DELETED, or a retype that failed).
+    Apart(WatchEvent),
+}
+
+/// Merges `later` into `waiting`, the same object's earlier change.
+fn merge(waiting: &WatchEvent, later: WatchEvent) -> Merge {
+    use EventType::{Added, Deleted};
+    match (waiting.meta().event_type, later.meta().event_type) {
+        (Deleted, _) => Merge::Apart(later),
+        (Added, Deleted) => Merge::Cancel,
+        (Added, Added) => Merge::Into(later),
+        (Added, _) => match later.with_type(Added) {
+            Ok(added) => Merge::Into(added),
+            Err(_) => Merge::Apart(later),
+        },
+        _ => Merge::Into(later),
+    }
+}
+
+impl Spill {
+    /// Appends `raw`; its offset.
+    fn append(&mut self, raw: &[u8]) -> std::io::Result<u64> {
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => self.file.insert(tempfile::tempfile()?),
+        };
+        let offset = self.end;
+        file.write_all_at(raw, offset)?;
+        self.end += raw.len() as u64;
+        Ok(offset)
+    }
+
+    /// Reads back the event at `offset`; the file is emptied when it was the last one.
+    fn take(&mut self, offset: u64, len: usize) -> Option<WatchEvent> {
+        self.waiting = self.waiting.saturating_sub(1);
+        let event = self.read(offset, len);
+        if self.waiting == 0 {
+            self.drained();
+        }
+        event
+    }
+
+    fn read(&self, offset: u64, len: usize) -> Option<WatchEvent> {
+        let file = self.file.as_ref()?;
+        let mut raw = vec![0; len];
+        let read = file
+            .read_exact_at(&mut raw, offset)
+            .map_err(|error| error.to_string())
+            .and_then(|()| WatchEvent::parse(raw).map_err(|error| error.to_string()));
+        read.map_err(|error| tracing::error!(%error, "cannot read an event back from the spill file; it is lost"))
+            .ok()
+    }
+
+    fn overflowed(&mut self) {
+        let dropped = self.overflow.get_or_insert(0);
+        *dropped += 1;
+        if *dropped == 1 {
+            tracing::error!(
+                limit_bytes = self.limit,
+                "the spill file is full: events are dropped (counted as spill_full) until the plugin catches up"
+            );
+        }
+    }
+
+    fn drained(&mut self) {
+        self.end = 0;
+        if let Some(file) = &self.file {
+            if let Err(error) = file.set_len(0) {
+                tracing::warn!(%error, "cannot empty the spill file");
+            }
+        }
+        if let Some(dropped) = self.overflow.take() {
+            tracing::warn!(
+                dropped,
+                "the spill file is empty again; {dropped} events were dropped while it was full"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event_type: &str, name: &str, rv: u32) -> WatchEvent {
+        let line = format!(
+            r#"{{"type":"{event_type}","object":{{"kind":"Pod","apiVersion":"v1","metadata":{{"name":"{name}","namespace":"ns","uid":"uid-{name}","resourceVersion":"{rv}"}}}}}}"#
+        );
+        WatchEvent::parse(line).expect("an event")
+    }
+
+    fn drain(backlog: &Backlog<&'static str>) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Popped::Job(entry) = backlog.pop(Some(Instant::now())) {
+            seen.push(match entry {
+                Entry::Event(event) => {
+                    let meta = event.meta();
+                    let rv = meta.resource_version.as_deref().unwrap_or("");
+                    format!("{} {} {rv}", meta.event_type.as_str(), meta.name)
+                }
+                Entry::Control(control) => control.to_owned(),
+            });
+        }
+        seen
+    }
+
+    #[test]
+    fn within_the_queue_size_every_event_waits_in_order() {
+        let backlog = Backlog::new(4, Delivery::LatestState, 0);
+        for (t, rv) in [("ADDED", 1), ("MODIFIED", 2), ("MODIFIED", 3)] {
+            assert_eq!(backlog.push(event(t, "a", rv)), Pushed::Queued);
+        }
+        assert_eq!(
+            drain(&backlog),
+            ["ADDED a 1", "MODIFIED a 2", "MODIFIED a 3"]
+        );
+    }
+
+    #[test]
+    fn past_the_queue_size_changes_merge_per_object_with_the_type_rules() {
+        let backlog = Backlog::new(2, Delivery::LatestState, 0);
+        backlog.push(event("MODIFIED", "x", 1));
+        backlog.push(event("MODIFIED", "y", 2));
+        assert!(backlog.lag_news().is_empty());
+        // Lagging from here on.
+        assert_eq!(backlog.push(event("ADDED", "a", 3)), Pushed::Queued);
+        assert_eq!(backlog.lag_news(), [Lag::Started]);
+        assert_eq!(backlog.push(event("MODIFIED", "a", 4)), Pushed::Coalesced);
+        assert_eq!(backlog.push(event("MODIFIED", "x", 5)), Pushed::Coalesced);
+        assert_eq!(backlog.push(event("DELETED", "y", 6)), Pushed::Coalesced);
+        assert_eq!(backlog.push(event("ADDED", "b", 7)), Pushed::Queued);
+        assert_eq!(backlog.push(event("DELETED", "b", 8)), Pushed::Cancelled);
+        assert_eq!(backlog.len(), 3);
+        assert_eq!(
+            drain(&backlog),
+            ["MODIFIED x 5", "DELETED y 6", "ADDED a 4"],
+            "newest states, each object in its place, b never seen"
+        );
+        let news = backlog.lag_news();
+        assert!(
+            matches!(news[..], [Lag::Ended { coalesced: 4, .. }]),
+            "{news:?}"
+        );
+    }
+
+    #[test]
+    fn a_deleted_object_keeps_its_deletion_and_nothing_merges_across_a_control() {
+        let backlog = Backlog::new(1, Delivery::LatestState, 0);
+        backlog.push(event("DELETED", "a", 1));
+        assert_eq!(backlog.push(event("ADDED", "a", 2)), Pushed::Queued);
+        assert!(backlog.push_control("reload"));
+        assert_eq!(backlog.push(event("MODIFIED", "a", 3)), Pushed::Queued);
+        assert_eq!(
+            drain(&backlog),
+            ["DELETED a 1", "ADDED a 2", "reload", "MODIFIED a 3"]
+        );
+    }
+
+    #[test]
+    fn every_event_spills_past_the_queue_size_and_keeps_them_all_in_order() {
+        let backlog = Backlog::new(2, Delivery::EveryEvent, 1 << 20);
+        for rv in 1..=50 {
+            assert_eq!(backlog.push(event("MODIFIED", "a", rv)), Pushed::Queued);
+        }
+        let seen = drain(&backlog);
+        let expected: Vec<String> = (1..=50).map(|rv| format!("MODIFIED a {rv}")).collect();
+        assert_eq!(seen, expected);
+        // Emptied once drained, and usable again.
+        backlog.push(event("MODIFIED", "a", 51));
+        backlog.push(event("MODIFIED", "a", 52));
+        backlog.push(event("MODIFIED", "a", 53));
+        assert_eq!(drain(&backlog).len(), 3);
+    }
+
+    #[test]
+    fn a_full_spill_file_drops_and_says_so() {
+        let one = event("MODIFIED", "a", 1).raw().len() as u64;
+        let backlog = Backlog::new(1, Delivery::EveryEvent, one * 2);
+        let pushed: Vec<Pushed> = (1..=5)
+            .map(|rv| backlog.push(event("MODIFIED", "a", rv)))
+            .collect();
+        assert_eq!(
+            pushed,
+            [
+                Pushed::Queued,
+                Pushed::Queued,
+                Pushed::Queued,
+                Pushed::Dropped,
+                Pushed::Dropped
+            ]
+        );
+        assert_eq!(
+            drain(&backlog),
+            ["MODIFIED a 1", "MODIFIED a 2", "MODIFIED a 3"]
+        );
+    }
+
+    #[test]
+    fn pop_waits_until_the_deadline_then_reports_a_timeout_and_close_ends_it() {
+        let backlog: Backlog<&str> = Backlog::new(1, Delivery::LatestState, 0);
+        let deadline = Instant::now() + Duration::from_millis(20);
+        assert!(matches!(backlog.pop(Some(deadline)), Popped::Timeout));
+        backlog.close();
+        assert!(matches!(backlog.pop(None), Popped::Closed));
+        assert_eq!(backlog.push(event("ADDED", "a", 1)), Pushed::Closed);
+    }
+
+    #[test]
+    fn push_when_room_waits_for_the_plugin_instead_of_coalescing() {
+        let backlog = std::sync::Arc::new(Backlog::<&str>::new(1, Delivery::LatestState, 0));
+        backlog.push_when_room(event("ADDED", "a", 1));
+        let pusher = std::thread::spawn({
+            let backlog = backlog.clone();
+            move || backlog.push_when_room(event("MODIFIED", "a", 2))
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(backlog.len(), 1, "the second push waits for room");
+        assert!(matches!(backlog.pop(None), Popped::Job(Entry::Event(_))));
+        assert_eq!(pusher.join().expect("pusher"), Pushed::Queued);
+        assert_eq!(drain(&backlog), ["MODIFIED a 2"]);
+    }
+
+    #[test]
+    fn the_lag_is_the_age_of_the_oldest_waiting_change() {
+        let backlog: Backlog<&str> = Backlog::new(1, Delivery::LatestState, 0);
+        assert_eq!(backlog.lag(), Duration::ZERO);
+        backlog.push(event("ADDED", "a", 1));
+        std::thread::sleep(Duration::from_millis(20));
+        backlog.push(event("ADDED", "b", 2));
+        assert!(backlog.lag() >= Duration::from_millis(20));
+    }
+}
