@@ -546,3 +546,63 @@ fn an_every_event_plugin_gets_every_event_in_order_and_holds_nobody_back() {
         0.0
     );
 }
+
+/// `workers = 2`: two instances of a plugin share its objects, each object's events on one of
+/// them and in order, each lane with a checkpoint of its own.
+#[test]
+fn two_workers_share_the_objects_and_keep_each_objects_order() {
+    let server = ApiServer::start();
+    let state = tempfile::tempdir().expect("state dir");
+    let config = format!(
+        "[plugins.test_slow]\nworkers = 2\nqueue_size = 100000\n\n[plugins.test_slow.config]\nspin = {}\n",
+        SLOW_SPIN / 10
+    );
+    let (dir, config) = plugins_with_config(&[("test_slow", "test_slow")], &config);
+    let state_dir = state.path().to_str().expect("UTF-8 path");
+    let controller = Controller::start_in(
+        &server,
+        dir,
+        &[("CONFIG_FILE", &config), ("STATE_DIR", state_dir)],
+    );
+    controller.wait_for_log("listed");
+    let sent = burst(&server, 40, 3);
+    let start = Instant::now();
+    while controller.plugin_said("test_slow").len() < sent.len() {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{:#?}",
+            controller.plugin_said("test_slow")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = controller.plugin_said("test_slow");
+    assert_per_object_order(&got);
+    let mut sorted_got = got.clone();
+    sorted_got.sort();
+    let mut sorted_sent: Vec<String> = sent.clone();
+    sorted_sent.sort();
+    assert_eq!(sorted_got.len(), sorted_sent.len());
+    for (got, sent) in sorted_got.iter().zip(&sorted_sent) {
+        assert!(got.starts_with(sent.as_str()), "{got} is not {sent}");
+    }
+    assert!(controller.terminate().success());
+    let mut checkpoints: Vec<String> = std::fs::read_dir(state.path())
+        .expect("state dir")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".checkpoint"))
+        .collect();
+    checkpoints.sort();
+    assert_eq!(
+        checkpoints,
+        [
+            "test_slow-lane-0-of-2.checkpoint",
+            "test_slow-lane-1-of-2.checkpoint"
+        ]
+    );
+}

@@ -153,6 +153,9 @@ pub struct PluginSection {
     pub delivery: Delivery,
     /// The spill file's limit in MiB, for `every_event` (default 1024).
     pub spill_limit_mb: Option<u64>,
+    /// Instances of the plugin running in parallel, each object's events on one of them
+    /// (default 1).
+    pub workers: Option<usize>,
     /// `true` lets the plugin see the `data` and `stringData` of Secrets (default: redacted).
     #[serde(default)]
     pub allow_secrets: bool,
@@ -177,6 +180,7 @@ impl Default for PluginSection {
             queue_size: None,
             delivery: Delivery::default(),
             spill_limit_mb: None,
+            workers: None,
             allow_secrets: false,
             subscribe: None,
             capabilities: CapabilitiesSection::default(),
@@ -277,6 +281,7 @@ impl FileConfig {
             spill_limit_bytes: section
                 .spill_limit_mb
                 .map_or(DEFAULT_SPILL_LIMIT_BYTES, |mb| mb.saturating_mul(1 << 20)),
+            workers: section.workers.unwrap_or(1).max(1),
             allow_secrets: section.allow_secrets,
             subscription: Subscription::resolve(defaults, section.subscribe.as_ref())?,
         })

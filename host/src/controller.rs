@@ -37,9 +37,12 @@ pub enum ControllerError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     AsyncRuntime(std::io::Error),
-    /// A thread (a worker, the reloader, the dispatcher) could not start.
+    /// A thread (the reloader, the dispatcher) could not start.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
+    /// A plugin's workers could not start.
+    #[error(transparent)]
+    Workers(#[from] crate::worker::PoolError),
     /// The metrics and health endpoints cannot be served.
     #[error("cannot serve metrics on {address} (METRICS_ADDRESS): {cause}")]
     Endpoints {
@@ -186,8 +189,7 @@ pub fn run(
         .build()
         .map_err(ControllerError::AsyncRuntime)?;
     let endpoints = tokio.block_on(serve_endpoints(&setup.metrics_address, &metrics, &health))?;
-    let mut dispatcher =
-        Dispatcher::start(Vec::new(), metrics.clone()).map_err(ControllerError::Thread)?;
+    let mut dispatcher = Dispatcher::start(Vec::new(), metrics.clone())?;
     let connection = tokio.block_on(source::kube::connect(settings))?;
     let identity = setup.election.as_ref().map(|lease| lease.identity.as_str());
     if let Some(store) = setup

@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::plugin::Plugin;
 use crate::redact;
 use crate::source::ListedTarget;
-use crate::worker::{CheckpointSettings, Worker, WorkerOptions, WorkerStats};
+use crate::worker::{CheckpointSettings, Pool, PoolError, WorkerOptions, WorkerStats};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -57,7 +57,7 @@ pub struct PluginSet {
 }
 
 struct Inner {
-    workers: RwLock<Vec<Worker>>,
+    workers: RwLock<Vec<Pool>>,
     metrics: Arc<Metrics>,
     stopping: Arc<AtomicBool>,
     /// Where the workers started from now on keep their checkpoints.
@@ -65,11 +65,11 @@ struct Inner {
 }
 
 impl Dispatcher {
-    /// Starts a worker per plugin.
+    /// Starts each plugin's workers.
     pub fn start(
         plugins: Vec<(Plugin, WorkerOptions)>,
         metrics: Arc<Metrics>,
-    ) -> std::io::Result<Dispatcher> {
+    ) -> Result<Dispatcher, PoolError> {
         let set = PluginSet {
             inner: Arc::new(Inner {
                 workers: RwLock::new(Vec::new()),
@@ -157,13 +157,13 @@ impl Dispatcher {
     /// lists skipped the objects present at start-up), then goes on live.
     pub fn lists_complete(&self, watched: &[ListedTarget], report_deletions: bool) {
         for worker in self.plugins.read().iter() {
-            worker.lists_complete(watched.to_vec(), report_deletions);
+            worker.lists_complete(watched, report_deletions);
         }
     }
 
     /// Waits until every plugin has handled everything delivered so far.
     pub fn wait_idle(&self) {
-        self.plugins.read().iter().for_each(Worker::wait_idle);
+        self.plugins.read().iter().for_each(Pool::wait_idle);
     }
 
     /// Asks every worker to stop after its event in flight; queued events are left.
@@ -194,14 +194,14 @@ impl Dispatcher {
 }
 
 impl PluginSet {
-    fn read(&self) -> RwLockReadGuard<'_, Vec<Worker>> {
+    fn read(&self) -> RwLockReadGuard<'_, Vec<Pool>> {
         self.inner
             .workers
             .read()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, Vec<Worker>> {
+    fn write(&self) -> RwLockWriteGuard<'_, Vec<Pool>> {
         self.inner
             .workers
             .write()
@@ -213,15 +213,15 @@ impl PluginSet {
         self.read().iter().map(|w| w.name().to_owned()).collect()
     }
 
-    /// Starts a worker for `plugin`; it gets the events delivered from now on.
-    pub fn add(&self, plugin: Plugin, options: WorkerOptions) -> std::io::Result<()> {
+    /// Starts the workers of `plugin`; it gets the events delivered from now on.
+    pub fn add(&self, plugin: Plugin, options: WorkerOptions) -> Result<(), PoolError> {
         let inner = &self.inner;
         let checkpoints = inner
             .checkpoints
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        let worker = Worker::start(
+        let worker = Pool::start(
             plugin,
             options,
             inner.metrics.clone(),
@@ -235,12 +235,13 @@ impl PluginSet {
     }
 
     /// Switches the plugin named like `plugin` to it, after the events already queued for the
-    /// old one. False when no such plugin runs.
-    pub fn replace(&self, plugin: Plugin, options: WorkerOptions) -> bool {
+    /// old one. `Ok(false)` when no such plugin runs; an error (the old version running on)
+    /// when an instance for one of its lanes cannot start.
+    pub fn replace(&self, plugin: Plugin, options: WorkerOptions) -> Result<bool, PoolError> {
         let mut workers = self.write();
         match workers.iter_mut().find(|w| w.name() == plugin.name()) {
-            Some(worker) => worker.replace(plugin, options),
-            None => false,
+            Some(worker) => worker.replace(plugin, options).map(|()| true),
+            None => Ok(false),
         }
     }
 
@@ -258,7 +259,7 @@ impl PluginSet {
 }
 
 impl Pace {
-    fn send(self, worker: &Worker, event: WatchEvent) {
+    fn send(self, worker: &Pool, event: WatchEvent) {
         match self {
             Pace::Independent => worker.send(event),
             Pace::Backpressure => worker.send_when_room(event),

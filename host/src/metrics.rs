@@ -426,34 +426,40 @@ impl Metrics {
             .push((plugin.to_owned(), probe));
     }
 
-    /// Sets each plugin's lag from its probe; forgets the plugins that are gone.
+    /// Sets each plugin's lag from its probes (the largest, for a plugin with several
+    /// lanes); forgets the probes that are gone, and the plugins left without one.
     fn refresh_lag(&self) {
         let mut probes = self
             .lag_probes
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let mut lags: std::collections::BTreeMap<String, Option<Duration>> = Default::default();
         probes.retain(|(plugin, probe)| {
-            let labels = plugin_labels(plugin);
-            match probe.upgrade() {
-                Some(probe) => {
+            let lag = probe.upgrade().map(|probe| probe.lag());
+            let entry = lags.entry(plugin.clone()).or_default();
+            *entry = (*entry).max(lag);
+            lag.is_some()
+        });
+        for (plugin, lag) in lags {
+            let labels = plugin_labels(&plugin);
+            match lag {
+                Some(lag) => {
                     self.plugin_lag
                         .get_or_create(&labels)
-                        .set(probe.lag().as_secs_f64());
-                    true
+                        .set(lag.as_secs_f64());
                 }
                 None => {
                     self.plugin_lag.remove(&labels);
-                    false
                 }
             }
-        });
+        }
     }
 
-    /// Sets the number of events waiting for `plugin`.
-    pub fn set_queue_depth(&self, plugin: &str, depth: usize) {
+    /// Changes the number of events waiting for `plugin` by `change` (its lanes add up).
+    pub fn add_queue_depth(&self, plugin: &str, change: i64) {
         self.plugin_queue_depth
             .get_or_create(&plugin_labels(plugin))
-            .set(saturating_i64(depth));
+            .inc_by(change);
     }
 
     /// Counts a reload of `plugin`.
@@ -506,11 +512,11 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets the number of retries waiting for `plugin`.
-    pub fn set_pending_retries(&self, plugin: &str, pending: usize) {
+    /// Changes the number of retries waiting for `plugin` by `change` (its lanes add up).
+    pub fn add_pending_retries(&self, plugin: &str, change: i64) {
         self.plugin_pending_retries
             .get_or_create(&plugin_labels(plugin))
-            .set(saturating_i64(pending));
+            .inc_by(change);
     }
 
     /// Counts a request `plugin` made through `capability`, which ended with `outcome` after
@@ -837,7 +843,7 @@ mod tests {
         m.plugin_call("audit", 0.004);
         m.plugin_failure("audit", FailureKind::BadResult);
         m.plugin_dropped("audit", "queue_full");
-        m.set_queue_depth("audit", 7);
+        m.add_queue_depth("audit", 7);
         m.plugin_reloaded("audit");
         m.plugin_load_failed("broken");
         m.set_plugins_loaded(3);
@@ -973,8 +979,8 @@ mod tests {
         m.plugin_retry_scheduled("flaky");
         m.plugin_retry_scheduled("flaky");
         m.plugin_retry_scheduled("other");
-        m.set_pending_retries("flaky", 5);
-        m.set_pending_retries("flaky", 1);
+        m.add_pending_retries("flaky", 5);
+        m.add_pending_retries("flaky", -4);
         let text = m.encode();
         for descriptor in [
             "# TYPE event_controller_plugin_retries counter",

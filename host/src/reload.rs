@@ -256,12 +256,19 @@ impl Reloader {
                 plugin = name,
                 "new version loaded; the worker switches after its queued events"
             );
-            if !self.plugins.replace(loaded.plugin, loaded.options) {
-                tracing::error!(
-                    plugin = name,
-                    "the plugin's worker has ended; cannot switch"
-                );
-                return;
+            match self.plugins.replace(loaded.plugin, loaded.options) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::error!(
+                        plugin = name,
+                        "the plugin's worker has ended; cannot switch"
+                    );
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(plugin = name, "{error}; the running version stays");
+                    return;
+                }
             }
         } else {
             loader::log_loaded(&loaded, path, started);

@@ -215,6 +215,34 @@ impl Plugin {
         })
     }
 
+    /// Another instance of the same plugin: the same compiled module, settings and services,
+    /// a fresh instance (`_initialize` and `init` run for it). For the lanes of a plugin with
+    /// several workers, which share no state.
+    pub fn another_instance(&self) -> Result<Plugin, LoadError> {
+        let instance = Instance::start(
+            &self.pre,
+            self.name.clone(),
+            &self.settings,
+            self.services.clone(),
+        )
+        .map_err(|cause| LoadError::Start {
+            path: self.path.clone(),
+            cause,
+        })?;
+        Ok(Plugin {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            shape: self.shape,
+            pre: self.pre.clone(),
+            settings: self.settings.clone(),
+            instance: Some(instance),
+            sha256: self.sha256.clone(),
+            cache_status: self.cache_status.clone(),
+            compile_time: self.compile_time,
+            services: self.services.clone(),
+        })
+    }
+
     /// The plugin's name (its file stem).
     pub fn name(&self) -> &str {
         &self.name

@@ -35,10 +35,12 @@
 
 pub mod backlog;
 mod checkpointing;
+mod pool;
 mod retries;
 
 pub use backlog::{Delivery, DEFAULT_SPILL_LIMIT_BYTES};
 pub use checkpointing::CheckpointSettings;
+pub use pool::{Pool, PoolError};
 
 use crate::event::WatchEvent;
 use crate::logging;
@@ -106,9 +108,47 @@ struct Pending {
     retries: usize,
 }
 
+/// `n` as an `i64`, `i64::MAX` if it does not fit.
+fn saturating_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Which of a plugin's lanes a worker is (`workers = N` in its config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lane {
+    pub(crate) index: usize,
+    pub(crate) count: usize,
+}
+
+impl Lane {
+    /// The one lane of a plugin with one worker.
+    pub(crate) const ONLY: Lane = Lane { index: 0, count: 1 };
+
+    /// The name its checkpoint is kept under: the plugin's own with one lane, else one per
+    /// lane (`NAME-lane-I-of-N`), since each lane handles its own share of the objects.
+    fn checkpoint_key(self, plugin: &str) -> Arc<str> {
+        if self.count <= 1 {
+            plugin.into()
+        } else {
+            format!("{plugin}-lane-{}-of-{}", self.index, self.count).into()
+        }
+    }
+
+    /// The thread's name.
+    fn thread_name(self, plugin: &str) -> String {
+        if self.count <= 1 {
+            format!("plugin {plugin}")
+        } else {
+            format!("plugin {plugin} #{}", self.index)
+        }
+    }
+}
+
 /// The state shared between a worker's thread and its owner.
 struct Shared {
     plugin: Arc<str>,
+    /// The name of this lane's checkpoint.
+    checkpoint_key: Arc<str>,
     metrics: Arc<Metrics>,
     stopping: Arc<AtomicBool>,
     /// Where the plugin's checkpoint is kept, if anywhere.
@@ -126,18 +166,21 @@ impl Shared {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// One more event queued.
+    /// One more event queued. (The metrics are changed by differences, so that the lanes of
+    /// one plugin add up.)
     fn queued(&self) {
         let mut pending = self.pending();
         pending.queued += 1;
-        self.metrics.set_queue_depth(&self.plugin, pending.queued);
+        self.metrics.add_queue_depth(&self.plugin, 1);
     }
 
     /// One event handled, skipped or given up.
     fn done(&self) {
         let mut pending = self.pending();
-        pending.queued = pending.queued.saturating_sub(1);
-        self.metrics.set_queue_depth(&self.plugin, pending.queued);
+        if pending.queued > 0 {
+            pending.queued -= 1;
+            self.metrics.add_queue_depth(&self.plugin, -1);
+        }
         self.notify_if_idle(&pending);
     }
 
@@ -145,8 +188,9 @@ impl Shared {
     fn set_retries(&self, retries: usize) {
         let mut pending = self.pending();
         if pending.retries != retries {
+            let change = saturating_i64(retries) - saturating_i64(pending.retries);
             pending.retries = retries;
-            self.metrics.set_pending_retries(&self.plugin, retries);
+            self.metrics.add_pending_retries(&self.plugin, change);
             self.notify_if_idle(&pending);
         }
     }
@@ -223,6 +267,9 @@ pub struct WorkerOptions {
     pub delivery: Delivery,
     /// The spill file's limit, for `every_event` (fixed for the worker's life).
     pub spill_limit_bytes: u64,
+    /// Lanes: instances of the plugin running in parallel, each object on one of them (fixed
+    /// for the workers' life).
+    pub workers: usize,
     /// Whether the plugin sees Secrets' data.
     pub allow_secrets: bool,
     /// Which events the plugin sees.
@@ -235,6 +282,7 @@ impl Default for WorkerOptions {
             queue_size: DEFAULT_QUEUE_SIZE,
             delivery: Delivery::default(),
             spill_limit_bytes: DEFAULT_SPILL_LIMIT_BYTES,
+            workers: 1,
             allow_secrets: false,
             subscription: Subscription::all(),
         }
@@ -253,19 +301,23 @@ impl Worker {
         checkpoints: Option<CheckpointSettings>,
     ) -> std::io::Result<Worker> {
         let limit = MAX_PENDING_RETRIES;
-        Worker::start_with_retry_limit(plugin, options, metrics, stopping, checkpoints, limit)
+        let lane = Lane::ONLY;
+        Worker::start_lane(plugin, options, metrics, stopping, checkpoints, lane, limit)
     }
 
-    fn start_with_retry_limit(
+    /// Starts lane `lane` of a plugin.
+    pub(crate) fn start_lane(
         plugin: Plugin,
         options: WorkerOptions,
         metrics: Arc<Metrics>,
         stopping: Arc<AtomicBool>,
         checkpoints: Option<CheckpointSettings>,
+        lane: Lane,
         retry_limit: usize,
     ) -> std::io::Result<Worker> {
         let shared = Arc::new(Shared {
             plugin: plugin.name().into(),
+            checkpoint_key: lane.checkpoint_key(plugin.name()),
             metrics,
             stopping,
             checkpoints,
@@ -282,7 +334,7 @@ impl Worker {
             .metrics
             .watch_lag(&shared.plugin, Arc::downgrade(&probe));
         let thread = std::thread::Builder::new()
-            .name(format!("plugin {}", plugin.name()))
+            .name(lane.thread_name(plugin.name()))
             .spawn({
                 let shared = shared.clone();
                 move || run(plugin, &shared, retry_limit)
@@ -433,7 +485,7 @@ fn run(plugin: Plugin, shared: &Shared, retry_limit: usize) -> WorkerStats {
         checkpoint: shared
             .checkpoints
             .clone()
-            .map(|settings| Kept::new(settings, shared.plugin.clone())),
+            .map(|settings| Kept::new(settings, shared.checkpoint_key.clone())),
     };
     while !shared.stopping.load(Ordering::Relaxed) {
         if let Some((key, retry)) = worker.due_retry() {
@@ -912,6 +964,7 @@ mod tests {
     fn shared(metrics: &Arc<Metrics>) -> Shared {
         Shared {
             plugin: "retrier".into(),
+            checkpoint_key: "retrier".into(),
             metrics: metrics.clone(),
             stopping: Arc::new(AtomicBool::new(false)),
             checkpoints: None,
