@@ -58,6 +58,11 @@ plugins:
 bench: plugins
     cargo bench -p event-controller --bench events
 
+# Each plugin at its own pace: plugin_simple's latency beside a slow plugin, a stuck plugin's
+# memory over a 100,000-object burst, workers = 2 against 1.
+bench-pace: plugins
+    cargo bench -p event-controller --bench pace
+
 # Checkpoints of 100,000 objects: size, save, load, journal, resume filtering.
 bench-checkpoint:
     cargo bench -p event-controller --bench checkpoint
