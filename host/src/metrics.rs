@@ -234,14 +234,18 @@ pub struct Metrics {
     capability_request_duration: HistogramFamily<CapabilityDurationLabels>,
     plugin_coalesced: Family<PluginLabels, Counter>,
     plugin_lag: Family<PluginLabels, FloatGauge>,
-    /// The plugins' backlogs, read for `plugin_lag_seconds` when the metrics are encoded.
-    lag_probes: Mutex<Vec<(String, Weak<dyn LagProbe>)>>,
+    plugin_backlog_objects: Family<PluginLabels, Gauge>,
+    /// The plugins' backlogs, read for `plugin_lag_seconds` and `plugin_backlog_objects` when
+    /// the metrics are encoded.
+    backlog_probes: Mutex<Vec<(String, Weak<dyn BacklogProbe>)>>,
 }
 
-/// What `/metrics` asks, when scraped, for a plugin's `plugin_lag_seconds`: its backlog.
-pub trait LagProbe: Send + Sync {
+/// What `/metrics` asks a plugin's backlog when scraped.
+pub trait BacklogProbe: Send + Sync {
     /// How long the oldest change waiting for the plugin has waited (zero when none waits).
     fn lag(&self) -> Duration;
+    /// The objects with a change waiting.
+    fn objects(&self) -> usize;
 }
 
 impl Metrics {
@@ -268,7 +272,8 @@ impl Metrics {
             capability_request_duration: Family::new_with_constructor(call_duration_histogram),
             plugin_coalesced: Family::default(),
             plugin_lag: Family::default(),
-            lag_probes: Mutex::new(Vec::new()),
+            plugin_backlog_objects: Family::default(),
+            backlog_probes: Mutex::new(Vec::new()),
         };
         metrics.registered()
     }
@@ -365,6 +370,11 @@ impl Metrics {
             Unit::Seconds,
             self.plugin_lag.clone(),
         );
+        r.register(
+            "plugin_backlog_objects",
+            "Objects with a change waiting for the plugin",
+            self.plugin_backlog_objects.clone(),
+        );
         r.register_with_unit(
             "capability_request_duration",
             "Duration of requests plugins made through a capability",
@@ -417,39 +427,50 @@ impl Metrics {
             .inc();
     }
 
-    /// Reads `plugin_lag_seconds{plugin}` from `probe` whenever the metrics are encoded, until
-    /// the probe is dropped.
-    pub fn watch_lag(&self, plugin: &str, probe: Weak<dyn LagProbe>) {
-        self.lag_probes
+    /// Reads `plugin_lag_seconds{plugin}` and `plugin_backlog_objects{plugin}` from `probe`
+    /// whenever the metrics are encoded, until the probe is dropped.
+    pub fn watch_backlog(&self, plugin: &str, probe: Weak<dyn BacklogProbe>) {
+        self.backlog_probes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((plugin.to_owned(), probe));
     }
 
-    /// Sets each plugin's lag from its probes (the largest, for a plugin with several
-    /// lanes); forgets the probes that are gone, and the plugins left without one.
-    fn refresh_lag(&self) {
+    /// Sets each plugin's lag (the largest of its lanes') and backlog (their sum) from its
+    /// probes; forgets the probes that are gone, and the plugins left without one.
+    fn refresh_backlogs(&self) {
         let mut probes = self
-            .lag_probes
+            .backlog_probes
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let mut lags: std::collections::BTreeMap<String, Option<Duration>> = Default::default();
+        let mut backlogs: std::collections::BTreeMap<String, Option<(Duration, usize)>> =
+            Default::default();
         probes.retain(|(plugin, probe)| {
-            let lag = probe.upgrade().map(|probe| probe.lag());
-            let entry = lags.entry(plugin.clone()).or_default();
-            *entry = (*entry).max(lag);
-            lag.is_some()
+            let read = probe.upgrade().map(|probe| (probe.lag(), probe.objects()));
+            let entry = backlogs.entry(plugin.clone()).or_default();
+            *entry = match (*entry, read) {
+                (Some((lag, objects)), Some((more_lag, more))) => {
+                    Some((lag.max(more_lag), objects + more))
+                }
+                (known, None) => known,
+                (None, read) => read,
+            };
+            read.is_some()
         });
-        for (plugin, lag) in lags {
+        for (plugin, backlog) in backlogs {
             let labels = plugin_labels(&plugin);
-            match lag {
-                Some(lag) => {
+            match backlog {
+                Some((lag, objects)) => {
                     self.plugin_lag
                         .get_or_create(&labels)
                         .set(lag.as_secs_f64());
+                    self.plugin_backlog_objects
+                        .get_or_create(&labels)
+                        .set(saturating_i64(objects));
                 }
                 None => {
                     self.plugin_lag.remove(&labels);
+                    self.plugin_backlog_objects.remove(&labels);
                 }
             }
         }
@@ -545,7 +566,7 @@ impl Metrics {
 
     /// Every metric in the OpenMetrics text format, ending with `# EOF`.
     pub fn encode(&self) -> String {
-        self.refresh_lag();
+        self.refresh_backlogs();
         let mut text = String::new();
         // Writing to a String cannot fail; an encoder error would leave a truncated exposition.
         if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {

@@ -269,6 +269,12 @@ impl<T> Backlog<T> {
         self.len() == 0
     }
 
+    /// The objects with a change waiting in memory (that a later event of theirs may merge
+    /// into).
+    pub fn objects(&self) -> usize {
+        self.lock().latest.len()
+    }
+
     /// How long the oldest undelivered change has waited; zero when none waits.
     pub fn lag(&self) -> Duration {
         let state = self.lock();

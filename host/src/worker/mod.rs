@@ -44,7 +44,7 @@ pub use pool::{Pool, PoolError};
 
 use crate::event::WatchEvent;
 use crate::logging;
-use crate::metrics::{FailureKind, LagProbe, Metrics};
+use crate::metrics::{BacklogProbe, FailureKind, Metrics};
 use crate::plugin::{CallError, Plugin, Retry};
 use crate::source::ListedTarget;
 use crate::subscription::Subscription;
@@ -227,9 +227,13 @@ impl Shared {
     }
 }
 
-impl LagProbe for Shared {
+impl BacklogProbe for Shared {
     fn lag(&self) -> Duration {
         self.backlog.lag()
+    }
+
+    fn objects(&self) -> usize {
+        self.backlog.objects()
     }
 }
 
@@ -329,10 +333,10 @@ impl Worker {
             pending: Mutex::new(Pending::default()),
             idle: Condvar::new(),
         });
-        let probe: Arc<dyn LagProbe> = shared.clone();
+        let probe: Arc<dyn BacklogProbe> = shared.clone();
         shared
             .metrics
-            .watch_lag(&shared.plugin, Arc::downgrade(&probe));
+            .watch_backlog(&shared.plugin, Arc::downgrade(&probe));
         let thread = std::thread::Builder::new()
             .name(lane.thread_name(plugin.name()))
             .spawn({
