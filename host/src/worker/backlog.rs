@@ -73,6 +73,8 @@ pub enum Popped<T> {
 pub enum Entry<T> {
     Event(WatchEvent),
     Control(T),
+    /// A spilled event that could not be read back (logged as an error).
+    Lost,
 }
 
 /// The start or the end of a lag episode, for the worker to log.
@@ -399,7 +401,7 @@ impl<T> State<T> {
                     self.events -= 1;
                     match self.spill.take(offset, len) {
                         Some(event) => Entry::Event(event),
-                        None => continue,
+                        None => Entry::Lost,
                     }
                 }
             };
@@ -530,6 +532,7 @@ mod tests {
                     format!("{} {} {rv}", meta.event_type.as_str(), meta.name)
                 }
                 Entry::Control(control) => control.to_owned(),
+                Entry::Lost => "lost".to_owned(),
             });
         }
         seen

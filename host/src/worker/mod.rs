@@ -514,6 +514,9 @@ fn run(plugin: Plugin, shared: &Shared, retry_limit: usize) -> WorkerStats {
                 worker.handle_queued(event, shared);
                 worker.retries_changed(shared);
             }
+            Entry::Lost => shared
+                .metrics
+                .plugin_dropped(&shared.plugin, "spill_unreadable"),
             Entry::Control(Control::Replace(new)) => {
                 switch(&mut worker.plugin, *new, shared);
                 worker.backoff = Backoff::default();
