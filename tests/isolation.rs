@@ -417,26 +417,44 @@ fn assert_per_object_order(lines: &[String]) {
 /// Slow: about 10 ms of work per event on this machine's wasmtime.
 const SLOW_SPIN: u64 = 10_000_000;
 
+/// `test_echo` beside `test_slow` (about 10 ms per event) whose `[plugins.test_slow]` section
+/// holds `section`, watching `server`, its first list done.
+fn echo_beside_slow(server: &ApiServer, section: &str) -> Controller {
+    let config = format!(
+        "[plugins.test_slow]\n{section}\n\n[plugins.test_slow.config]\nspin = {SLOW_SPIN}\n"
+    );
+    let (dir, config) = plugins_with_config(
+        &[("test_echo", "test_echo"), ("test_slow", "test_slow")],
+        &config,
+    );
+    let controller = Controller::start_in(server, dir, &[("CONFIG_FILE", &config)]);
+    controller.wait_for_log("listed");
+    controller
+}
+
+/// A [`burst`] through `controller`: what was sent, everything `test_echo` received, and how
+/// many events `test_slow` had handled when `test_echo` had them all.
+fn burst_through(
+    controller: &Controller,
+    server: &ApiServer,
+    objects: usize,
+    changes: usize,
+) -> (Vec<String>, Vec<String>, usize) {
+    let sent = burst(server, objects, changes);
+    controller.wait_for_plugin_lines("test_echo", "", sent.len());
+    let slow_then = controller.plugin_said("test_slow").len();
+    let echoed = controller.wait_for_events(sent.len());
+    (sent, echoed, slow_then)
+}
+
 /// A slow plugin falls behind alone: `test_echo` receives every event of a burst, in order,
 /// long before the slow one could have handled them all; the slow one's backlog coalesces per
 /// object, and it ends with the newest state of every object, each object's changes in order.
 #[test]
 fn a_slow_plugin_falls_behind_alone_and_ends_with_the_newest_state_of_every_object() {
     let server = ApiServer::start();
-    let config = format!(
-        "[plugins.test_slow]\nqueue_size = 8\n\n[plugins.test_slow.config]\nspin = {SLOW_SPIN}\n"
-    );
-    let (dir, config) = plugins_with_config(
-        &[("test_echo", "test_echo"), ("test_slow", "test_slow")],
-        &config,
-    );
-    let controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
-    controller.wait_for_log("listed");
-    let sent = burst(&server, 30, 5);
-
-    controller.wait_for_plugin_lines("test_echo", "", sent.len());
-    let slow_then = controller.plugin_said("test_slow").len();
-    let echoed = controller.wait_for_events(sent.len());
+    let controller = echo_beside_slow(&server, "queue_size = 8");
+    let (sent, echoed, slow_then) = burst_through(&controller, &server, 30, 5);
     for (got, want) in echoed.iter().zip(&sent) {
         assert!(
             got.starts_with(want.as_str()),
@@ -518,19 +536,8 @@ fn a_stuck_plugin_holds_nobody_back() {
 #[test]
 fn an_every_event_plugin_gets_every_event_in_order_and_holds_nobody_back() {
     let server = ApiServer::start();
-    let config = format!(
-        "[plugins.test_slow]\nqueue_size = 4\ndelivery = \"every_event\"\n\n[plugins.test_slow.config]\nspin = {SLOW_SPIN}\n"
-    );
-    let (dir, config) = plugins_with_config(
-        &[("test_echo", "test_echo"), ("test_slow", "test_slow")],
-        &config,
-    );
-    let controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
-    controller.wait_for_log("listed");
-    let sent = burst(&server, 20, 3);
-    controller.wait_for_plugin_lines("test_echo", "", sent.len());
-    let slow_then = controller.plugin_said("test_slow").len();
-    let echoed = controller.wait_for_events(sent.len());
+    let controller = echo_beside_slow(&server, "queue_size = 4\ndelivery = \"every_event\"");
+    let (sent, echoed, slow_then) = burst_through(&controller, &server, 20, 3);
     assert!(
         slow_then < sent.len() / 2,
         "test_echo waited for test_slow ({slow_then} handled)"
