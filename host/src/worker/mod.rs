@@ -36,6 +36,7 @@
 pub mod backlog;
 mod checkpointing;
 mod pool;
+pub mod priority;
 mod retries;
 
 pub use backlog::{Delivery, DEFAULT_SPILL_LIMIT_BYTES};
@@ -50,6 +51,7 @@ use crate::source::ListedTarget;
 use crate::subscription::Subscription;
 use backlog::{Backlog, Entry, Lag, Popped, Pushed};
 use checkpointing::Kept;
+use priority::CallCost;
 use retries::{due_after, retry_delay, ObjectKey, PendingRetry, Retries};
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -484,6 +486,7 @@ fn run(plugin: Plugin, shared: &Shared, retry_limit: usize) -> WorkerStats {
         plugin,
         backoff: Backoff::default(),
         stats: WorkerStats::default(),
+        cost: CallCost::default(),
         retries: Retries::new(retry_limit),
         published_retries: 0,
         checkpoint: shared
@@ -561,6 +564,8 @@ struct Running {
     plugin: Plugin,
     backoff: Backoff,
     stats: WorkerStats,
+    /// What its calls cost, to lower its thread's priority when they are heavy.
+    cost: CallCost,
     retries: Retries,
     /// The number of pending retries last published to [`Shared`] and the metrics.
     published_retries: usize,
@@ -684,6 +689,7 @@ impl Running {
             shared,
             &mut self.backoff,
             &mut self.stats,
+            &mut self.cost,
         ) {
             Err(()) => Handled::Failed,
             Ok(None) => {
@@ -793,11 +799,14 @@ fn call(
     shared: &Shared,
     backoff: &mut Backoff,
     stats: &mut WorkerStats,
+    cost: &mut CallCost,
 ) -> Result<Option<Retry>, ()> {
     let started = Instant::now();
     let result = plugin.handle_event(event.raw());
+    let took = started.elapsed();
     let metrics = &shared.metrics;
-    metrics.plugin_call(&shared.plugin, started.elapsed().as_secs_f64());
+    metrics.plugin_call(&shared.plugin, took.as_secs_f64());
+    cost.record(took, &shared.plugin);
     match result {
         Ok(outcome) => {
             stats.calls += 1;
@@ -986,6 +995,7 @@ mod tests {
             plugin,
             backoff: Backoff::default(),
             stats: WorkerStats::default(),
+            cost: CallCost::default(),
             retries: Retries::new(limit),
             published_retries: 0,
             checkpoint: None,
