@@ -128,7 +128,11 @@ enum Slot<T> {
 
 /// An event waiting in memory.
 struct Waiting {
+    /// The newest state, sharing the source's bytes.
     event: WatchEvent,
+    /// The type it is delivered with: an ADDED that later changes merged into stays ADDED
+    /// (the bytes are retyped only when it is taken).
+    event_type: EventType,
     key: ObjectKey,
     /// When its object's oldest undelivered change (merged into it) arrived.
     since: Instant,
@@ -316,6 +320,7 @@ impl<T> State<T> {
         let seq = self.head + self.slots.len() as u64;
         self.latest.insert(key.clone(), seq);
         self.slots.push_back(Slot::Event(Box::new(Waiting {
+            event_type: event.meta().event_type,
             event,
             key,
             since: Instant::now(),
@@ -334,9 +339,10 @@ impl<T> State<T> {
         let Some(Slot::Event(waiting)) = self.slots.get_mut(index) else {
             return self.queue(event);
         };
-        let merged = match merge(&waiting.event, event) {
-            Merge::Into(merged) => {
+        let merged = match merge(waiting.event_type, event) {
+            Merge::Into(merged, event_type) => {
                 waiting.event = merged;
+                waiting.event_type = event_type;
                 Pushed::Coalesced
             }
             Merge::Cancel => {
@@ -395,7 +401,7 @@ impl<T> State<T> {
                         self.latest.remove(&waiting.key);
                     }
                     self.events -= 1;
-                    Entry::Event(waiting.event)
+                    Entry::Event(waiting.delivered())
                 }
                 Slot::Spilled { offset, len } => {
                     self.events -= 1;
@@ -425,28 +431,42 @@ impl<T> State<T> {
     }
 }
 
+impl Waiting {
+    /// The event as the plugin gets it: retyped when changes merged into an ADDED.
+    fn delivered(self) -> WatchEvent {
+        if self.event.meta().event_type == self.event_type {
+            return self.event;
+        }
+        match self.event.with_type(self.event_type) {
+            Ok(retyped) => retyped,
+            Err(error) => {
+                tracing::warn!(%error, "cannot retype a merged event; it is delivered as it came");
+                self.event
+            }
+        }
+    }
+}
+
 /// What merging a later event into a waiting one gives.
 enum Merge {
-    /// One change with the newest state.
-    Into(WatchEvent),
+    /// One change: the later event's state, delivered with this type.
+    Into(WatchEvent, EventType),
     /// Nothing: the object came and went (ADDED then DELETED).
     Cancel,
-    /// The later event stays apart (after a DELETED, or a retype that failed).
+    /// The later event stays apart (after a DELETED).
     Apart(WatchEvent),
 }
 
-/// Merges `later` into `waiting`, the same object's earlier change.
-fn merge(waiting: &WatchEvent, later: WatchEvent) -> Merge {
+/// Merges `later` into the same object's earlier change, waiting as `waiting`: ADDED then
+/// MODIFIED is ADDED with the newest state, ADDED then DELETED is nothing, anything else then
+/// X is X; nothing merges into a DELETED.
+fn merge(waiting: EventType, later: WatchEvent) -> Merge {
     use EventType::{Added, Deleted};
-    match (waiting.meta().event_type, later.meta().event_type) {
+    match (waiting, later.meta().event_type) {
         (Deleted, _) => Merge::Apart(later),
         (Added, Deleted) => Merge::Cancel,
-        (Added, Added) => Merge::Into(later),
-        (Added, _) => match later.with_type(Added) {
-            Ok(added) => Merge::Into(added),
-            Err(_) => Merge::Apart(later),
-        },
-        _ => Merge::Into(later),
+        (Added, _) => Merge::Into(later, Added),
+        (_, later_type) => Merge::Into(later, later_type),
     }
 }
 
