@@ -37,9 +37,11 @@ COPY conf/sample-events.jsonl /etc/event-controller/sample-events.jsonl
 ENV CONFIG_FILE=/etc/event-controller/config.toml \
     PLUGINS_DIR=/etc/event-controller/plugins \
     MODULE_CACHE_DIR=/var/cache/event-controller
-# Nothing else is written at run time: with a read-only root filesystem, mount an emptyDir on
-# /var/cache/event-controller to keep the compiled-module cache (without it, plugins are
-# compiled at every start, with one warning).
+# With a read-only root filesystem, mount an emptyDir on /var/cache/event-controller to keep the
+# compiled-module cache (without it, plugins are compiled at every start, with one warning), and
+# one on /tmp (TMPDIR) for the spill files of plugins with delivery = "every_event" (without
+# it, such a plugin that falls behind has its events dropped, counted and logged). Nothing else
+# is written at run time.
 USER 10001:10001
 # /metrics, /healthz and /readyz (METRICS_ADDRESS).
 EXPOSE 9090
