@@ -4,24 +4,9 @@
 //! prefix; [`Health`] tracks readiness; [`serve`] answers `/metrics`, `/healthz` and `/readyz`
 //! over HTTP/1.
 //!
-//! | metric | type | labels |
-//! |---|---|---|
-//! | `event_controller_events_received_total` | counter | `kind`, `type` |
-//! | `event_controller_plugin_calls_total` | counter | `plugin` |
-//! | `event_controller_plugin_call_duration_seconds` | histogram | `plugin` |
-//! | `event_controller_plugin_failures_total` | counter | `plugin`, `kind` |
-//! | `event_controller_plugin_events_dropped_total` | counter | `plugin`, `reason` |
-//! | `event_controller_plugin_queue_depth` | gauge | `plugin` |
-//! | `event_controller_plugin_reloads_total` | counter | `plugin` |
-//! | `event_controller_plugin_load_failures_total` | counter | `plugin` |
-//! | `event_controller_plugins_loaded` | gauge | |
-//! | `event_controller_watch_restarts_total` | counter | `resource` |
-//! | `event_controller_relists_total` | counter | `resource` |
-//! | `event_controller_last_sync_timestamp_seconds` | gauge | `resource` |
-//! | `event_controller_plugin_retries_total` | counter | `plugin` |
-//! | `event_controller_plugin_pending_retries` | gauge | `plugin` |
-//! | `event_controller_capability_requests_total` | counter | `plugin`, `capability`, `outcome` |
-//! | `event_controller_capability_request_duration_seconds` | histogram | `plugin`, `capability` |
+//! The one table of what is exported, with labels and meaning, is the README's "Metrics and
+//! health" section; a test (`the_readme_documents_exactly_the_exported_metrics`) fails when
+//! it and the registry disagree.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -806,6 +791,82 @@ fn response(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The metric names the README's metrics table documents.
+    fn documented_metrics() -> std::collections::BTreeSet<String> {
+        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let text = std::fs::read_to_string(&readme).expect("README.md");
+        text.lines()
+            .filter_map(|line| line.strip_prefix("| `event_controller_"))
+            .filter_map(|rest| rest.split('`').next())
+            .map(|name| format!("event_controller_{name}"))
+            .collect()
+    }
+
+    /// A backlog for the probe-read gauges.
+    struct StillBacklog;
+
+    impl BacklogProbe for StillBacklog {
+        fn lag(&self) -> Duration {
+            Duration::from_secs(1)
+        }
+        fn objects(&self) -> usize {
+            1
+        }
+    }
+
+    /// Metrics with a series in every family (a family without series is not encoded).
+    fn every_metric_recorded(probe: &Arc<dyn BacklogProbe>) -> Metrics {
+        let m = Metrics::new();
+        m.event_received("Pod", "ADDED");
+        m.plugin_call("p", 0.001);
+        m.plugin_failure("p", FailureKind::Trap);
+        m.plugin_dropped("p", "backoff");
+        m.add_queue_depth("p", 1);
+        m.plugin_reloaded("p");
+        m.plugin_load_failed("p");
+        m.set_plugins_loaded(1);
+        m.set_leader(true);
+        m.watch_restarted("pods");
+        m.relisted("pods");
+        m.synced("pods");
+        m.plugin_retry_scheduled("p");
+        m.add_pending_retries("p", 1);
+        m.plugin_coalesced("p");
+        m.watch_backlog("p", Arc::downgrade(probe));
+        m.capability_request("p", Capability::Http, CapabilityOutcome::Ok, 0.01);
+        m
+    }
+
+    /// The names of the series every registered metric exports: counters end in `_total`.
+    fn exported_metrics() -> std::collections::BTreeSet<String> {
+        let probe: Arc<dyn BacklogProbe> = Arc::new(StillBacklog);
+        every_metric_recorded(&probe)
+            .encode()
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| {
+                let (name, kind) = rest.split_once(' ')?;
+                Some(match kind {
+                    "counter" => format!("{name}_total"),
+                    _ => name.to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_documents_exactly_the_exported_metrics() {
+        let documented = documented_metrics();
+        let exported = exported_metrics();
+        let undocumented: Vec<_> = exported.difference(&documented).collect();
+        let stale: Vec<_> = documented.difference(&exported).collect();
+        assert!(
+            undocumented.is_empty() && stale.is_empty(),
+            "exported but not in the README's metrics table: {undocumented:?}; \
+             in the table but not exported: {stale:?}"
+        );
+    }
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]

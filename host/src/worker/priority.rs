@@ -1,5 +1,5 @@
 //! Heavy plugins yield the CPU. A worker whose plugin's calls average more than
-//! [`HEAVY_CALL`] over [`WINDOW`] calls lowers its own thread's priority ([`HEAVY_NICE`]) for
+//! [`HEAVY_CALL`] over a window of 16 calls lowers its own thread's priority ([`HEAVY_NICE`]) for
 //! the rest of its life, and says so once. Under contention the cores then go first to the
 //! source, the dispatcher and the plugins that keep up, so a CPU-bound plugin costs the others
 //! little latency; on an idle core it changes nothing, and a plugin that waits (on HTTP, say)
