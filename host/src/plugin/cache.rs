@@ -298,6 +298,7 @@ impl ModuleCache {
         // it may write (see the module documentation: the deployment's duty), and it matches
         // the sha256 stored with it, so it is not damaged. Output of another wasmtime version
         // or engine configuration is refused by wasmtime itself with an error.
+        #[allow(unsafe_code)]
         let module = unsafe { Module::deserialize(engine, payload) }
             .map_err(|e| format!("wasmtime refused it: {e:#}"))?;
         Ok(Some(module))
