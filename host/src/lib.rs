@@ -1,11 +1,26 @@
 //! event-controller: watches Kubernetes resources and hands every watch event, as the JSON the
 //! API server sent, to sandboxed WebAssembly plugins.
 //!
-//! The path of an event: a [`source`] yields [`event::WatchEvent`]s (the server's bytes plus the
-//! identity read from their head), the [`dispatch::Dispatcher`] queues each for every plugin's
-//! [`worker::Worker`] (Secrets [`redact`]ed), which calls its [`plugin::Plugin`] within its
-//! [`plugin::Limits`] on the shared [`runtime::Runtime`] and logs the [`plugin::Outcome`]
-//! ([`logging`]); [`metrics`] counts it all.
+//! The modules, in the order an event travels:
+//!
+//! - [`source`]: turns a cluster's watches ([`source::kube`], with [`source::reconcile`]'s
+//!   semantics) or a file ([`source::replay`]) into events;
+//! - [`event`]: one watch event, the server's bytes plus the identity read from their head;
+//! - [`election`]: which replica delivers (a Lease);
+//! - [`fanout`]: between the source and the dispatcher: leadership, resuming from checkpoints,
+//!   the standby's warm cache;
+//! - [`dispatch`]: every event to every plugin that subscribed ([`subscription`]), Secrets
+//!   [`redact`]ed;
+//! - [`worker`]: each plugin's lanes, backlog (coalescing or spilling past its queue size),
+//!   calls, retries, back-off, priority and [`checkpoint`];
+//! - [`plugin`]: one plugin's module and live instance, its limits and result;
+//! - [`runtime`]: the one wasmtime engine and linker, with the host functions and the
+//!   [`capabilities`] granted per plugin;
+//! - [`logging`]: the log lines plugins cause; [`metrics`]: what is counted, and the health
+//!   endpoints.
+//!
+//! Around them: [`config`] (the TOML file), [`loader`] (a directory of plugins), [`reload`]
+//! (hot reload), and [`controller`] (the live controller wired together).
 
 pub mod capabilities;
 pub mod checkpoint;
