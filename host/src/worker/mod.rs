@@ -1,15 +1,16 @@
-//! One thread per plugin: its bounded queue, its calls, its failures, its back-off and the
-//! retries it asks for.
+//! One thread per plugin (per lane, with `workers = N`: see [`Pool`]): its backlog, its calls,
+//! its failures, its back-off and the retries it asks for.
 //!
 //! A worker takes events from its [`backlog`] in order, so each plugin sees every object's
 //! events in the order the source produced them. Adding to a backlog never waits: a slow or
 //! stuck plugin falls behind alone, its backlog coalescing per object (or, for `every_event`
 //! plugins, spilling to disk) past its queue size, and its deadline bounds how long one event
-//! can take. A plugin whose instance dies (trap, timeout,
-//! limit, failed restart) [`TOLERATED_FAILURES`] times in a row is backed off: its events are
-//! skipped (counted and logged) for a delay that doubles with each further failure, from
-//! [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`]. The next event after the delay is tried again, and
-//! one success ends the back-off. A bad result keeps the instance, costs nothing to retry, and
+//! can take. A heavy plugin's thread runs at a lower [`priority`].
+//!
+//! A plugin whose instance dies (trap, timeout, limit, failed restart) [`TOLERATED_FAILURES`]
+//! times in a row is backed off: its events are skipped (counted and logged) for a delay that
+//! doubles with each further failure, from [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`]. The next
+//! event after the delay is tried again, and one success ends the back-off. A bad result keeps the instance, costs nothing to retry, and
 //! is only logged and counted.
 //!
 //! **Retries.** A plugin may ask to be handed an event again later (`"retry":true`, optionally
