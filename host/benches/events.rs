@@ -72,10 +72,17 @@ fn native_simple(raw: &[u8]) -> Option<Outcome> {
     ))
 }
 
+/// Logs `outcome`'s message for `event` as the worker does.
+fn log_outcome(event: &WatchEvent, outcome: &Outcome) {
+    if let Some(message) = &outcome.message {
+        logging::plugin_message("plugin_simple", event.meta(), message.level, &message.text);
+    }
+}
+
 /// The native baseline's sink: what the dispatcher does, with a native call instead of wasm.
 fn native_deliver(event: &WatchEvent) {
     if let Some(outcome) = native_simple(event.raw()) {
-        logging::plugin_outcome("plugin_simple", event.meta(), &outcome);
+        log_outcome(event, &outcome);
     }
 }
 
@@ -118,7 +125,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("log_line_only", |b| {
         b.iter(|| {
             for event in &events {
-                logging::plugin_outcome("plugin_simple", event.meta(), &sample_outcome);
+                log_outcome(event, &sample_outcome);
             }
         })
     });
@@ -218,7 +225,7 @@ fn guards(c: &mut Criterion, events: &[WatchEvent]) {
             b.iter(|| {
                 for event in events {
                     if let Ok(outcome) = simple.handle_event(event.raw()) {
-                        logging::plugin_outcome("plugin_simple", event.meta(), &outcome);
+                        log_outcome(event, &outcome);
                     }
                 }
             })

@@ -4,7 +4,6 @@
 //! from the host's own lines (targets `event_controller::...`).
 
 use crate::event::EventMeta;
-use crate::plugin::Outcome;
 use event_controller_guest::abi::Level;
 use std::io::{BufWriter, IsTerminal};
 use std::path::PathBuf;
@@ -147,14 +146,11 @@ macro_rules! at_level {
     };
 }
 
-/// Logs the message of the outcome a plugin returned for an event, if it has one, with the
-/// event's identity as fields. (A retry it asked for is the worker's to log.)
-pub fn plugin_outcome(plugin: &str, event: &EventMeta, outcome: &Outcome) {
-    let Some(message) = &outcome.message else {
-        return;
-    };
+/// Logs the message a plugin returned for an event, at the level it asked for, with the event's
+/// identity as fields. (A retry it asked for is the worker's to log.)
+pub fn plugin_message(plugin: &str, event: &EventMeta, level: Level, text: &str) {
     at_level!(
-        message.level,
+        level,
         target: "plugin",
         plugin,
         event_type = event.event_type.as_str(),
@@ -162,7 +158,7 @@ pub fn plugin_outcome(plugin: &str, event: &EventMeta, outcome: &Outcome) {
         namespace = event.namespace.as_deref().unwrap_or(""),
         name = event.name.as_str(),
         "{}",
-        message.text
+        text
     );
 }
 

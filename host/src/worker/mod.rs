@@ -811,7 +811,9 @@ fn call(
     match result {
         Ok(outcome) => {
             stats.calls += 1;
-            logging::plugin_outcome(&shared.plugin, event.meta(), &outcome);
+            if let Some(message) = &outcome.message {
+                logging::plugin_message(&shared.plugin, event.meta(), message.level, &message.text);
+            }
             if let Some(recovered) = backoff.succeeded() {
                 tracing::info!(
                     plugin = %shared.plugin,
