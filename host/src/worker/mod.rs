@@ -539,6 +539,8 @@ fn run(plugin: Plugin, shared: &Shared, retry_limit: usize) -> WorkerStats {
         worker.write_checkpoint();
         shared.done();
     }
+    // Nothing more is taken: a push from now on (or one waiting for room) returns at once.
+    shared.backlog.close();
     worker.abandon_retries(shared);
     if let Some(checkpoint) = &mut worker.checkpoint {
         checkpoint.flush();
