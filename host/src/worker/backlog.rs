@@ -60,9 +60,12 @@ pub enum Pushed {
 }
 
 /// What [`Backlog::pop`] hands the worker.
+// Only ever returned and matched at once, never stored: boxing the event would cost an
+// allocation per event for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Popped<T> {
-    /// The next event or control, in order.
-    Job(Entry<T>),
+    /// The next event or control, in order, and the end of the lag episode it closed, if any.
+    Job(Entry<T>, Option<Lag>),
     /// Nothing came before the deadline.
     Timeout,
     /// The backlog is closed and empty.
@@ -77,7 +80,8 @@ pub enum Entry<T> {
     Lost,
 }
 
-/// The start or the end of a lag episode, for the worker to log.
+/// The start or the end of a lag episode, for the worker to log: returned by the push that
+/// started it and by the pop that ended it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lag {
     /// The plugin just fell more than its queue size behind.
@@ -109,8 +113,6 @@ struct State<T> {
     closed: bool,
     /// Since when the plugin lags, and how many events merged since.
     lagging: Option<(Instant, u64)>,
-    /// Lag episodes started or ended since the worker last asked.
-    lag_news: Vec<Lag>,
 }
 
 /// One place in the order; boxed payloads keep each slot a few words long, so that a spilled
@@ -172,7 +174,6 @@ impl<T> Backlog<T> {
                 },
                 closed: false,
                 lagging: None,
-                lag_news: Vec::new(),
             }),
             ready: Condvar::new(),
             room: Condvar::new(),
@@ -184,13 +185,14 @@ impl<T> Backlog<T> {
     }
 
     /// Adds `event` behind everything waiting, or merges it into its object's waiting change
-    /// when the plugin lags (never waits).
-    pub fn push(&self, event: WatchEvent) -> Pushed {
-        let pushed = self.lock().push(event);
+    /// when the plugin lags (never waits). Also returns [`Lag::Started`] when this push made
+    /// the plugin lag.
+    pub fn push(&self, event: WatchEvent) -> (Pushed, Option<Lag>) {
+        let (pushed, lag) = self.lock().push(event);
         if pushed == Pushed::Queued {
             self.ready.notify_one();
         }
-        pushed
+        (pushed, lag)
     }
 
     /// Adds `event` behind everything waiting, first waiting while the plugin's queue size is
@@ -231,9 +233,9 @@ impl<T> Backlog<T> {
     pub fn pop(&self, deadline: Option<Instant>) -> Popped<T> {
         let mut state = self.lock();
         loop {
-            if let Some(entry) = state.pop() {
+            if let Some((entry, lag)) = state.pop() {
                 self.room.notify_all();
-                return Popped::Job(entry);
+                return Popped::Job(entry, lag);
             }
             if state.closed {
                 return Popped::Closed;
@@ -290,28 +292,24 @@ impl<T> Backlog<T> {
         });
         oldest.map(|since| since.elapsed()).unwrap_or_default()
     }
-
-    /// The lag episodes started or ended since the last call, oldest first.
-    pub fn lag_news(&self) -> Vec<Lag> {
-        std::mem::take(&mut self.lock().lag_news)
-    }
 }
 
 impl<T> State<T> {
-    fn push(&mut self, event: WatchEvent) -> Pushed {
+    fn push(&mut self, event: WatchEvent) -> (Pushed, Option<Lag>) {
         if self.closed {
-            return Pushed::Closed;
+            return (Pushed::Closed, None);
         }
         let behind = self.events >= self.capacity;
-        if behind && self.lagging.is_none() {
+        let started = (behind && self.lagging.is_none()).then(|| {
             self.lagging = Some((Instant::now(), 0));
-            self.lag_news.push(Lag::Started);
-        }
-        match (behind, self.delivery) {
+            Lag::Started
+        });
+        let pushed = match (behind, self.delivery) {
             (false, _) => self.queue(event),
             (true, Delivery::LatestState) => self.coalesce(event),
             (true, Delivery::EveryEvent) => self.spill(&event),
-        }
+        };
+        (pushed, started)
     }
 
     /// Waits `event` as a change of its own, in memory.
@@ -388,8 +386,8 @@ impl<T> State<T> {
         }
     }
 
-    /// The next entry, if any.
-    fn pop(&mut self) -> Option<Entry<T>> {
+    /// The next entry, if any, and the end of the lag episode it closed.
+    fn pop(&mut self) -> Option<(Entry<T>, Option<Lag>)> {
         while let Some(slot) = self.slots.pop_front() {
             let seq = self.head;
             self.head += 1;
@@ -411,23 +409,21 @@ impl<T> State<T> {
                     }
                 }
             };
-            self.end_lag_if_caught_up();
-            return Some(entry);
+            return Some((entry, self.end_lag_if_caught_up()));
         }
         None
     }
 
-    fn end_lag_if_caught_up(&mut self) {
+    /// Ends the lag episode once nothing waits.
+    fn end_lag_if_caught_up(&mut self) -> Option<Lag> {
         if self.events > 0 {
-            return;
+            return None;
         }
-        if let Some((since, coalesced)) = self.lagging.take() {
-            let duration = since.elapsed();
-            self.lag_news.push(Lag::Ended {
-                duration,
-                coalesced,
-            });
-        }
+        let (since, coalesced) = self.lagging.take()?;
+        Some(Lag::Ended {
+            duration: since.elapsed(),
+            coalesced,
+        })
     }
 }
 
@@ -542,9 +538,12 @@ mod tests {
         WatchEvent::parse(line).expect("an event")
     }
 
-    fn drain(backlog: &Backlog<&'static str>) -> Vec<String> {
+    /// What was taken, and the lag episodes the taking ended.
+    fn drain_with_lag(backlog: &Backlog<&'static str>) -> (Vec<String>, Vec<Lag>) {
         let mut seen = Vec::new();
-        while let Popped::Job(entry) = backlog.pop(Some(Instant::now())) {
+        let mut ended = Vec::new();
+        while let Popped::Job(entry, lag) = backlog.pop(Some(Instant::now())) {
+            ended.extend(lag);
             seen.push(match entry {
                 Entry::Event(event) => {
                     let meta = event.meta();
@@ -555,14 +554,23 @@ mod tests {
                 Entry::Lost => "lost".to_owned(),
             });
         }
-        seen
+        (seen, ended)
+    }
+
+    fn drain(backlog: &Backlog<&'static str>) -> Vec<String> {
+        drain_with_lag(backlog).0
+    }
+
+    /// Pushes `event`, saying only what became of it.
+    fn push(backlog: &Backlog<&'static str>, event: WatchEvent) -> Pushed {
+        backlog.push(event).0
     }
 
     #[test]
     fn within_the_queue_size_every_event_waits_in_order() {
         let backlog = Backlog::new(4, Delivery::LatestState, 0);
         for (t, rv) in [("ADDED", 1), ("MODIFIED", 2), ("MODIFIED", 3)] {
-            assert_eq!(backlog.push(event(t, "a", rv)), Pushed::Queued);
+            assert_eq!(push(&backlog, event(t, "a", rv)), Pushed::Queued);
         }
         assert_eq!(
             drain(&backlog),
@@ -573,27 +581,34 @@ mod tests {
     #[test]
     fn past_the_queue_size_changes_merge_per_object_with_the_type_rules() {
         let backlog = Backlog::new(2, Delivery::LatestState, 0);
-        backlog.push(event("MODIFIED", "x", 1));
-        backlog.push(event("MODIFIED", "y", 2));
-        assert!(backlog.lag_news().is_empty());
-        // Lagging from here on.
-        assert_eq!(backlog.push(event("ADDED", "a", 3)), Pushed::Queued);
-        assert_eq!(backlog.lag_news(), [Lag::Started]);
-        assert_eq!(backlog.push(event("MODIFIED", "a", 4)), Pushed::Coalesced);
-        assert_eq!(backlog.push(event("MODIFIED", "x", 5)), Pushed::Coalesced);
-        assert_eq!(backlog.push(event("DELETED", "y", 6)), Pushed::Coalesced);
-        assert_eq!(backlog.push(event("ADDED", "b", 7)), Pushed::Queued);
-        assert_eq!(backlog.push(event("DELETED", "b", 8)), Pushed::Cancelled);
-        assert_eq!(backlog.len(), 3);
         assert_eq!(
-            drain(&backlog),
+            backlog.push(event("MODIFIED", "x", 1)),
+            (Pushed::Queued, None)
+        );
+        assert_eq!(
+            backlog.push(event("MODIFIED", "y", 2)),
+            (Pushed::Queued, None)
+        );
+        // Lagging from here on.
+        assert_eq!(
+            backlog.push(event("ADDED", "a", 3)),
+            (Pushed::Queued, Some(Lag::Started))
+        );
+        assert_eq!(push(&backlog, event("MODIFIED", "a", 4)), Pushed::Coalesced);
+        assert_eq!(push(&backlog, event("MODIFIED", "x", 5)), Pushed::Coalesced);
+        assert_eq!(push(&backlog, event("DELETED", "y", 6)), Pushed::Coalesced);
+        assert_eq!(push(&backlog, event("ADDED", "b", 7)), Pushed::Queued);
+        assert_eq!(push(&backlog, event("DELETED", "b", 8)), Pushed::Cancelled);
+        assert_eq!(backlog.len(), 3);
+        let (seen, ended) = drain_with_lag(&backlog);
+        assert_eq!(
+            seen,
             ["MODIFIED x 5", "DELETED y 6", "ADDED a 4"],
             "newest states, each object in its place, b never seen"
         );
-        let news = backlog.lag_news();
         assert!(
-            matches!(news[..], [Lag::Ended { coalesced: 4, .. }]),
-            "{news:?}"
+            matches!(ended[..], [Lag::Ended { coalesced: 4, .. }]),
+            "{ended:?}"
         );
     }
 
@@ -601,9 +616,9 @@ mod tests {
     fn a_deleted_object_keeps_its_deletion_and_nothing_merges_across_a_control() {
         let backlog = Backlog::new(1, Delivery::LatestState, 0);
         backlog.push(event("DELETED", "a", 1));
-        assert_eq!(backlog.push(event("ADDED", "a", 2)), Pushed::Queued);
+        assert_eq!(push(&backlog, event("ADDED", "a", 2)), Pushed::Queued);
         assert!(backlog.push_control("reload"));
-        assert_eq!(backlog.push(event("MODIFIED", "a", 3)), Pushed::Queued);
+        assert_eq!(push(&backlog, event("MODIFIED", "a", 3)), Pushed::Queued);
         assert_eq!(
             drain(&backlog),
             ["DELETED a 1", "ADDED a 2", "reload", "MODIFIED a 3"]
@@ -614,7 +629,7 @@ mod tests {
     fn every_event_spills_past_the_queue_size_and_keeps_them_all_in_order() {
         let backlog = Backlog::new(2, Delivery::EveryEvent, 1 << 20);
         for rv in 1..=50 {
-            assert_eq!(backlog.push(event("MODIFIED", "a", rv)), Pushed::Queued);
+            assert_eq!(push(&backlog, event("MODIFIED", "a", rv)), Pushed::Queued);
         }
         let seen = drain(&backlog);
         let expected: Vec<String> = (1..=50).map(|rv| format!("MODIFIED a {rv}")).collect();
@@ -631,7 +646,7 @@ mod tests {
         let one = event("MODIFIED", "a", 1).raw().len() as u64;
         let backlog = Backlog::new(1, Delivery::EveryEvent, one * 2);
         let pushed: Vec<Pushed> = (1..=5)
-            .map(|rv| backlog.push(event("MODIFIED", "a", rv)))
+            .map(|rv| push(&backlog, event("MODIFIED", "a", rv)))
             .collect();
         assert_eq!(
             pushed,
@@ -656,7 +671,7 @@ mod tests {
         assert!(matches!(backlog.pop(Some(deadline)), Popped::Timeout));
         backlog.close();
         assert!(matches!(backlog.pop(None), Popped::Closed));
-        assert_eq!(backlog.push(event("ADDED", "a", 1)), Pushed::Closed);
+        assert_eq!(push(&backlog, event("ADDED", "a", 1)), Pushed::Closed);
     }
 
     #[test]
@@ -669,7 +684,7 @@ mod tests {
         });
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(backlog.len(), 1, "the second push waits for room");
-        assert!(matches!(backlog.pop(None), Popped::Job(Entry::Event(_))));
+        assert!(matches!(backlog.pop(None), Popped::Job(Entry::Event(_), _)));
         assert_eq!(pusher.join().expect("pusher"), Pushed::Queued);
         assert_eq!(drain(&backlog), ["MODIFIED a 2"]);
     }

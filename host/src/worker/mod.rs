@@ -204,10 +204,10 @@ impl Shared {
         }
     }
 
-    /// Logs the lag episodes that started or ended.
-    fn report_lag(&self) {
-        for news in self.backlog.lag_news() {
-            match news {
+    /// Logs the start or end of a lag episode.
+    fn report_lag(&self, lag: Option<Lag>) {
+        if let Some(lag) = lag {
+            match lag {
                 Lag::Started => tracing::warn!(
                     plugin = %self.plugin,
                     "plugin {} is more than its queue size behind: its backlog now keeps the \
@@ -379,15 +379,16 @@ impl Worker {
     /// Adds `event` to the plugin's backlog once it holds fewer events than the queue size
     /// (backpressure: the caller waits, nothing is coalesced). False when the worker has ended.
     pub fn send_when_room(&self, event: WatchEvent) -> bool {
-        self.count(|backlog| backlog.push_when_room(event))
+        // Within the queue size nothing lags.
+        self.count(|backlog| (backlog.push_when_room(event), None))
     }
 
     /// Pushes with `push`, counting the event as waiting first (the worker may take it at
     /// once), then accounts for what the backlog did with it.
-    fn count(&self, push: impl FnOnce(&Backlog<Control>) -> Pushed) -> bool {
+    fn count(&self, push: impl FnOnce(&Backlog<Control>) -> (Pushed, Option<Lag>)) -> bool {
         let shared = &self.shared;
         shared.queued();
-        let pushed = push(&shared.backlog);
+        let (pushed, lag) = push(&shared.backlog);
         match pushed {
             Pushed::Queued => {}
             Pushed::Coalesced => {
@@ -406,7 +407,7 @@ impl Worker {
             }
             Pushed::Closed => shared.done(),
         }
-        shared.report_lag();
+        shared.report_lag(lag);
         matches!(
             pushed,
             Pushed::Queued | Pushed::Coalesced | Pushed::Cancelled
@@ -503,12 +504,14 @@ fn run(plugin: Plugin, shared: &Shared, retry_limit: usize) -> WorkerStats {
             continue;
         }
         let entry = match shared.backlog.pop(worker.next_wake()) {
-            Popped::Job(entry) => entry,
+            Popped::Job(entry, lag) => {
+                shared.report_lag(lag);
+                entry
+            }
             Popped::Timeout => continue,
             // Closed: the plugin is unloaded, or everything ends.
             Popped::Closed => break,
         };
-        shared.report_lag();
         if shared.stopping.load(Ordering::Relaxed) {
             shared.done();
             break;
