@@ -589,7 +589,7 @@ fn resource_labels(resource: &str) -> ResourceLabels {
 }
 
 /// `n` as a gauge value, `i64::MAX` if it does not fit.
-fn saturating_i64(n: usize) -> i64 {
+pub(crate) fn saturating_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 

@@ -46,7 +46,7 @@ pub use pool::{Pool, PoolError};
 
 use crate::event::WatchEvent;
 use crate::logging;
-use crate::metrics::{BacklogProbe, FailureKind, Metrics};
+use crate::metrics::{saturating_i64, BacklogProbe, FailureKind, Metrics};
 use crate::plugin::{CallError, Plugin, Retry};
 use crate::source::ListedTarget;
 use crate::subscription::Subscription;
@@ -109,11 +109,6 @@ pub enum Handled {
 struct Pending {
     queued: usize,
     retries: usize,
-}
-
-/// `n` as an `i64`, `i64::MAX` if it does not fit.
-fn saturating_i64(n: usize) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Which of a plugin's lanes a worker is (`workers = N` in its config).
