@@ -403,11 +403,7 @@ fn assert_per_object_order(lines: &[String]) {
     let mut last: std::collections::BTreeMap<&str, u64> = Default::default();
     for line in lines {
         let object = line.split(' ').nth(1).unwrap_or_default();
-        let rv: u64 = line
-            .rsplit("rv=")
-            .next()
-            .and_then(|rv| rv.parse().ok())
-            .unwrap_or_else(|| panic!("no rv in {line}"));
+        let rv = rv_of(line);
         if let Some(before) = last.insert(object, rv) {
             assert!(before < rv, "{object}: rv {rv} after {before}: {lines:#?}");
         }
@@ -470,15 +466,10 @@ fn a_slow_plugin_falls_behind_alone_and_ends_with_the_newest_state_of_every_obje
 
     // The slow plugin catches up with the newest state of every object, having skipped
     // intermediate ones.
-    let waiting = Instant::now();
-    while living(&controller.plugin_said("test_slow")) != living(&echoed) {
-        assert!(
-            waiting.elapsed() < PATIENCE,
-            "the slow plugin's view: {:#?}",
-            controller.plugin_said("test_slow")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let living_echoed = living(&echoed);
+    controller.wait_for_plugin("test_slow", "the final view", PATIENCE, |said| {
+        living(said) == living_echoed
+    });
     controller.wait_until("the end of the lag episode", |logs| {
         logs.iter()
             .any(|l| l["plugin"] == "test_slow" && str_of(l, "message").contains("caught up after"))
@@ -542,15 +533,9 @@ fn an_every_event_plugin_gets_every_event_in_order_and_holds_nobody_back() {
         slow_then < sent.len() / 2,
         "test_echo waited for test_slow ({slow_then} handled)"
     );
-    let start = Instant::now();
-    while controller.plugin_said("test_slow").len() < sent.len() {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{:#?}",
-            controller.plugin_said("test_slow")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    controller.wait_for_plugin("test_slow", "every event", PATIENCE, |said| {
+        said.len() >= sent.len()
+    });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         controller.plugin_said("test_slow"),
@@ -582,16 +567,9 @@ fn two_workers_share_the_objects_and_keep_each_objects_order() {
     );
     controller.wait_for_log("listed");
     let sent = burst(&server, 40, 3);
-    let start = Instant::now();
-    while controller.plugin_said("test_slow").len() < sent.len() {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{:#?}",
-            controller.plugin_said("test_slow")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let got = controller.plugin_said("test_slow");
+    let got = controller.wait_for_plugin("test_slow", "every event", PATIENCE, |said| {
+        said.len() >= sent.len()
+    });
     assert_per_object_order(&got);
     let mut sorted_got = got.clone();
     sorted_got.sort();
@@ -646,17 +624,11 @@ fn a_lagging_plugins_checkpoint_holds_the_newest_states_it_was_handed() {
     let first = start(&config);
     first.wait_for_log("listed");
     let sent = burst(&server, 20, 3);
-    let waiting = Instant::now();
     // Until the plugin's view is the source's final state (deleted objects absent from it).
-    while living(&first.plugin_said("test_slow")) != living(&sent) {
-        assert!(
-            waiting.elapsed() < PATIENCE,
-            "{:#?}",
-            first.plugin_said("test_slow")
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let handed = first.plugin_said("test_slow");
+    let living_sent = living(&sent);
+    let handed = first.wait_for_plugin("test_slow", "the final view", PATIENCE, |said| {
+        living(said) == living_sent
+    });
     assert!(handed.len() < sent.len(), "nothing was coalesced");
     assert_eq!(
         living(&handed),

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use support::cluster::{RealCluster, TestNamespace, LABEL};
 use support::controller::{Controller, PATIENCE, QUIET};
 use support::replicas::{delivered, leaders, one_leader, wait_for, LeaderSampler};
-use support::{plugin, plugins_dir, repo, str_of};
+use support::{plugin, plugins_dir, repo, retyped, rv_of, sorted, str_of};
 
 /// Checkpoints are written this often in these tests.
 const CHECKPOINT_INTERVAL_MS: &str = "200";
@@ -50,16 +50,6 @@ fn launch(plugins: &[&str], env: &[(&'static str, String)]) -> Controller {
 fn wait_for_exactly(controller: &Controller, expected: &[String]) {
     let got = controller.wait_for_events(expected.len());
     assert_eq!(got, expected, "what test_echo received");
-}
-
-fn sorted(mut lines: Vec<String>) -> Vec<String> {
-    lines.sort();
-    lines
-}
-
-fn retyped(echo: &str, event_type: &str) -> String {
-    let (_, rest) = echo.split_once(' ').expect("an echo line");
-    format!("{event_type} {rest}")
 }
 
 /// Log lines that say a request was refused for lack of rights.
@@ -344,18 +334,12 @@ fn an_api_server_restart_in_the_middle_of_a_stream_loses_and_repeats_nothing() {
     let deleted = namespace.delete_configmap(&names[4]);
     let created = namespace.create_configmap("n-0", "1");
 
-    let start = Instant::now();
-    while !(after[..4].iter().all(|l| controller.echoed().contains(l))
-        && controller.echoed().contains(&created)
-        && controller.echoed().iter().any(|l| l.starts_with(&deleted)))
-    {
-        assert!(
-            start.elapsed() < PATIENCE * 4,
-            "the changes after the restart never came: {:#?}",
-            controller.echoed()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let after_the_restart = "the changes after the restart";
+    controller.wait_for_plugin("test_echo", after_the_restart, PATIENCE * 4, |echoed| {
+        after[..4].iter().all(|l| echoed.contains(l))
+            && echoed.contains(&created)
+            && echoed.iter().any(|l| l.starts_with(&deleted))
+    });
     std::thread::sleep(QUIET);
     let got = controller.echoed();
     eprintln!("test_echo received {} events: {got:#?}", got.len());
@@ -375,7 +359,7 @@ fn an_api_server_restart_in_the_middle_of_a_stream_loses_and_repeats_nothing() {
         let events: Vec<(&str, u64)> = got
             .iter()
             .filter(|l| l.contains(&object))
-            .map(|l| (l.split(' ').next().unwrap_or(""), resource_version(l)))
+            .map(|l| (l.split(' ').next().unwrap_or(""), rv_of(l)))
             .collect();
         let in_order = events.windows(2).all(|pair| {
             let ((_, before), (kind, after)) = (pair[0], pair[1]);
@@ -399,13 +383,6 @@ fn an_api_server_restart_in_the_middle_of_a_stream_loses_and_repeats_nothing() {
             .any(|l| l["level"] == "WARN" || l["level"] == "ERROR"),
         "the restart went unnoticed in the log"
     );
-}
-
-/// The resourceVersion at the end of a `test_echo` line.
-fn resource_version(line: &str) -> u64 {
-    let rv = line.rsplit("rv=").next().unwrap_or("");
-    rv.parse()
-        .unwrap_or_else(|_| panic!("no resourceVersion in {line:?}"))
 }
 
 /// The plain end-to-end path: a ConfigMap created, changed and deleted reaches `test_echo` as

@@ -15,10 +15,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use support::apiserver::ApiServer;
 use support::controller::{Controller, QUIET};
-use support::echo_of;
 use support::replicas::{
     delivered, leaders, one_leader, wait_for, wait_until_delivered, LeaderSampler,
 };
+use support::{echo_of, retyped, sorted};
 
 /// Checkpoints are written this often in these tests.
 const CHECKPOINT_INTERVAL_MS: &str = "200";
@@ -27,11 +27,6 @@ fn pod(name: &str, image: &str) -> String {
     format!(
         r#"{{"metadata":{{"name":"{name}","namespace":"default"}},"spec":{{"containers":[{{"name":"c","image":"{image}"}}]}}}}"#
     )
-}
-
-fn retyped(echo: &str, event_type: &str) -> String {
-    let (_, rest) = echo.split_once(' ').expect("an echo line");
-    format!("{event_type} {rest}")
 }
 
 fn with_state(state: &Path) -> Vec<(&'static str, String)> {
@@ -49,12 +44,6 @@ fn start(server: &ApiServer, env: &[(&'static str, String)]) -> Controller {
 /// Waits for a checkpoint write after the last event (the interval, with room).
 fn let_the_checkpoint_be_written() {
     std::thread::sleep(Duration::from_millis(600));
-}
-
-/// Sorted, for comparing what a list delivered (a list is in key order, not event order).
-fn sorted(mut lines: Vec<String>) -> Vec<String> {
-    lines.sort();
-    lines
 }
 
 #[test]

@@ -126,6 +126,29 @@ impl Controller {
         }
     }
 
+    /// Waits, up to `patience`, until `done` holds for what `plugin` logged so far; returns
+    /// those lines. `what` names the wait in the failure.
+    pub fn wait_for_plugin(
+        &self,
+        plugin: &str,
+        what: &str,
+        patience: Duration,
+        done: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let said = self.plugin_said(plugin);
+            if done(&said) {
+                return said;
+            }
+            assert!(
+                start.elapsed() < patience,
+                "{what}: {plugin} logged, in {patience:?}:\n{said:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until the plugin has received `n` events in all, then a little longer.
     pub fn wait_for_events(&self, n: usize) -> Vec<String> {
         let start = Instant::now();

@@ -158,3 +158,24 @@ pub fn echo_of(line: &str) -> String {
         meta["resourceVersion"].as_str().expect("rv"),
     )
 }
+
+/// An echo line (`TYPE namespace/name rv=N`) with another type: what a synthesized event of
+/// that type for the same state looks like.
+pub fn retyped(echo: &str, event_type: &str) -> String {
+    let (_, rest) = echo.split_once(' ').expect("an echo line");
+    format!("{event_type} {rest}")
+}
+
+/// The resourceVersion at the end of an echo line.
+pub fn rv_of(echo: &str) -> u64 {
+    let rv = echo.rsplit("rv=").next().unwrap_or("");
+    rv.parse()
+        .unwrap_or_else(|_| panic!("no resourceVersion in {echo:?}"))
+}
+
+/// `lines` sorted, for comparing what a list delivered (a list is in key order, not event
+/// order).
+pub fn sorted(mut lines: Vec<String>) -> Vec<String> {
+    lines.sort();
+    lines
+}
