@@ -427,11 +427,6 @@ impl Worker {
         sent
     }
 
-    /// How long the oldest change waiting for the plugin has waited.
-    pub fn lag(&self) -> Duration {
-        self.shared.backlog.lag()
-    }
-
     /// Waits until everything queued so far has been handled and no retry is pending (a plugin
     /// that keeps asking for retries keeps this waiting).
     pub fn wait_idle(&self) {

@@ -12,7 +12,6 @@ use crate::plugin::{LoadError, Plugin};
 use crate::source::ListedTarget;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Why a plugin's workers could not start.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +92,7 @@ impl Pool {
     }
 
     /// The lane that handles `event`'s object.
-    pub fn lane_of(&self, event: &WatchEvent) -> &Worker {
+    fn lane_of(&self, event: &WatchEvent) -> &Worker {
         &self.lanes[lane_index(event, self.lanes.len())]
     }
 
@@ -134,11 +133,6 @@ impl Pool {
     /// Waits until every lane is idle.
     pub fn wait_idle(&self) {
         self.lanes.iter().for_each(Worker::wait_idle);
-    }
-
-    /// How long the oldest change waiting on any lane has waited.
-    pub fn lag(&self) -> Duration {
-        self.lanes.iter().map(Worker::lag).max().unwrap_or_default()
     }
 
     /// Ends every lane (see [`Worker::finish`]); what they did, summed.
