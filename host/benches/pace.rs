@@ -15,8 +15,9 @@
 use event_controller::dispatch::{Dispatcher, Pace};
 use event_controller::event::WatchEvent;
 use event_controller::metrics::Metrics;
-use event_controller::plugin::{Limits, Plugin, PluginSettings};
+use event_controller::plugin::{Plugin, PluginSettings};
 use event_controller::runtime::Runtime;
+use event_controller::sandbox::Limits;
 use event_controller::worker::WorkerOptions;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

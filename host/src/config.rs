@@ -5,7 +5,8 @@
 //! Unknown keys and wrong types are errors that name the file, line and key.
 
 use crate::capabilities::CapabilitiesSection;
-use crate::plugin::{Limits, PluginSettings};
+use crate::plugin::PluginSettings;
+use crate::sandbox::Limits;
 use crate::subscription::{Subscription, SubscriptionError, SubscriptionSection};
 use crate::worker::{Delivery, WorkerOptions, DEFAULT_QUEUE_SIZE, DEFAULT_SPILL_LIMIT_BYTES};
 use serde::Deserialize;

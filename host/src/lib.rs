@@ -37,6 +37,7 @@ pub mod plugin;
 pub mod redact;
 pub mod reload;
 pub mod runtime;
+pub mod sandbox;
 pub mod source;
 pub mod subscription;
 pub mod worker;

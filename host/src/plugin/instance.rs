@@ -3,169 +3,14 @@
 //! An instance is created once and reused for every event. Any trap poisons it: the caller
 //! ([`super::Plugin`]) drops it and starts a fresh one for the next event.
 
-use super::limits::{LimitExceeded, Limiter, Limits};
 use super::outcome::Outcome;
-use super::output::CapturedOutput;
 use super::PluginSettings;
-use crate::capabilities::{
-    HttpAnswer, HttpCapability, HttpRequest, KubeAccess, KubeAnswer, KubeRequest, KubernetesSection,
-};
-use crate::metrics::{Capability, CapabilityOutcome, Metrics};
 use crate::runtime::MAX_WASM_STACK;
-use event_controller_guest::abi::{self, Level};
+use crate::sandbox::{HostServices, HostState, LimitExceeded, Limits};
+use event_controller_guest::abi;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::{Func, InstancePre, Memory, Store, Trap, TypedFunc};
-use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::WasiCtxBuilder;
-
-/// What the host lends a plugin's instances beyond WASI: the cluster connection for
-/// `kube_request`, and the metrics its capability requests are counted in.
-#[derive(Clone, Default)]
-pub struct HostServices {
-    /// The controller's cluster connection (none under `replay`: every `kube_request` fails).
-    pub kube: Option<Arc<KubeAccess>>,
-    /// Where capability requests are counted (none: not counted).
-    pub metrics: Option<Arc<Metrics>>,
-}
-
-impl std::fmt::Debug for HostServices {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostServices")
-            .field("kube", &self.kube.is_some())
-            .field("metrics", &self.metrics.is_some())
-            .finish()
-    }
-}
-
-/// The host side of one instance's `Store`.
-pub struct HostState {
-    /// The plugin's name, for the log lines the instance causes.
-    pub(crate) plugin: Arc<str>,
-    pub(crate) wasi: WasiP1Ctx,
-    stdout: CapturedOutput,
-    stderr: CapturedOutput,
-    limiter: Limiter,
-    http: Option<HttpCapability>,
-    kube_grant: Option<KubernetesSection>,
-    services: HostServices,
-    /// When the guest code running now must be done.
-    deadline: Instant,
-}
-
-impl HostState {
-    fn new(plugin: Arc<str>, settings: &PluginSettings, services: HostServices) -> HostState {
-        let limits = &settings.limits;
-        let stdout = CapturedOutput::default();
-        let stderr = CapturedOutput::default();
-        // Nothing granted: no preopens, no env, no args, no network. Clocks and random work.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build_p1();
-        HostState {
-            plugin,
-            wasi,
-            stdout,
-            stderr,
-            limiter: Limiter::new(limits),
-            http: settings.capabilities.http.as_ref().map(HttpCapability::new),
-            kube_grant: settings.capabilities.kubernetes.clone(),
-            services,
-            deadline: Instant::now(),
-        }
-    }
-
-    /// Serves the plugin's `kube_request` (`request` is its JSON): denied unless granted, and
-    /// impossible without a cluster connection. Counted and timed in the metrics.
-    pub(crate) fn kube_request(&self, request: &[u8]) -> KubeAnswer {
-        let started = Instant::now();
-        let answer = self.answer_kube_request(request);
-        self.count(Capability::Kubernetes, answer.metric_outcome(), started);
-        answer
-    }
-
-    /// Serves the plugin's `http_request` (`request` is its JSON): denied without the
-    /// capability, else sent within what is left of the call's deadline. Counted and timed in
-    /// the metrics.
-    pub(crate) fn http_request(&self, request: &[u8]) -> HttpAnswer {
-        let started = Instant::now();
-        let answer = self.answer_http_request(request);
-        self.count(Capability::Http, answer.metric_outcome(), started);
-        answer
-    }
-
-    /// Counts a capability request that started at `started` and ended with `outcome`.
-    fn count(&self, capability: Capability, outcome: CapabilityOutcome, started: Instant) {
-        if let Some(metrics) = &self.services.metrics {
-            let seconds = started.elapsed().as_secs_f64();
-            metrics.capability_request(&self.plugin, capability, outcome, seconds);
-        }
-    }
-
-    fn answer_kube_request(&self, request: &[u8]) -> KubeAnswer {
-        let request: KubeRequest = match serde_json::from_slice(request) {
-            Ok(request) => request,
-            Err(e) => {
-                return KubeAnswer::Error {
-                    error: format!("malformed request: {e}"),
-                }
-            }
-        };
-        let Some(kube) = &self.services.kube else {
-            return KubeAnswer::Error {
-                error: "no Kubernetes connection (the controller is not watching a cluster)"
-                    .to_owned(),
-            };
-        };
-        let time_left = self.deadline.saturating_duration_since(Instant::now());
-        kube.send(&self.plugin, self.kube_grant.as_ref(), &request, time_left)
-    }
-
-    fn answer_http_request(&self, request: &[u8]) -> HttpAnswer {
-        let Some(http) = &self.http else {
-            return HttpAnswer::Denied {
-                error: format!(
-                    "denied: plugin {} has no [plugins.{}.capabilities.http] section",
-                    self.plugin, self.plugin
-                ),
-            };
-        };
-        let request: HttpRequest = match serde_json::from_slice(request) {
-            Ok(request) => request,
-            Err(e) => {
-                return HttpAnswer::Error {
-                    error: format!("malformed request: {e}"),
-                }
-            }
-        };
-        let time_left = self.deadline.saturating_duration_since(Instant::now());
-        let answer = http.send(&request, time_left);
-        tracing::debug!(plugin = %self.plugin, method = %request.method, url = %request.url,
-            outcome = %answer.outcome(), "plugin HTTP request");
-        answer
-    }
-
-    /// Logs what the plugin wrote to stdout (INFO) and stderr (WARN) since the last call.
-    fn flush_output(&self) {
-        for (stream, output, level) in [
-            ("stdout", &self.stdout, Level::Info),
-            ("stderr", &self.stderr, Level::Warn),
-        ] {
-            let drained = output.drain();
-            for line in &drained.lines {
-                crate::logging::plugin_line(&self.plugin, stream, level, line);
-            }
-            if drained.dropped > 0 {
-                tracing::warn!(plugin = %self.plugin, stream, dropped_bytes = drained.dropped,
-                    "plugin output exceeded the buffer; the rest was dropped");
-            }
-        }
-    }
-}
 
 /// Why an instance could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -292,10 +137,10 @@ impl Instance {
         services: HostServices,
     ) -> Result<Instance, StartError> {
         let (config_json, limits) = (settings.config_json.as_str(), &settings.limits);
-        let state = HostState::new(plugin, settings, services);
+        let state = HostState::new(plugin, limits, &settings.capabilities, services);
         let mut store = Store::new(pre.module().engine(), state);
         if limits.memory != usize::MAX || limits.table_elements != usize::MAX {
-            store.limiter(|state| &mut state.limiter);
+            store.limiter(|state| state.limiter());
         }
         store.epoch_deadline_trap();
         let metered = store.get_fuel().is_ok();
@@ -473,141 +318,13 @@ impl Instance {
 /// Gives the guest code about to run its deadline and, when the engine meters fuel, its fuel
 /// (all it wants when the plugin has no fuel limit).
 fn arm(store: &mut Store<HostState>, timeout: Duration, fuel: Option<u64>, metered: bool) {
-    store.data_mut().deadline = Instant::now()
+    let deadline = Instant::now()
         .checked_add(timeout)
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
+    store.data_mut().set_deadline(deadline);
     store.set_epoch_deadline(Limits::deadline_ticks(timeout));
     if metered {
         // Cannot fail: the engine meters fuel.
         let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::capabilities::{CapabilitiesSection, HttpSection};
-    use std::io::{Read, Write};
-
-    /// Answers `GET /ok...` with 200 and anything else with 404, on a loopback port, for as long
-    /// as the test runs.
-    fn http_server() -> String {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let address = listener.local_addr().expect("address");
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let mut request = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let status = if request.starts_with(b"GET /ok") {
-                    "200 OK"
-                } else {
-                    "404 Not Found"
-                };
-                let answer =
-                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-                let _ = stream.write_all(answer.as_bytes());
-            }
-        });
-        format!("http://{address}")
-    }
-
-    fn state(http: Option<HttpSection>, metrics: &Arc<Metrics>) -> HostState {
-        let settings = PluginSettings {
-            capabilities: CapabilitiesSection {
-                http,
-                kubernetes: None,
-            },
-            ..PluginSettings::default()
-        };
-        let services = HostServices {
-            kube: None,
-            metrics: Some(metrics.clone()),
-        };
-        let mut state = HostState::new("caller".into(), &settings, services);
-        state.deadline = Instant::now() + Duration::from_secs(10);
-        state
-    }
-
-    fn requests(metrics: &Metrics, capability: &str, outcome: &str) -> String {
-        let series = format!(
-            r#"event_controller_capability_requests_total{{plugin="caller",capability="{capability}",outcome="{outcome}"}} "#
-        );
-        let text = metrics.encode();
-        text.lines()
-            .find_map(|line| line.strip_prefix(series.as_str()))
-            .unwrap_or("0")
-            .to_owned()
-    }
-
-    #[test]
-    fn http_requests_are_counted_by_outcome_and_timed() {
-        let metrics = Arc::new(Metrics::new());
-        let server = http_server();
-        let closed = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-            format!("http://{}", listener.local_addr().expect("address"))
-        };
-        let section = HttpSection {
-            allow: vec![format!("{server}/"), format!("{closed}/")],
-            timeout_ms: Some(5000),
-            max_response_bytes: None,
-            headers: Default::default(),
-        };
-        let state = state(Some(section), &metrics);
-        let get = |url: String| format!(r#"{{"url":"{url}"}}"#).into_bytes();
-        let answer = state.http_request(&get(format!("{server}/ok")));
-        assert!(
-            matches!(answer, HttpAnswer::Response { status: 200, .. }),
-            "{answer:?}"
-        );
-        let answer = state.http_request(&get(format!("{server}/missing")));
-        assert!(
-            matches!(answer, HttpAnswer::Response { status: 404, .. }),
-            "{answer:?}"
-        );
-        let answer = state.http_request(&get("http://elsewhere.invalid/".to_owned()));
-        assert!(matches!(answer, HttpAnswer::Denied { .. }), "{answer:?}");
-        let answer = state.http_request(&get(format!("{closed}/x")));
-        assert!(matches!(answer, HttpAnswer::Error { .. }), "{answer:?}");
-        let answer = state.http_request(b"not json");
-        assert!(matches!(answer, HttpAnswer::Error { .. }), "{answer:?}");
-
-        assert_eq!(requests(&metrics, "http", "ok"), "1");
-        assert_eq!(requests(&metrics, "http", "status_error"), "1");
-        assert_eq!(requests(&metrics, "http", "denied"), "1");
-        assert_eq!(requests(&metrics, "http", "error"), "2");
-        let count = r#"event_controller_capability_request_duration_seconds_count{plugin="caller",capability="http"} 5"#;
-        assert!(metrics.encode().contains(count), "{}", metrics.encode());
-    }
-
-    #[test]
-    fn requests_without_a_grant_or_a_cluster_are_counted_too() {
-        let metrics = Arc::new(Metrics::new());
-        let state = state(None, &metrics);
-        let answer = state.http_request(br#"{"url":"http://127.0.0.1:9/"}"#);
-        assert!(matches!(answer, HttpAnswer::Denied { .. }), "{answer:?}");
-        let patch = br#"{"verb":"patch","resource":"pods","namespace":"ns","name":"p","patch":{}}"#;
-        let answer = state.kube_request(patch);
-        assert!(matches!(answer, KubeAnswer::Error { .. }), "{answer:?}");
-        assert_eq!(requests(&metrics, "http", "denied"), "1");
-        assert_eq!(requests(&metrics, "kubernetes", "error"), "1");
-
-        // Without a metrics handle nothing is counted, and nothing breaks.
-        let quiet = HostState::new(
-            "quiet".into(),
-            &PluginSettings::default(),
-            HostServices::default(),
-        );
-        assert!(matches!(
-            quiet.http_request(b"{}"),
-            HttpAnswer::Denied { .. }
-        ));
     }
 }

@@ -1,23 +1,20 @@
 //! Plugins: one `.wasm` module each, checked against the ABI, instantiated once and reused.
 //!
-//! This module knows nothing of Kubernetes beyond "bytes in, outcome out".
+//! This module knows nothing of Kubernetes beyond "bytes in, outcome out": a plugin's grants
+//! are handed to its [`sandbox`](crate::sandbox) unread.
 
 pub mod abi;
-pub mod cache;
 mod instance;
-pub mod limits;
 pub mod outcome;
-pub mod output;
 
 pub use self::abi::{AbiError, ModuleShape};
-pub use self::cache::{sha256_hex, CacheStatus, ModuleCache};
-pub use self::instance::{CallError, HostServices, HostState, StartError};
-pub use self::limits::{LimitExceeded, Limits};
+pub use self::instance::{CallError, StartError};
 pub use self::outcome::{Message, Outcome, Retry};
 
 use self::instance::Instance;
 use crate::capabilities::CapabilitiesSection;
-use crate::runtime::Runtime;
+use crate::runtime::{sha256_hex, CacheStatus, Runtime};
+use crate::sandbox::{HostServices, HostState, Limits};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -320,6 +317,7 @@ fn check_header(bytes: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::ModuleCache;
 
     #[test]
     fn explains_files_that_are_not_modules() {

@@ -1,13 +1,15 @@
-//! The shared wasmtime `Engine` and `Linker`: one of each for the whole process.
+//! The shared wasmtime `Engine` and `Linker` (one of each for the whole process, the linker
+//! holding [`crate::sandbox`]'s host functions), and the [`cache`] of compiled modules.
+
+pub mod cache;
+
+pub use self::cache::{sha256_hex, CacheStatus, ModuleCache};
 
 use crate::capabilities::KubeAccess;
-use crate::logging;
 use crate::metrics::Metrics;
-use crate::plugin::limits::EPOCH_TICK;
-use crate::plugin::{CacheStatus, HostServices, HostState, ModuleCache};
-use event_controller_guest::abi::{self, Level};
+use crate::sandbox::{self, HostServices, HostState, EPOCH_TICK};
 use std::sync::Arc;
-use wasmtime::{Caller, Config, Engine, EngineWeak, Extern, Linker, Module, OptLevel};
+use wasmtime::{Config, Engine, EngineWeak, Linker, Module, OptLevel};
 
 /// The wasm stack a plugin call may use before it traps.
 pub const MAX_WASM_STACK: usize = 512 << 10;
@@ -68,25 +70,8 @@ impl Runtime {
             start_epoch_ticker(engine.weak())?;
         }
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut HostState| &mut state.wasi)
-            .map_err(|e| RuntimeError(format!("linking WASI: {e:#}")))?;
-        linker
-            .func_wrap(abi::HOST_MODULE, abi::LOG_IMPORT, host_log)
-            .map_err(|e| RuntimeError(format!("linking {}: {e:#}", abi::LOG_IMPORT)))?;
-        linker
-            .func_wrap(
-                abi::HOST_MODULE,
-                abi::HTTP_REQUEST_IMPORT,
-                host_http_request,
-            )
-            .map_err(|e| RuntimeError(format!("linking {}: {e:#}", abi::HTTP_REQUEST_IMPORT)))?;
-        linker
-            .func_wrap(
-                abi::HOST_MODULE,
-                abi::KUBE_REQUEST_IMPORT,
-                host_kube_request,
-            )
-            .map_err(|e| RuntimeError(format!("linking {}: {e:#}", abi::KUBE_REQUEST_IMPORT)))?;
+        sandbox::add_to_linker(&mut linker)
+            .map_err(|e| RuntimeError(format!("linking the host functions: {e:#}")))?;
         Ok(Runtime {
             engine,
             linker,
@@ -167,81 +152,4 @@ fn start_epoch_ticker(engine: EngineWeak) -> Result<(), RuntimeError> {
         })
         .map(drop)
         .map_err(|e| RuntimeError(format!("cannot start the epoch ticker: {e}")))
-}
-
-/// `event_controller::log(level, ptr, len)`: logs guest text under the plugin's name.
-fn host_log(
-    mut caller: Caller<'_, HostState>,
-    level: i32,
-    ptr: i32,
-    len: i32,
-) -> wasmtime::Result<()> {
-    let Some(Extern::Memory(memory)) = caller.get_export(abi::MEMORY) else {
-        wasmtime::bail!("log: the plugin has no memory export");
-    };
-    let (offset, size) = (ptr as u32 as usize, len as u32 as usize);
-    let data = memory.data(&caller);
-    let Some(bytes) = offset
-        .checked_add(size)
-        .and_then(|end| data.get(offset..end))
-    else {
-        wasmtime::bail!("log: range {offset:#x}+{size} lies outside the plugin's memory");
-    };
-    let text = String::from_utf8_lossy(&bytes[..size.min(abi::MAX_LOG_LEN)]);
-    logging::plugin_line(&caller.data().plugin, "log", Level::from_i32(level), &text);
-    Ok(())
-}
-
-/// `event_controller::http_request(ptr, len) -> (ptr << 32) | len`: the request JSON in, the
-/// answer JSON out (docs/ABI.md §6).
-fn host_http_request(caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<i64> {
-    request_answer(caller, "http_request", ptr, len, |state, request| {
-        serde_json::to_vec(&state.http_request(request))
-    })
-}
-
-/// `event_controller::kube_request(ptr, len) -> (ptr << 32) | len`: a Kubernetes write
-/// (docs/ABI.md §6).
-fn host_kube_request(caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<i64> {
-    request_answer(caller, "kube_request", ptr, len, |state, request| {
-        serde_json::to_vec(&state.kube_request(request))
-    })
-}
-
-/// The shape of the request/answer host functions: read the request at `[ptr, ptr+len)`,
-/// answer it, and hand the answer back in a buffer from the plugin's own `alloc`, which the
-/// plugin frees.
-fn request_answer(
-    mut caller: Caller<'_, HostState>,
-    function: &str,
-    ptr: i32,
-    len: i32,
-    answer: impl FnOnce(&HostState, &[u8]) -> serde_json::Result<Vec<u8>>,
-) -> wasmtime::Result<i64> {
-    let Some(Extern::Memory(memory)) = caller.get_export(abi::MEMORY) else {
-        wasmtime::bail!("{function}: the plugin has no memory export");
-    };
-    let (offset, size) = (ptr as u32 as usize, len as u32 as usize);
-    let Some(request) = offset
-        .checked_add(size)
-        .and_then(|end| memory.data(&caller).get(offset..end))
-        .map(<[u8]>::to_vec)
-    else {
-        wasmtime::bail!("{function}: range {offset:#x}+{size} lies outside the plugin's memory");
-    };
-    let answer = answer(caller.data(), &request)?;
-    let Some(Extern::Func(alloc)) = caller.get_export(abi::ALLOC) else {
-        wasmtime::bail!("{function}: the plugin has no alloc export");
-    };
-    let answer_len = i32::try_from(answer.len())?;
-    let out = alloc
-        .typed::<i32, i32>(&caller)?
-        .call(&mut caller, answer_len)?;
-    if memory
-        .write(&mut caller, out as u32 as usize, &answer)
-        .is_err()
-    {
-        wasmtime::bail!("{function}: alloc({answer_len}) returned {out:#x}, outside memory");
-    }
-    Ok(abi::pack(out as u32, answer_len as u32))
 }
