@@ -22,7 +22,8 @@ use event_controller::metrics::Metrics;
 use event_controller::plugin::{Plugin, PluginSettings};
 use event_controller::runtime::Runtime;
 use event_controller::source::kube::watch::{self, WatchTarget};
-use event_controller::source::kube::{connect, resource, KubeSettings, Namespaces, Observer};
+use event_controller::cluster::{connect, resource, ClusterSettings};
+use event_controller::source::kube::{KubeSettings, Namespaces, Observer};
 use event_controller::source::reconcile::{DeletedObject, InitialEvents, Reconciler};
 use event_controller::source::SourceEvent;
 use event_controller::worker::WorkerOptions;
@@ -77,10 +78,10 @@ fn run(server: &mut ServerProcess, objects: usize, phase: Phase) -> Run {
         Phase::WatchBurst => (false, InitialEvents::Skip),
     };
     let settings = KubeSettings {
-        api_endpoint: Some(server.url.clone()),
-        token: None,
-        token_file: None,
-        ca_file: None,
+        cluster: ClusterSettings {
+            api_endpoint: Some(server.url.clone()),
+            ..ClusterSettings::default()
+        },
         resources: vec!["pods".into()],
         namespaces: Namespaces::All,
         label_selector: None,
@@ -106,7 +107,7 @@ fn run(server: &mut ServerProcess, objects: usize, phase: Phase) -> Run {
             .build()
             .expect("tokio");
         tokio.block_on(async move {
-            let connection = connect(&settings).await.expect("client");
+            let connection = connect(&settings.cluster).await.expect("client");
             let served = resource::discover(&connection.client)
                 .await
                 .expect("discovery");

@@ -106,7 +106,7 @@ impl KubeAnswer {
 pub struct KubeAccess {
     client: kube::Client,
     runtime: tokio::runtime::Handle,
-    served: std::sync::Mutex<Vec<crate::source::kube::resource::Resource>>,
+    served: std::sync::Mutex<Vec<crate::cluster::resource::Resource>>,
 }
 
 impl std::fmt::Debug for KubeAccess {
@@ -208,7 +208,7 @@ impl KubeAccess {
             Ok(response) => response,
             Err(e) => {
                 return KubeAnswer::Error {
-                    error: crate::source::kube::error_chain(&e),
+                    error: crate::cluster::error_chain(&e),
                 }
             }
         };
@@ -225,7 +225,7 @@ impl KubeAccess {
         if !(200..300).contains(&status) {
             return KubeAnswer::Refused {
                 status,
-                message: crate::source::kube::status_message(&body),
+                message: crate::cluster::status_message(&body),
             };
         }
         match serde_json::from_slice(&body) {
@@ -237,8 +237,8 @@ impl KubeAccess {
     }
 
     /// The resource named `name`, from discovery (cached; looked up again when unknown).
-    async fn resolve(&self, name: &str) -> Result<crate::source::kube::resource::Resource, String> {
-        use crate::source::kube::resource;
+    async fn resolve(&self, name: &str) -> Result<crate::cluster::resource::Resource, String> {
+        use crate::cluster::resource;
         let cached = {
             let served = self
                 .served

@@ -114,7 +114,6 @@ pub use journal::{JournalReplay, JOURNAL_MIN_LIMIT};
 pub use store::{CheckpointStore, FileStore, Flusher, FlusherStats, DEFAULT_INTERVAL};
 
 use crate::event::{event_bytes, EventError, EventMeta, EventType, WatchEvent};
-use crate::source::reconcile::retype;
 use encoding::{put_bytes, put_varint, read_packed_label};
 use intern::Interner;
 use std::collections::HashMap;
@@ -628,7 +627,7 @@ impl Checkpoint {
             return Admission::Skip;
         }
         self.stats.modified += 1;
-        match retype(event, EventType::Modified) {
+        match event.with_type(EventType::Modified) {
             Ok(modified) => Admission::Retyped(modified),
             Err(_) => Admission::Deliver,
         }

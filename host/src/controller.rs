@@ -16,7 +16,8 @@ use crate::metrics::{self, Health, Metrics};
 use crate::reload::{ReloadHandle, Reloader};
 use crate::runtime::ModuleCache;
 use crate::runtime::{Runtime, RuntimeError, RuntimeOptions};
-use crate::source::kube::{ConnectError, Connection, KubeSettings, Observer};
+use crate::cluster::{self, ConnectError, Connection};
+use crate::source::kube::{KubeSettings, Observer};
 use crate::source::reconcile::InitialEvents;
 use crate::source::{self, SourceEvent};
 use std::path::PathBuf;
@@ -190,7 +191,7 @@ pub fn run(
         .map_err(ControllerError::AsyncRuntime)?;
     let endpoints = tokio.block_on(serve_endpoints(&setup.metrics_address, &metrics, &health))?;
     let mut dispatcher = Dispatcher::start(Vec::new(), metrics.clone())?;
-    let connection = tokio.block_on(source::kube::connect(settings))?;
+    let connection = tokio.block_on(cluster::connect(&settings.cluster))?;
     let identity = setup.election.as_ref().map(|lease| lease.identity.as_str());
     if let Some(store) = setup
         .checkpoints

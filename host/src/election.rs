@@ -726,7 +726,7 @@ impl Campaign {
             other => ElectionError::Request {
                 lease: self.lease.clone(),
                 action,
-                message: crate::source::kube::error_chain(&other),
+                message: crate::cluster::error_chain(&other),
             },
         }
     }

@@ -141,8 +141,12 @@ impl WatchEvent {
     /// The same event with another `type`, for the events a source synthesizes (an ADDED seen
     /// again after a relist becomes MODIFIED). The object's bytes are kept as they are: when the
     /// event starts with `{"type":"` (the API server's order) only the type's value is replaced;
-    /// otherwise the event is rebuilt as `{"type":..,"object":<the object's bytes>}`.
+    /// otherwise the event is rebuilt as `{"type":..,"object":<the object's bytes>}`. An event
+    /// that has the type already is shared, not copied.
     pub fn with_type(&self, event_type: EventType) -> Result<WatchEvent, EventError> {
+        if self.meta.event_type == event_type {
+            return Ok(self.clone());
+        }
         let raw = retyped(&self.raw, event_type)?;
         let meta = EventMeta {
             event_type,

@@ -24,6 +24,7 @@
 
 pub mod capabilities;
 pub mod checkpoint;
+pub mod cluster;
 pub mod config;
 pub mod controller;
 pub mod dispatch;

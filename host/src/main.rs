@@ -3,6 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use event_controller::checkpoint;
+use event_controller::cluster::ClusterSettings;
 use event_controller::config::{FileConfig, LeaderElectionSection, OneOrMany, DEFAULT_PLUGINS_DIR};
 use event_controller::controller::{
     self, Checkpoints, ControllerSetup, PluginsSetup, StateStore, DEFAULT_METRICS_ADDRESS,
@@ -218,13 +219,15 @@ impl KubeArgs {
             None => key.as_ref().map(OneOrMany::items).unwrap_or_default(),
         };
         KubeSettings {
-            api_endpoint: self
-                .api_endpoint
-                .clone()
-                .or_else(|| file.api_endpoint.clone()),
-            token: self.token.clone(),
-            token_file: self.token_file.clone().or_else(|| file.token_file.clone()),
-            ca_file: self.ca_file.clone().or_else(|| file.ca_file.clone()),
+            cluster: ClusterSettings {
+                api_endpoint: self
+                    .api_endpoint
+                    .clone()
+                    .or_else(|| file.api_endpoint.clone()),
+                token: self.token.clone(),
+                token_file: self.token_file.clone().or_else(|| file.token_file.clone()),
+                ca_file: self.ca_file.clone().or_else(|| file.ca_file.clone()),
+            },
             resources: list(&self.resources, &file.resources),
             namespaces: Namespaces::parse(&list(&self.namespaces, &file.namespaces).join(",")),
             label_selector: self

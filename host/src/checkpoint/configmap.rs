@@ -302,7 +302,7 @@ impl ConfigMapStore {
         {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(kube::Error::Api(status))) => Err(Failure::Refused(status)),
-            Ok(Err(other)) => Err(Failure::Failed(crate::source::kube::error_chain(&other))),
+            Ok(Err(other)) => Err(Failure::Failed(crate::cluster::error_chain(&other))),
             Err(_) => Err(Failure::Failed(format!("no answer within {timeout:?}"))),
         }
     }

@@ -124,7 +124,7 @@ impl Reconciler {
             None => Some(EventType::Added),
         };
         self.remember(key, event)?;
-        delivered.map(|t| retype(event, t)).transpose()
+        delivered.map(|t| event.with_type(t)).transpose()
     }
 
     /// The list is complete: every remembered object that was not listed has been deleted
@@ -157,7 +157,7 @@ impl Reconciler {
                 if delivered.is_some() {
                     self.remember(key, event)?;
                 }
-                delivered.map(|t| retype(event, t)).transpose()
+                delivered.map(|t| event.with_type(t)).transpose()
             }
             EventType::Deleted => Ok(self.known.remove(&key).map(|_| event.clone())),
             EventType::Bookmark | EventType::Error => Ok(None),
@@ -178,15 +178,6 @@ impl Reconciler {
             },
         );
         Ok(())
-    }
-}
-
-/// `event`, or a copy with `event_type` when it has another type.
-pub(crate) fn retype(event: &WatchEvent, event_type: EventType) -> Result<WatchEvent, EventError> {
-    if event.meta().event_type == event_type {
-        Ok(event.clone())
-    } else {
-        event.with_type(event_type)
     }
 }
 

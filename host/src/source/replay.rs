@@ -18,8 +18,8 @@ pub struct ReplaySummary {
     pub malformed: u64,
 }
 
-/// Reads events from `input` and hands each object change to `deliver` (normally
-/// [`Dispatcher::deliver`](crate::dispatch::Dispatcher::deliver)). Malformed lines are logged
+/// Reads events from `input` and hands each object change to `deliver` (the `replay` command
+/// hands them to the dispatcher). Malformed lines are logged
 /// with their line number and skipped; only an I/O error ends the replay early.
 pub fn replay(
     mut input: impl BufRead,

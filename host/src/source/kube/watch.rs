@@ -13,8 +13,9 @@
 //! 4. Any failure (unreachable, 401, 403, 429, 5xx) → one log line saying what and where, then
 //!    retry after a backoff (or the server's `Retry-After`). Nothing ends the loop but shutdown.
 
-use super::resource::Resource;
-use super::status_message;
+use crate::cluster::resource::Resource;
+use crate::cluster::Connection;
+use crate::cluster::{error_chain, status_message};
 use crate::event::{event_bytes, EventError, EventType, WatchEvent};
 use crate::source::reconcile::Reconciler;
 use crate::source::{ListedTarget, SourceEvent};
@@ -155,7 +156,7 @@ impl Backoff {
 /// Lists and watches `target` forever, sending what plugins must receive to `events`.
 /// Returns only when `events` is closed (shutdown).
 pub async fn run(
-    connection: super::Connection,
+    connection: Connection,
     target: WatchTarget,
     mut reconciler: Reconciler,
     events: mpsc::Sender<SourceEvent>,
@@ -415,7 +416,7 @@ async fn open(
     let response = client
         .send(request)
         .await
-        .map_err(|e| WatchError::Unreachable(super::error_chain(&e)))?;
+        .map_err(|e| WatchError::Unreachable(error_chain(&e)))?;
     if response.status().is_success() {
         return Ok(response);
     }
@@ -429,7 +430,7 @@ async fn get(client: &kube::Client, url: &str) -> Result<Bytes, WatchError> {
         .await
         .map(|collected| collected.to_bytes())
         .map_err(|e| {
-            WatchError::Unreachable(format!("reading the response: {}", super::error_chain(&e)))
+            WatchError::Unreachable(format!("reading the response: {}", error_chain(&e)))
         })
 }
 
