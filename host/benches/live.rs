@@ -17,12 +17,12 @@
 #[path = "../../tests/support/mod.rs"]
 mod support;
 
+use event_controller::cluster::{connect, resource, ClusterSettings};
 use event_controller::dispatch::{Dispatcher, Pace};
 use event_controller::metrics::Metrics;
 use event_controller::plugin::{Plugin, PluginSettings};
 use event_controller::runtime::Runtime;
 use event_controller::source::kube::watch::{self, WatchTarget};
-use event_controller::cluster::{connect, resource, ClusterSettings};
 use event_controller::source::kube::{KubeSettings, Namespaces, Observer};
 use event_controller::source::reconcile::{DeletedObject, InitialEvents, Reconciler};
 use event_controller::source::SourceEvent;

@@ -363,12 +363,12 @@ impl Scope {
 
 /// The interned values of a checkpoint.
 #[derive(Debug, Default)]
-struct Shared {
+struct Interned {
     scopes: Interner<Scope>,
     label_names: Interner<Box<str>>,
 }
 
-impl Shared {
+impl Interned {
     fn scope(&mut self, api_version: &str, kind: &str, namespace: Option<&str>) -> u32 {
         self.scopes.acquire(
             &(api_version, kind, namespace),
@@ -494,7 +494,7 @@ impl Admission {
 #[derive(Debug, Default)]
 pub struct Checkpoint {
     entries: HashMap<Key, Entry, foldhash::fast::RandomState>,
-    shared: Shared,
+    shared: Interned,
     /// True from loading until [`Checkpoint::finish`].
     resuming: bool,
     /// Changed since the last snapshot.
@@ -780,7 +780,7 @@ impl Checkpoint {
 
 /// The `object` of a synthesized `DELETED`: byte for byte what the live source's reconciler
 /// writes for `deleted_object = "identity"` from the same event.
-fn identity(key: &Key, entry: &Entry, shared: &Shared) -> Vec<u8> {
+fn identity(key: &Key, entry: &Entry, shared: &Interned) -> Vec<u8> {
     let scope = shared.scopes.get(entry.scope);
     let mut out = Vec::with_capacity(160 + entry.labels.len());
     let json = |text: &str, out: &mut Vec<u8>| {

@@ -2,21 +2,21 @@
 //! together, running until a signal.
 //!
 //! In order: the metrics endpoints, the connection, the checkpoint store, the plugins (loaded
-//! once, then hot-reloaded), the elector, then the source feeding the [`FanOut`] on a thread of
+//! once, then hot-reloaded), the elector, then the source feeding the [`Relay`] on a thread of
 //! its own. At SIGTERM the watches stop, every plugin finishes its event in flight and saves its
 //! checkpoint, and only then is the Lease handed over.
 
 use crate::capabilities::KubeAccess;
 use crate::checkpoint::{CheckpointError, CheckpointStore, ConfigMapStore, FileStore};
+use crate::cluster::{self, ConnectError, Connection};
 use crate::config::FileConfig;
 use crate::dispatch::Dispatcher;
 use crate::election::{ElectionError, Elector, LeaseSettings};
-use crate::fanout::{Ended, FanOut, Leadership};
 use crate::metrics::{self, Health, Metrics};
+use crate::relay::{Ended, Leadership, Relay};
 use crate::reload::{ReloadHandle, Reloader};
 use crate::runtime::ModuleCache;
 use crate::runtime::{Runtime, RuntimeError, RuntimeOptions};
-use crate::cluster::{self, ConnectError, Connection};
 use crate::source::kube::{KubeSettings, Observer};
 use crate::source::reconcile::InitialEvents;
 use crate::source::{self, SourceEvent};
@@ -220,13 +220,13 @@ pub fn run(
         },
         None => Leadership::Always,
     };
-    let fan_out = FanOut::new(
+    let relay = Relay::new(
         dispatcher,
         settings.resources.len(),
         elector.is_some(),
         settings.initial_events == InitialEvents::Deliver,
     );
-    let ended = deliver_until_the_end(&tokio, fan_out, leadership, |events| {
+    let ended = deliver_until_the_end(&tokio, relay, leadership, |events| {
         let observer = Observer::new(metrics.clone(), health.clone());
         source::kube::run(connection, settings.clone(), events, observer)
     })?;
@@ -275,13 +275,13 @@ fn start_plugins(
     Ok(Some(handle))
 }
 
-/// Runs `source` (given the queue to fill) and the fan-out on its own thread until the source
-/// ends, a signal comes (the fan-out then stops every plugin after its event in flight), or the
-/// fan-out ends by itself (a lost lease). Returns once the fan-out has ended, with why when it
+/// Runs `source` (given the queue to fill) and the relay on its own thread until the source
+/// ends, a signal comes (the relay then stops every plugin after its event in flight), or the
+/// relay ends by itself (a lost lease). Returns once the relay has ended, with why when it
 /// ended by itself.
 fn deliver_until_the_end<F>(
     tokio: &tokio::runtime::Runtime,
-    fan_out: FanOut,
+    relay: Relay,
     leadership: Leadership,
     source: impl FnOnce(mpsc::Sender<SourceEvent>) -> F,
 ) -> Result<Option<Ended>, ControllerError>
@@ -291,12 +291,12 @@ where
     let (events, queue) = mpsc::channel::<SourceEvent>(EVENT_QUEUE);
     let stopping = Arc::new(AtomicBool::new(false));
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
-    let fan_out = std::thread::Builder::new()
+    let relay = std::thread::Builder::new()
         .name("dispatch".into())
         .spawn({
             let stopping = stopping.clone();
             move || {
-                let ended = fan_out.run(queue, leadership, &stopping);
+                let ended = relay.run(queue, leadership, &stopping);
                 let _ = ended_tx.send(ended);
             }
         })
@@ -312,9 +312,9 @@ where
             }
         }
     });
-    // The watches are gone (their sender with them): the fan-out ends, and each plugin after
+    // The watches are gone (their sender with them): the relay ends, and each plugin after
     // its event in flight, its checkpoint saved.
-    fan_out
+    relay
         .join()
         .map_err(|_| ControllerError::DispatchPanicked)?;
     Ok(ended)

@@ -1,4 +1,4 @@
-//! Fan-out: every event to every plugin's worker, Secrets redacted for the plugins not allowed
+//! Dispatch: every event to every subscribed plugin's worker, Secrets redacted for the plugins not allowed
 //! to see them.
 //!
 //! With [`Pace::Independent`] (the live controller) delivery never waits: each plugin's backlog

@@ -384,7 +384,7 @@ struct Observed {
 }
 
 /// What one attempt found.
-enum Outcome {
+enum Attempt {
     /// We hold the Lease, by the write sent at this instant.
     Leader { sent: Instant },
     /// Someone else holds it (or nobody, and we could not take it).
@@ -487,7 +487,7 @@ impl Campaign {
         Some(observed.since + duration)
     }
 
-    async fn try_acquire_or_renew(&mut self) -> Result<Outcome, ElectionError> {
+    async fn try_acquire_or_renew(&mut self) -> Result<Attempt, ElectionError> {
         self.action = "reading";
         let found = self
             .api
@@ -504,7 +504,7 @@ impl Campaign {
         let ours = holder.as_deref() == Some(self.settings.identity.as_str());
         let expired = self.expiry().is_some_and(|expiry| read_at >= expiry);
         if holder.is_some() && !ours && !expired {
-            return Ok(Outcome::Follower { holder });
+            return Ok(Attempt::Follower { holder });
         }
         let action = if ours { "renewing" } else { "taking over" };
         let transitions = lease
@@ -532,19 +532,19 @@ impl Campaign {
                         "took the lease over"
                     );
                 }
-                Ok(Outcome::Leader { sent })
+                Ok(Attempt::Leader { sent })
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 self.unsure = false;
                 tracing::debug!(lease = %self.lease, "{action}: the lease changed meanwhile ({})", status.message);
-                Ok(Outcome::Conflict)
+                Ok(Attempt::Conflict)
             }
             Err(error) => Err(self.error(action, error)),
         }
     }
 
     /// Creates the Lease, holding it.
-    async fn create(&mut self) -> Result<Outcome, ElectionError> {
+    async fn create(&mut self) -> Result<Attempt, ElectionError> {
         self.observed = None;
         let now = now();
         let lease = Lease {
@@ -570,11 +570,11 @@ impl Campaign {
                 self.unsure = false;
                 self.observe(&created, Instant::now());
                 tracing::debug!(lease = %self.lease, "created the lease");
-                Ok(Outcome::Leader { sent })
+                Ok(Attempt::Leader { sent })
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 self.unsure = false;
-                Ok(Outcome::Conflict)
+                Ok(Attempt::Conflict)
             }
             Err(error) => Err(self.error("creating", error)),
         }
@@ -603,14 +603,14 @@ impl Campaign {
         }
     }
 
-    fn apply(&mut self, outcome: Outcome) {
+    fn apply(&mut self, outcome: Attempt) {
         match outcome {
-            Outcome::Leader { sent } => {
+            Attempt::Leader { sent } => {
                 if self.renewed.replace(sent).is_none() && self.role.publish(Role::Leader) {
                     tracing::info!(lease = %self.lease, identity = %self.settings.identity, "became leader");
                 }
             }
-            Outcome::Follower { holder } => {
+            Attempt::Follower { holder } => {
                 if self.renewed.take().is_some() {
                     tracing::info!(
                         lease = %self.lease,
@@ -621,7 +621,7 @@ impl Campaign {
                 }
                 self.follow(holder);
             }
-            Outcome::Conflict => {
+            Attempt::Conflict => {
                 if self.renewed.take().is_some() {
                     tracing::info!(lease = %self.lease, "lost the lease: someone else changed it");
                     self.follow(None);

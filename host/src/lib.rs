@@ -22,6 +22,7 @@
 //! Around them: [`config`] (the TOML file), [`loader`] (a directory of plugins), [`reload`]
 //! (hot reload), and [`controller`] (the live controller wired together).
 
+pub mod backoff;
 pub mod capabilities;
 pub mod checkpoint;
 pub mod cluster;
@@ -30,12 +31,13 @@ pub mod controller;
 pub mod dispatch;
 pub mod election;
 pub mod event;
-pub mod fanout;
+
 pub mod loader;
 pub mod logging;
 pub mod metrics;
 pub mod plugin;
 pub mod redact;
+pub mod relay;
 pub mod reload;
 pub mod runtime;
 pub mod sandbox;

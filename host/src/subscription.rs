@@ -125,7 +125,7 @@ const SUBSCRIBABLE: [EventType; 3] = [EventType::Added, EventType::Modified, Eve
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subscription {
     /// Any of these; empty for any resource.
-    resources: Vec<Resource>,
+    resources: Vec<ResourcePattern>,
     /// Bits of [`type_bit`]; [`ANY_TYPE`] when unrestricted.
     event_types: u8,
     /// Any of these (`""` for cluster-scoped); empty for any namespace.
@@ -174,7 +174,7 @@ impl Subscription {
 
         let resources = list(|s| s.resources.as_ref())
             .iter()
-            .map(|entry| Resource::parse(entry))
+            .map(|entry| ResourcePattern::parse(entry))
             .collect::<Result<Vec<_>, _>>()?;
         let mut event_types = ANY_TYPE;
         let types = list(|s| s.event_types.as_ref());
@@ -331,7 +331,7 @@ pub fn module_defaults(wasm: &[u8]) -> Result<Option<SubscriptionSection>, Subsc
 
 /// One `resources` entry.
 #[derive(Debug, Clone, PartialEq)]
-struct Resource {
+struct ResourcePattern {
     /// As written, for [`Subscription::describe`].
     written: String,
     /// The part before the first dot, ASCII-lowercased.
@@ -340,8 +340,8 @@ struct Resource {
     api: Option<String>,
 }
 
-impl Resource {
-    fn parse(entry: &str) -> Result<Resource, SubscriptionError> {
+impl ResourcePattern {
+    fn parse(entry: &str) -> Result<ResourcePattern, SubscriptionError> {
         let invalid = |reason| SubscriptionError::InvalidResource {
             resource: entry.to_owned(),
             reason,
@@ -360,7 +360,7 @@ impl Resource {
             Some((name, api)) => (name.to_owned(), Some(api.to_owned())),
             None => (lower, None),
         };
-        Ok(Resource {
+        Ok(ResourcePattern {
             written: entry.to_owned(),
             name,
             api,

@@ -51,7 +51,7 @@ use super::encoding::{
     key_and_version_flags, put_bytes, put_varint, put_version, read_version, Reader, UID_NONE,
     UID_TEXT, UID_UUID,
 };
-use super::{Checkpoint, Entry, Key, PackedLabels, Seen, Shared};
+use super::{Checkpoint, Entry, Interned, Key, PackedLabels, Seen};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -173,7 +173,7 @@ fn record_crc(lineage: u64, sequence: u64, payload: &[u8]) -> u32 {
 }
 
 /// Appends the payload of an upsert of `entry` under `key`.
-fn put_upsert(out: &mut Vec<u8>, key: &Key, entry: &Entry, shared: &Shared) {
+fn put_upsert(out: &mut Vec<u8>, key: &Key, entry: &Entry, shared: &Interned) {
     let scope = shared.scopes.get(entry.scope);
     let mut flags = key_and_version_flags(key, &entry.version);
     if scope.namespace.is_some() {

@@ -44,6 +44,7 @@ pub use backlog::{Delivery, DEFAULT_SPILL_LIMIT_BYTES};
 pub use checkpointing::CheckpointSettings;
 pub use pool::{Pool, PoolError};
 
+use crate::backoff::Backoff;
 use crate::event::WatchEvent;
 use crate::logging;
 use crate::metrics::{saturating_i64, BacklogProbe, FailureKind, Metrics};
@@ -143,7 +144,7 @@ impl Lane {
 }
 
 /// The state shared between a worker's thread and its owner.
-struct Shared {
+struct WorkerShared {
     plugin: Arc<str>,
     /// The name of this lane's checkpoint.
     checkpoint_key: Arc<str>,
@@ -159,7 +160,7 @@ struct Shared {
     idle: Condvar,
 }
 
-impl Shared {
+impl WorkerShared {
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -225,7 +226,7 @@ impl Shared {
     }
 }
 
-impl BacklogProbe for Shared {
+impl BacklogProbe for WorkerShared {
     fn lag(&self) -> Duration {
         self.backlog.lag()
     }
@@ -237,7 +238,7 @@ impl BacklogProbe for Shared {
 
 /// A plugin on its own thread.
 pub struct Worker {
-    shared: Arc<Shared>,
+    shared: Arc<WorkerShared>,
     thread: JoinHandle<WorkerStats>,
     allow_secrets: bool,
     subscription: Subscription,
@@ -317,7 +318,7 @@ impl Worker {
         lane: Lane,
         retry_limit: usize,
     ) -> std::io::Result<Worker> {
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(WorkerShared {
             plugin: plugin.name().into(),
             checkpoint_key: lane.checkpoint_key(plugin.name()),
             metrics,
@@ -473,10 +474,10 @@ impl Worker {
 }
 
 /// The worker's loop: its backlog in order, and the retries as they fall due.
-fn run(plugin: Plugin, shared: &Shared, retry_limit: usize) -> WorkerStats {
+fn run(plugin: Plugin, shared: &WorkerShared, retry_limit: usize) -> WorkerStats {
     let mut worker = Running {
         plugin,
-        backoff: Backoff::default(),
+        streak: FailureStreak::default(),
         stats: WorkerStats::default(),
         cost: CallCost::default(),
         retries: Retries::new(retry_limit),
@@ -516,7 +517,7 @@ fn run(plugin: Plugin, shared: &Shared, retry_limit: usize) -> WorkerStats {
                 .plugin_dropped(&shared.plugin, "spill_unreadable"),
             Entry::Control(Control::Replace(new)) => {
                 switch(&mut worker.plugin, *new, shared);
-                worker.backoff = Backoff::default();
+                worker.streak = FailureStreak::default();
             }
             Entry::Control(Control::Resume) => {
                 if let Some(checkpoint) = &mut worker.checkpoint {
@@ -542,7 +543,7 @@ fn run(plugin: Plugin, shared: &Shared, retry_limit: usize) -> WorkerStats {
 }
 
 /// Puts `new` in place of `plugin`, between two events, and says so.
-fn switch(plugin: &mut Plugin, new: Plugin, shared: &Shared) {
+fn switch(plugin: &mut Plugin, new: Plugin, shared: &WorkerShared) {
     let old = std::mem::replace(plugin, new);
     shared.metrics.plugin_reloaded(&shared.plugin);
     tracing::info!(
@@ -558,12 +559,12 @@ fn switch(plugin: &mut Plugin, new: Plugin, shared: &Shared) {
 /// A worker thread's own state.
 struct Running {
     plugin: Plugin,
-    backoff: Backoff,
+    streak: FailureStreak,
     stats: WorkerStats,
     /// What its calls cost, to lower its thread's priority when they are heavy.
     cost: CallCost,
     retries: Retries,
-    /// The number of pending retries last published to [`Shared`] and the metrics.
+    /// The number of pending retries last published to [`WorkerShared`] and the metrics.
     published_retries: usize,
     /// What the plugin has handled, when checkpoints are kept.
     checkpoint: Option<Kept>,
@@ -576,7 +577,7 @@ impl Running {
             return None;
         }
         let now = Instant::now();
-        if self.backoff.holds(now) {
+        if self.streak.holds(now) {
             return None;
         }
         self.retries.pop_due(now)
@@ -585,7 +586,7 @@ impl Running {
     /// When the worker must wake up without a job: the next retry may be handed to the plugin
     /// (when it is due, and not before a back-off ends), or its checkpoint is due a write.
     fn next_wake(&self) -> Option<Instant> {
-        let retry = self.retries.next_due().map(|due| match self.backoff.until {
+        let retry = self.retries.next_due().map(|due| match self.streak.until {
             Some(until) => due.max(until),
             None => due,
         });
@@ -614,7 +615,7 @@ impl Running {
         watched: &[ListedTarget],
         report_deletions: bool,
         subscription: &Subscription,
-        shared: &Shared,
+        shared: &WorkerShared,
     ) {
         let Some(checkpoint) = &mut self.checkpoint else {
             return;
@@ -632,7 +633,7 @@ impl Running {
 
     /// Handles an event from the queue, which supersedes the object's pending retry; with a
     /// checkpoint, an object the plugin has handled at this version is not handed over again.
-    fn handle_queued(&mut self, event: WatchEvent, shared: &Shared) -> Handled {
+    fn handle_queued(&mut self, event: WatchEvent, shared: &WorkerShared) -> Handled {
         let event = match &mut self.checkpoint {
             Some(checkpoint) => match checkpoint.admit(event) {
                 Some(event) => event,
@@ -672,9 +673,9 @@ impl Running {
         event: WatchEvent,
         key: Option<ObjectKey>,
         attempts: u32,
-        shared: &Shared,
+        shared: &WorkerShared,
     ) -> Handled {
-        if self.backoff.skips(Instant::now()) {
+        if self.streak.skips(Instant::now()) {
             self.stats.skipped += 1;
             shared.metrics.plugin_dropped(&shared.plugin, "backoff");
             return Handled::Skipped;
@@ -683,7 +684,7 @@ impl Running {
             &mut self.plugin,
             &event,
             shared,
-            &mut self.backoff,
+            &mut self.streak,
             &mut self.stats,
             &mut self.cost,
         ) {
@@ -708,7 +709,7 @@ impl Running {
         event: WatchEvent,
         attempt: u32,
         retry: Retry,
-        shared: &Shared,
+        shared: &WorkerShared,
     ) -> Handled {
         let delay = retry_delay(retry, attempt);
         let meta = event.meta();
@@ -754,7 +755,7 @@ impl Running {
 
     /// Publishes the number of pending retries, and ends an overflow episode once they have
     /// fallen back.
-    fn retries_changed(&mut self, shared: &Shared) {
+    fn retries_changed(&mut self, shared: &WorkerShared) {
         if self.retries.len() == self.published_retries {
             return;
         }
@@ -771,7 +772,7 @@ impl Running {
     }
 
     /// Drops every pending retry, saying how many and why.
-    fn abandon_retries(&mut self, shared: &Shared) {
+    fn abandon_retries(&mut self, shared: &WorkerShared) {
         let abandoned = self.retries.clear();
         self.published_retries = 0;
         shared.set_retries(0);
@@ -792,8 +793,8 @@ impl Running {
 fn call(
     plugin: &mut Plugin,
     event: &WatchEvent,
-    shared: &Shared,
-    backoff: &mut Backoff,
+    shared: &WorkerShared,
+    streak: &mut FailureStreak,
     stats: &mut WorkerStats,
     cost: &mut CallCost,
 ) -> Result<Option<Retry>, ()> {
@@ -809,7 +810,7 @@ fn call(
             if let Some(message) = &outcome.message {
                 logging::plugin_message(&shared.plugin, event.meta(), message.level, &message.text);
             }
-            if let Some(recovered) = backoff.succeeded() {
+            if let Some(recovered) = streak.succeeded() {
                 tracing::info!(
                     plugin = %shared.plugin,
                     failures = recovered.failures,
@@ -827,13 +828,13 @@ fn call(
             log_failure(&shared.plugin, event, &error);
             // A bad result costs nothing to retry; a dead instance costs a restart.
             let fatal = error.poisons_instance() || matches!(error, CallError::Restart(_));
-            if let Some(delay) = fatal.then(|| backoff.failed(Instant::now())).flatten() {
+            if let Some(delay) = fatal.then(|| streak.failed(Instant::now())).flatten() {
                 tracing::warn!(
                     plugin = %shared.plugin,
-                    failures = backoff.consecutive,
+                    failures = streak.consecutive,
                     backoff_ms = delay.as_millis() as u64,
                     "plugin failed {} times in a row; its events are skipped for {delay:?}, then it is tried again",
-                    backoff.consecutive
+                    streak.consecutive
                 );
             }
             Err(())
@@ -876,9 +877,9 @@ pub fn failure_kind(error: &CallError) -> FailureKind {
     }
 }
 
-/// Consecutive failures and the back-off they earned.
+/// A plugin's consecutive failures, and the back-off (pause) they earned.
 #[derive(Debug, Default)]
-struct Backoff {
+struct FailureStreak {
     consecutive: u32,
     until: Option<Instant>,
     skipped: u64,
@@ -891,14 +892,12 @@ struct Recovered {
     skipped: u64,
 }
 
-impl Backoff {
+impl FailureStreak {
     /// Records a failure; the delay when it starts (or extends) a back-off.
     fn failed(&mut self, now: Instant) -> Option<Duration> {
         self.consecutive += 1;
         let over = self.consecutive.checked_sub(TOLERATED_FAILURES)?;
-        let delay = FIRST_BACKOFF
-            .saturating_mul(2u32.saturating_pow(over))
-            .min(MAX_BACKOFF);
+        let delay = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF).after(over.saturating_add(1));
         self.until = Some(now + delay);
         Some(delay)
     }
@@ -910,7 +909,7 @@ impl Backoff {
             failures: self.consecutive,
             skipped: self.skipped,
         };
-        *self = Backoff::default();
+        *self = FailureStreak::default();
         backed_off.then_some(recovered)
     }
 
@@ -975,8 +974,8 @@ mod tests {
         .expect("plugin")
     }
 
-    fn shared(metrics: &Arc<Metrics>) -> Shared {
-        Shared {
+    fn shared(metrics: &Arc<Metrics>) -> WorkerShared {
+        WorkerShared {
             plugin: "retrier".into(),
             checkpoint_key: "retrier".into(),
             metrics: metrics.clone(),
@@ -991,7 +990,7 @@ mod tests {
     fn running(plugin: Plugin, limit: usize) -> Running {
         Running {
             plugin,
-            backoff: Backoff::default(),
+            streak: FailureStreak::default(),
             stats: WorkerStats::default(),
             cost: CallCost::default(),
             retries: Retries::new(limit),
@@ -1182,41 +1181,41 @@ mod tests {
     #[test]
     fn a_few_failures_are_tolerated_then_the_backoff_doubles() {
         let now = Instant::now();
-        let mut backoff = Backoff::default();
-        assert_eq!(backoff.failed(now), None);
-        assert_eq!(backoff.failed(now), None);
-        assert!(!backoff.skips(now));
-        assert_eq!(backoff.failed(now), Some(FIRST_BACKOFF));
-        assert!(backoff.skips(now));
-        assert!(!backoff.skips(now + FIRST_BACKOFF));
-        assert_eq!(backoff.failed(now), Some(FIRST_BACKOFF * 2));
-        assert_eq!(backoff.failed(now), Some(FIRST_BACKOFF * 4));
+        let mut streak = FailureStreak::default();
+        assert_eq!(streak.failed(now), None);
+        assert_eq!(streak.failed(now), None);
+        assert!(!streak.skips(now));
+        assert_eq!(streak.failed(now), Some(FIRST_BACKOFF));
+        assert!(streak.skips(now));
+        assert!(!streak.skips(now + FIRST_BACKOFF));
+        assert_eq!(streak.failed(now), Some(FIRST_BACKOFF * 2));
+        assert_eq!(streak.failed(now), Some(FIRST_BACKOFF * 4));
         for _ in 0..40 {
-            backoff.failed(now);
+            streak.failed(now);
         }
-        assert_eq!(backoff.failed(now), Some(MAX_BACKOFF));
+        assert_eq!(streak.failed(now), Some(MAX_BACKOFF));
     }
 
     #[test]
     fn one_success_ends_a_backoff_and_reports_it() {
         let now = Instant::now();
-        let mut backoff = Backoff::default();
+        let mut streak = FailureStreak::default();
         for _ in 0..TOLERATED_FAILURES {
-            backoff.failed(now);
+            streak.failed(now);
         }
-        assert!(backoff.skips(now));
-        assert!(backoff.skips(now));
+        assert!(streak.skips(now));
+        assert!(streak.skips(now));
         assert_eq!(
-            backoff.succeeded(),
+            streak.succeeded(),
             Some(Recovered {
                 failures: TOLERATED_FAILURES,
                 skipped: 2
             })
         );
-        assert!(!backoff.skips(now));
-        backoff.failed(now);
+        assert!(!streak.skips(now));
+        streak.failed(now);
         assert_eq!(
-            backoff.succeeded(),
+            streak.succeeded(),
             None,
             "not backed off: nothing to report"
         );

@@ -1,6 +1,7 @@
 //! One plugin's pending retries: at most one per object, by object and by due time, bounded.
 
 use super::{FIRST_RETRY_DELAY, MAX_RETRY_DELAY};
+use crate::backoff::Backoff;
 use crate::event::{EventMeta, WatchEvent};
 use crate::plugin::Retry;
 use std::collections::{BTreeMap, HashMap};
@@ -10,9 +11,7 @@ use std::time::{Duration, Instant};
 pub(super) fn retry_delay(retry: Retry, attempt: u32) -> Duration {
     match retry {
         Retry::After(delay) => delay,
-        Retry::Backoff => FIRST_RETRY_DELAY
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
-            .min(MAX_RETRY_DELAY),
+        Retry::Backoff => Backoff::new(FIRST_RETRY_DELAY, MAX_RETRY_DELAY).after(attempt),
     }
 }
 

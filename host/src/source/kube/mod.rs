@@ -162,7 +162,7 @@ async fn watch_resource(
     observer: Observer,
 ) {
     let client = connection.client;
-    let mut backoff = watch::Backoff::default();
+    let mut failures = 0u32;
     let resource = loop {
         let delay = match resource::discover(&client).await {
             Ok(served) => match resource::resolve(&name, &served) {
@@ -178,7 +178,8 @@ async fn watch_resource(
                 }
             },
             Err(error) => {
-                let delay = backoff.next_delay();
+                failures = failures.saturating_add(1);
+                let delay = watch::RECONNECT.after(failures);
                 tracing::warn!(
                     resource = %name,
                     server = %connection.url,

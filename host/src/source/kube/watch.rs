@@ -13,9 +13,9 @@
 //! 4. Any failure (unreachable, 401, 403, 429, 5xx) → one log line saying what and where, then
 //!    retry after a backoff (or the server's `Retry-After`). Nothing ends the loop but shutdown.
 
+use crate::backoff::Backoff;
 use crate::cluster::resource::Resource;
-use crate::cluster::Connection;
-use crate::cluster::{error_chain, status_message};
+use crate::cluster::{error_chain, status_message, Connection};
 use crate::event::{event_bytes, EventError, EventType, WatchEvent};
 use crate::source::reconcile::Reconciler;
 use crate::source::{ListedTarget, SourceEvent};
@@ -124,34 +124,9 @@ impl WatchError {
     }
 }
 
-/// Exponential backoff: 0.5 s doubling to 30 s, reset after a success.
-#[derive(Debug)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff { next: Self::FIRST }
-    }
-}
-
-impl Backoff {
-    const FIRST: Duration = Duration::from_millis(500);
-    const MAX: Duration = Duration::from_secs(30);
-
-    /// The delay before the next attempt; each call doubles the following one.
-    pub fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        delay
-    }
-
-    /// A success: the next failure waits the shortest delay again.
-    pub fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
-}
+/// How long a watch waits before reconnecting: 0.5 s doubling to 30 s, reset after a success
+/// (unless the server says `Retry-After`).
+pub const RECONNECT: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
 
 /// Lists and watches `target` forever, sending what plugins must receive to `events`.
 /// Returns only when `events` is closed (shutdown).
@@ -164,7 +139,7 @@ pub async fn run(
 ) {
     let client = connection.client;
     let what = target.describe();
-    let mut backoff = Backoff::default();
+    let mut failures = 0u32;
     let mut resource_version: Option<String> = None;
     let mut streaming_lists = target.streaming_lists;
     let (to, report) = (&events, &observer);
@@ -193,7 +168,7 @@ pub async fn run(
         }
         match step {
             Ok(next) => {
-                backoff.reset();
+                failures = 0;
                 resource_version = Some(next);
             }
             Err(WatchError::Closed) => return,
@@ -202,7 +177,10 @@ pub async fn run(
                 resource_version = None;
             }
             Err(error) => {
-                let delay = error.retry_after().unwrap_or_else(|| backoff.next_delay());
+                let delay = error.retry_after().unwrap_or_else(|| {
+                    failures = failures.saturating_add(1);
+                    RECONNECT.after(failures)
+                });
                 tracing::warn!(
                     watch = %what,
                     server = %connection.url,
@@ -429,9 +407,7 @@ async fn get(client: &kube::Client, url: &str) -> Result<Bytes, WatchError> {
     body.collect()
         .await
         .map(|collected| collected.to_bytes())
-        .map_err(|e| {
-            WatchError::Unreachable(format!("reading the response: {}", error_chain(&e)))
-        })
+        .map_err(|e| WatchError::Unreachable(format!("reading the response: {}", error_chain(&e))))
 }
 
 /// Turns an error response (with its `Status` body) into a [`WatchError`].
@@ -606,17 +582,6 @@ mod tests {
             br#"{"apiVersion":"route.openshift.io/v1","kind":"Route","metadata":{"name":"r"}}"#;
         let event = list_item_event(crd, &pods).expect("event");
         assert_eq!(event.meta().kind, "Route", "items that have a kind keep it");
-    }
-
-    #[test]
-    fn backoff_doubles_to_a_ceiling_and_resets() {
-        let mut backoff = Backoff::default();
-        let delays: Vec<u64> = (0..8)
-            .map(|_| backoff.next_delay().as_millis() as u64)
-            .collect();
-        assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
-        backoff.reset();
-        assert_eq!(backoff.next_delay(), Duration::from_millis(500));
     }
 
     #[test]

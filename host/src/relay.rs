@@ -14,7 +14,7 @@
 //!    complete, and each reports the objects it knew that are gone as `DELETED`.
 //! 3. **Live**: events flow to the plugins as they come.
 //!
-//! A leader that loses its lease stops at once: [`FanOut::run`] returns
+//! A leader that loses its lease stops at once: [`Relay::run`] returns
 //! [`Ended::LostLease`] and the process exits, to come back as a standby (as client-go's
 //! controllers do).
 
@@ -33,12 +33,12 @@ pub enum Leadership {
     Elected {
         /// `true` while this replica holds the lease.
         leading: watch::Receiver<bool>,
-        /// Runs the waits on the receiver and the queue from the fan-out's thread.
+        /// Runs the waits on the receiver and the queue from the relay's thread.
         runtime: tokio::runtime::Handle,
     },
 }
 
-/// Why [`FanOut::run`] returned.
+/// Why [`Relay::run`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
     /// The source closed its queue.
@@ -49,7 +49,7 @@ pub enum Ended {
     LostLease,
 }
 
-/// Where the fan-out stands (see the module docs).
+/// Where the relay stands (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Standby,
@@ -58,7 +58,7 @@ enum State {
 }
 
 /// Hands the source's events to the dispatcher, as leadership and resumption allow.
-pub struct FanOut {
+pub struct Relay {
     dispatcher: Dispatcher,
     state: State,
     /// Every object's latest event, by key; kept only with leader election.
@@ -74,15 +74,15 @@ pub struct FanOut {
     lists_deliver_objects: bool,
 }
 
-/// What the fan-out waits for next.
+/// What the relay waits for next.
 enum Input {
     Source(SourceEvent),
     Leading(bool),
     Closed,
 }
 
-impl FanOut {
-    /// A fan-out over `dispatcher` for `resources` configured resources. `warm`: keep the warm
+impl Relay {
+    /// A relay into `dispatcher` for `resources` configured resources. `warm`: keep the warm
     /// cache (with leader election). `lists_deliver_objects`: false when the initial objects
     /// are skipped, in which case checkpoints report no deletions.
     pub fn new(
@@ -90,8 +90,8 @@ impl FanOut {
         resources: usize,
         warm: bool,
         lists_deliver_objects: bool,
-    ) -> FanOut {
-        FanOut {
+    ) -> Relay {
+        Relay {
             dispatcher,
             state: State::Standby,
             warm: warm.then(HashMap::new),
