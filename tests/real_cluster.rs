@@ -4,7 +4,7 @@
 //! ignored, never as passed; `just e2e` runs them (`--ignored`, one at a time), and without the
 //! variable they fail rather than pass.
 //!
-//! What the README promises about real clusters, checked on one:
+//! What docs/watching.md and docs/deployment.md promise about real clusters, checked on one:
 //! - `kubectl apply -k deploy/` on a blank cluster, then the controller with the ServiceAccount's
 //!   own token and the manifests' settings: it watches, leads, checkpoints, is never forbidden,
 //!   and that token cannot read Secrets;

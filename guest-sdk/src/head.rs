@@ -10,7 +10,7 @@
 //!
 //! This is a small hand-written scanner because no JSON crate stops at a set of fields: parsing
 //! the head with `serde_json` and `IgnoredAny` costs ~3.5 µs on a 6 KB Pod (every skipped string
-//! is decoded byte by byte), this ~1 µs; see the README's performance section.
+//! is decoded byte by byte), this ~1 µs; see docs/performance.md.
 
 use std::borrow::Cow;
 use std::fmt;

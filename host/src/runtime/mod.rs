@@ -19,8 +19,8 @@ pub const MAX_WASM_STACK: usize = 512 << 10;
 #[error("cannot set up the WebAssembly runtime: {0}")]
 pub struct RuntimeError(String);
 
-/// Which guards the engine compiles into plugins. Each costs a little per call (see the README's
-/// benchmark); production uses [`RuntimeOptions::default`].
+/// Which guards the engine compiles into plugins. Each costs a little per call (see
+/// docs/performance.md); production uses [`RuntimeOptions::default`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RuntimeOptions {
     /// Deadlines by epoch interruption (default on).

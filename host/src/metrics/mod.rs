@@ -4,43 +4,28 @@
 //! prefix; [`Health`] tracks readiness; [`serve`] answers `/metrics`, `/healthz` and `/readyz`
 //! over HTTP/1.
 //!
-//! The one table of what is exported, with labels and meaning, is the README's "Metrics and
-//! health" section; a test (`the_readme_documents_exactly_the_exported_metrics`) fails when
-//! it and the registry disagree.
+//! The one table of what is exported, with labels and meaning, is in docs/metrics.md; a test
+//! (`the_docs_document_exactly_the_exported_metrics`) fails when it and the registry disagree.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
+mod health;
+mod server;
+
+pub use self::health::Health;
+pub use self::server::serve;
+
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Mutex, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 
 /// Prefix of every metric name.
 const PREFIX: &str = "event_controller";
-/// Content type of the `/metrics` answer.
-const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-/// Content type of every other answer.
-const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pause after a failed accept (for example, out of file descriptors) before the next one.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Smallest plugin call duration bucket: 10 µs.
 const CALL_BUCKET_START: f64 = 1e-5;
 /// Growth factor between call duration buckets.
@@ -601,201 +586,15 @@ fn unix_now() -> f64 {
         .unwrap_or_default()
 }
 
-/// Readiness: the plugins are loaded and every watch has completed its first list.
-#[derive(Debug, Default)]
-pub struct Health {
-    state: Mutex<HealthState>,
-}
-
-/// What [`Health`] knows, behind its lock.
-#[derive(Debug, Default)]
-struct HealthState {
-    plugins_loaded: bool,
-    /// Watches still waiting for their first list, in the order they were expected.
-    pending: Vec<String>,
-    /// Watches that have completed their first list.
-    synced: Vec<String>,
-}
-
-impl Health {
-    /// Not ready: the plugins are not loaded yet, and no watch is expected.
-    pub fn new() -> Health {
-        Health::default()
-    }
-
-    /// Expects `watch` (for example, "pods in shop") to complete its first list before the
-    /// controller is ready. A watch that has already synced, or is already expected, is ignored.
-    pub fn expect_sync(&self, watch: &str) {
-        let mut state = self.lock();
-        let known = |list: &[String]| list.iter().any(|w| w == watch);
-        if !known(&state.pending) && !known(&state.synced) {
-            state.pending.push(watch.to_owned());
-        }
-    }
-
-    /// Records that `watch` has completed its first list. Calling it again does nothing.
-    pub fn synced(&self, watch: &str) {
-        let mut state = self.lock();
-        state.pending.retain(|w| w != watch);
-        if !state.synced.iter().any(|w| w == watch) {
-            state.synced.push(watch.to_owned());
-        }
-    }
-
-    /// Records that the plugin directory has been loaded.
-    pub fn plugins_loaded(&self) {
-        self.lock().plugins_loaded = true;
-    }
-
-    /// `Ok` when ready; otherwise what is missing, for example "plugins not loaded yet" or
-    /// "waiting for the first list of: pods in shop, routes" (both, joined by "; ").
-    pub fn readiness(&self) -> Result<(), String> {
-        let state = self.lock();
-        let mut missing = Vec::new();
-        if !state.plugins_loaded {
-            missing.push("plugins not loaded yet".to_owned());
-        }
-        if !state.pending.is_empty() {
-            missing.push(format!(
-                "waiting for the first list of: {}",
-                state.pending.join(", ")
-            ));
-        }
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(missing.join("; "))
-        }
-    }
-
-    /// The state; a panic while it was held cannot leave it inconsistent, so poison is ignored.
-    fn lock(&self) -> MutexGuard<'_, HealthState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// Why the metrics server could not accept or serve a connection.
-#[derive(Debug, thiserror::Error)]
-enum ServeError {
-    #[error("accepting a metrics connection failed: {0}")]
-    Accept(#[source] std::io::Error),
-    #[error("serving the metrics connection from {peer} failed: {source}")]
-    Connection {
-        peer: SocketAddr,
-        #[source]
-        source: hyper::Error,
-    },
-    #[error("a metrics connection task failed: {0}")]
-    Task(#[source] tokio::task::JoinError),
-}
-
-/// Serves `/metrics` (OpenMetrics text, content type
-/// `application/openmetrics-text; version=1.0.0; charset=utf-8`), `/healthz` (200 "ok"),
-/// `/readyz` (200 "ok", or 503 with the readiness message as text/plain) and 404 otherwise, over
-/// HTTP/1 with one task per connection, until this future is dropped (which also ends the
-/// connections). Only GET and HEAD are allowed on the three paths (405 otherwise).
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Health>) {
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let connection =
-                        serve_connection(builder.clone(), stream, peer, metrics.clone(), health.clone());
-                    connections.spawn(connection);
-                }
-                Err(error) => {
-                    tracing::warn!("{}; retrying", ServeError::Accept(error));
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                }
-            },
-            Some(joined) = connections.join_next(), if !connections.is_empty() => {
-                if let Err(error) = joined {
-                    tracing::warn!("{}", ServeError::Task(error));
-                }
-            }
-        }
-    }
-}
-
-/// Answers the requests on one connection until the client closes it.
-async fn serve_connection(
-    builder: http1::Builder,
-    stream: TcpStream,
-    peer: SocketAddr,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-) {
-    let service = service_fn(move |request: Request<Incoming>| {
-        let response = respond(&request, &metrics, &health);
-        async move { Ok::<_, Infallible>(response) }
-    });
-    if let Err(source) = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .await
-    {
-        tracing::debug!("{}", ServeError::Connection { peer, source });
-    }
-}
-
-/// The answer to one request.
-fn respond(
-    request: &Request<Incoming>,
-    metrics: &Metrics,
-    health: &Health,
-) -> Response<Full<Bytes>> {
-    let path = request.uri().path();
-    if !matches!(path, "/metrics" | "/healthz" | "/readyz") {
-        return text(StatusCode::NOT_FOUND, "not found\n");
-    }
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
-    }
-    match path {
-        "/metrics" => response(StatusCode::OK, OPENMETRICS_CONTENT_TYPE, metrics.encode()),
-        "/readyz" => match health.readiness() {
-            Ok(()) => text(StatusCode::OK, "ok\n"),
-            Err(missing) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{missing}\n")),
-        },
-        _ => text(StatusCode::OK, "ok\n"),
-    }
-}
-
-/// A plain text answer.
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
-    response(status, TEXT_CONTENT_TYPE, body)
-}
-
-/// An answer with `status`, `content_type` and `body`.
-fn response(
-    status: StatusCode,
-    content_type: &'static str,
-    body: impl Into<Bytes>,
-) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(body.into()));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
-    /// The metric names the README's metrics table documents.
+    /// The metric names docs/metrics.md's table documents.
     fn documented_metrics() -> std::collections::BTreeSet<String> {
-        let readme = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-        let text = std::fs::read_to_string(&readme).expect("README.md");
+        let page = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/metrics.md");
+        let text = std::fs::read_to_string(&page).expect("docs/metrics.md");
         text.lines()
             .filter_map(|line| line.strip_prefix("| `event_controller_"))
             .filter_map(|rest| rest.split('`').next())
@@ -856,18 +655,17 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_documents_exactly_the_exported_metrics() {
+    fn the_docs_document_exactly_the_exported_metrics() {
         let documented = documented_metrics();
         let exported = exported_metrics();
         let undocumented: Vec<_> = exported.difference(&documented).collect();
         let stale: Vec<_> = documented.difference(&exported).collect();
         assert!(
             undocumented.is_empty() && stale.is_empty(),
-            "exported but not in the README's metrics table: {undocumented:?}; \
+            "exported but not in docs/metrics.md's table: {undocumented:?}; \
              in the table but not exported: {stale:?}"
         );
     }
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn failure_kind_label_values() {
@@ -1157,112 +955,5 @@ mod tests {
         );
         let sum: f64 = sum.and_then(|s| s.parse().ok()).unwrap_or(f64::NAN);
         assert!((sum - 0.060_02).abs() < 1e-9, "sum {sum} in\n{text}");
-    }
-
-    #[test]
-    fn readiness_waits_for_plugins_and_first_lists() {
-        let health = Health::new();
-        assert_eq!(health.readiness(), Err("plugins not loaded yet".to_owned()));
-        health.expect_sync("pods in shop");
-        health.expect_sync("routes");
-        health.expect_sync("routes");
-        assert_eq!(
-            health.readiness(),
-            Err(
-                "plugins not loaded yet; waiting for the first list of: pods in shop, routes"
-                    .to_owned()
-            )
-        );
-        health.plugins_loaded();
-        health.synced("routes");
-        assert_eq!(
-            health.readiness(),
-            Err("waiting for the first list of: pods in shop".to_owned())
-        );
-        health.synced("pods in shop");
-        health.synced("pods in shop");
-        assert_eq!(health.readiness(), Ok(()));
-        // A watch that already synced stays synced when it is expected again.
-        health.expect_sync("routes");
-        assert_eq!(health.readiness(), Ok(()));
-    }
-
-    #[test]
-    fn readiness_survives_a_poisoned_lock() {
-        let health = Arc::new(Health::new());
-        let poisoner = health.clone();
-        let panicked = std::thread::spawn(move || {
-            let _guard = poisoner.lock();
-            panic!("poison the health lock");
-        })
-        .join();
-        assert!(panicked.is_err());
-        health.plugins_loaded();
-        assert_eq!(health.readiness(), Ok(()));
-    }
-
-    /// Sends `method path` over a fresh connection; the status line and body of the answer.
-    async fn request(addr: SocketAddr, method: &str, path: &str) -> (String, String) {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-        stream.write_all(head.as_bytes()).await.expect("write");
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).await.expect("read");
-        let (head, body) = answer
-            .split_once("\r\n\r\n")
-            .expect("a blank line after the head");
-        let status = head.lines().next().unwrap_or_default().to_owned();
-        assert!(
-            head.to_ascii_lowercase().contains("content-type:"),
-            "no content type in {head}"
-        );
-        if path == "/metrics" && status.contains("200") {
-            assert!(head.contains(OPENMETRICS_CONTENT_TYPE), "{head}");
-        }
-        (status, body.to_owned())
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn serves_metrics_health_and_readiness() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("local address");
-        let metrics = Arc::new(Metrics::new());
-        let health = Arc::new(Health::new());
-        let server = tokio::spawn(serve(listener, metrics.clone(), health.clone()));
-
-        let (status, body) = request(addr, "GET", "/healthz").await;
-        assert_eq!(status, "HTTP/1.1 200 OK");
-        assert_eq!(body, "ok\n");
-
-        health.expect_sync("pods in shop");
-        let (status, body) = request(addr, "GET", "/readyz").await;
-        assert_eq!(status, "HTTP/1.1 503 Service Unavailable");
-        assert_eq!(
-            body,
-            "plugins not loaded yet; waiting for the first list of: pods in shop\n"
-        );
-
-        health.plugins_loaded();
-        health.synced("pods in shop");
-        let (status, body) = request(addr, "GET", "/readyz").await;
-        assert_eq!(status, "HTTP/1.1 200 OK");
-        assert_eq!(body, "ok\n");
-
-        metrics.set_plugins_loaded(2);
-        let (status, body) = request(addr, "GET", "/metrics").await;
-        assert_eq!(status, "HTTP/1.1 200 OK");
-        assert_eq!(
-            sample(&body, "event_controller_plugins_loaded").as_deref(),
-            Some("2")
-        );
-        assert!(body.ends_with("# EOF\n"), "{body}");
-
-        let (status, _) = request(addr, "GET", "/nope").await;
-        assert_eq!(status, "HTTP/1.1 404 Not Found");
-        let (status, _) = request(addr, "POST", "/metrics").await;
-        assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
-
-        server.abort();
-        assert!(server.await.is_err_and(|error| error.is_cancelled()));
     }
 }
