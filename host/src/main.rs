@@ -1,32 +1,21 @@
 //! The `event-controller` binary: a thin command line over the library.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
-use event_controller::checkpoint;
 use event_controller::cluster::ClusterSettings;
 use event_controller::config::{FileConfig, LeaderElectionSection, OneOrMany, DEFAULT_PLUGINS_DIR};
 use event_controller::controller::{
     self, Checkpoints, ControllerSetup, PluginsSetup, StateStore, DEFAULT_METRICS_ADDRESS,
 };
-use event_controller::dispatch::{Dispatcher, Pace};
 use event_controller::election::LeaseSettings;
-use event_controller::event::WatchEvent;
 use event_controller::logging::{self, LogFormat, LogSettings};
-use event_controller::metrics::Metrics;
-use event_controller::plugin::Retry;
 use event_controller::reload::DEFAULT_RESCAN;
 use event_controller::source::kube::{KubeSettings, Namespaces, REDISCOVER_EVERY};
 use event_controller::source::reconcile::InitialEvents;
-use event_controller::{loader, source};
-use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use event_controller::{checkpoint, commands};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
-use std::time::Instant;
-
-/// A sample watch event (a real Pod from a real API server) for `check`.
-const SAMPLE_EVENT: &str = include_str!("../../conf/sample-event.json");
 
 #[derive(Parser)]
 #[command(name = "event-controller", version, about, long_about = None)]
@@ -369,158 +358,18 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Replay { file } => {
-            let cache = cli.module_cache_dir.clone();
-            replay(&file, &plugins_dir, &file_config, cache.as_deref())
-        }
-        Command::Check { plugin, event } => {
-            let cache = cli.module_cache_dir.clone();
-            check(&plugin, event.as_deref(), &file_config, cache.as_deref())
-        }
-    }
-}
-
-/// Loads the plugins directory once (no reload) and starts a worker per plugin.
-fn start_plugins(
-    plugins_dir: &Path,
-    config: &FileConfig,
-    cache_dir: Option<&str>,
-    metrics: &Arc<Metrics>,
-) -> Result<Dispatcher> {
-    let mut runtime = controller::plugin_runtime(config, cache_dir)?;
-    runtime.set_metrics(Some(metrics.clone()));
-    let loaded = loader::load_dir(&runtime, plugins_dir, config)?;
-    for (name, _) in &loaded.failures {
-        metrics.plugin_load_failed(name);
-    }
-    let plugins = loaded
-        .plugins
-        .into_iter()
-        .map(|loaded| (loaded.plugin, loaded.options))
-        .collect();
-    // A file can wait: every plugin sees every event, as the live controller would with a
-    // plugin that keeps up.
-    let dispatcher =
-        Dispatcher::start(plugins, metrics.clone()).context("cannot start the plugin workers")?;
-    Ok(dispatcher.with_pace(Pace::Backpressure))
-}
-
-fn replay(
-    file: &Path,
-    plugins_dir: &Path,
-    config: &FileConfig,
-    cache_dir: Option<&str>,
-) -> Result<ExitCode> {
-    let metrics = Arc::new(Metrics::new());
-    let mut dispatcher = start_plugins(plugins_dir, config, cache_dir, &metrics)?;
-    if dispatcher.plugin_names().is_empty() {
-        tracing::warn!(dir = %plugins_dir.display(), "no plugins loaded; events are read but go nowhere");
-    }
-    let input: Box<dyn BufRead> = if file == Path::new("-") {
-        Box::new(std::io::stdin().lock())
-    } else {
-        let opened = std::fs::File::open(file)
-            .with_context(|| format!("cannot open events file {}", file.display()))?;
-        Box::new(std::io::BufReader::with_capacity(256 << 10, opened))
-    };
-    let started = Instant::now();
-    let summary = source::replay::replay(input, |event| dispatcher.deliver(event))
-        .with_context(|| format!("reading {}", file.display()))?;
-    // The retries the plugins asked for are part of the run: wait for them too.
-    dispatcher.wait_idle();
-    let stats = dispatcher.finish();
-    tracing::info!(
-        lines = summary.lines,
-        delivered = summary.delivered,
-        skipped = summary.skipped,
-        malformed = summary.malformed,
-        plugin_failures = stats.failures,
-        plugin_skipped = stats.skipped,
-        elapsed_ms = %format_args!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
-        "replay finished"
-    );
-    if summary.malformed > 0 {
-        bail!(
-            "{} of {} lines in {} were not watch events (see the log for their line numbers)",
-            summary.malformed,
-            summary.lines,
-            file.display()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn check(
-    path: &Path,
-    event_file: Option<&Path>,
-    config: &FileConfig,
-    cache_dir: Option<&str>,
-) -> Result<ExitCode> {
-    let event_text = match event_file {
-        Some(file) => std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read event file {}", file.display()))?,
-        None => SAMPLE_EVENT.to_owned(),
-    };
-    let event = WatchEvent::parse(event_text.trim().as_bytes().to_vec())
-        .context("the sample event is not a watch event")?;
-    let runtime = controller::plugin_runtime(config, cache_dir)?;
-    let started = Instant::now();
-    let loaded = loader::load_file(&runtime, path, config)?;
-    let load_ms = started.elapsed().as_secs_f64() * 1e3;
-    let mut plugin = loaded.plugin;
-    let name = plugin.name().to_owned();
-    let shape = plugin.shape();
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    println!("plugin:   {name} ({}, {size} bytes)", path.display());
-    println!(
-        "loaded:   in {load_ms:.1} ms (compile {:.1} ms, cache {:?}; ABI check, instantiate, init)",
-        plugin.compile_time().as_secs_f64() * 1e3,
-        plugin.cache_status()
-    );
-    println!("sees:     {}", loaded.options.subscription.describe());
-    println!(
-        "abi:      v1 ({}); init: {}; _initialize: {}; WASI: {}",
-        if shape.declares_version {
-            "declared"
-        } else {
-            "assumed"
-        },
-        yes_no(shape.has_init),
-        yes_no(shape.has_initialize),
-        yes_no(shape.uses_wasi)
-    );
-    let meta = event.meta();
-    println!(
-        "event:    {} {} {} ({} bytes)",
-        meta.event_type,
-        meta.kind,
-        meta.object_ref(),
-        event.raw().len()
-    );
-    let started = Instant::now();
-    let outcome = plugin.handle_event(event.raw());
-    let call_us = started.elapsed().as_secs_f64() * 1e6;
-    match outcome {
-        Ok(outcome) => {
-            match &outcome.message {
-                Some(m) => println!("result:   {} {}", m.level.as_str(), m.text),
-                None => println!("result:   nothing to log"),
-            }
-            match outcome.retry {
-                Some(Retry::Backoff) => println!("retry:    asked for, after the back-off"),
-                Some(Retry::After(delay)) => println!("retry:    asked for, after {delay:?}"),
-                None => {}
-            }
-            println!("call:     {call_us:.1} µs (first call)");
+            let cache = cli.module_cache_dir.as_deref();
+            commands::replay::run(&file, &plugins_dir, &file_config, cache)?;
             Ok(ExitCode::SUCCESS)
         }
-        Err(error) => bail!("plugin {name}: handle_event failed: {error}"),
-    }
-}
-
-fn yes_no(value: bool) -> &'static str {
-    if value {
-        "yes"
-    } else {
-        "no"
+        Command::Check { plugin, event } => {
+            let cache = cli.module_cache_dir.as_deref();
+            let report = commands::check::run(&plugin, event.as_deref(), &file_config, cache)?;
+            print!("{report}");
+            match report.call_error() {
+                Some(error) => bail!("plugin {}: handle_event failed: {error}", report.name()),
+                None => Ok(ExitCode::SUCCESS),
+            }
+        }
     }
 }
