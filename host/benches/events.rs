@@ -34,8 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use support::{plugin, repo};
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use event_controller_test_support as support;
 
 /// Events per benchmark iteration.
 const BATCH: usize = 1000;

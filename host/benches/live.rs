@@ -14,8 +14,7 @@
 //! `cargo bench -p event-controller --bench live` (after `just plugins`); `EC_BENCH_OBJECTS`
 //! sets N (default 100,000).
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use event_controller_test_support as support;
 
 use event_controller::cluster::{connect, resource, ClusterSettings};
 use event_controller::dispatch::{Dispatcher, Pace};

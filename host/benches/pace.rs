@@ -25,8 +25,7 @@ use std::time::{Duration, Instant};
 use support::{plugin, pod_event};
 use tracing_subscriber::layer::SubscriberExt;
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use event_controller_test_support as support;
 
 const BURST: usize = 10_000;
 /// Alternating runs of each latency measurement.

@@ -9,8 +9,7 @@
 //!
 //! `cargo bench -p event-controller --bench reload` (after `just plugins`).
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use event_controller_test_support as support;
 
 use event_controller::config::FileConfig;
 use event_controller::dispatch::Dispatcher;

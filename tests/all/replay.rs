@@ -2,8 +2,6 @@
 //! real plugins built from source in this repository, and real watch events recorded from a real
 //! API server (`conf/sample-events.jsonl`).
 
-mod support;
-
 use serde_json::Value;
 use support::*;
 

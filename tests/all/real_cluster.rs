@@ -13,8 +13,6 @@
 //! - an API server restart in the middle of a stream loses and repeats nothing;
 //! - the plain end-to-end path: a ConfigMap created, changed and deleted.
 
-mod support;
-
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use support::cluster::{RealCluster, TestNamespace, LABEL};

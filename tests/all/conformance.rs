@@ -9,8 +9,6 @@
 //! A port that is not built is an error under CI (`CI` set), and a loud skip elsewhere, naming
 //! the command that builds it.
 
-mod support;
-
 use event_controller::plugin::{Plugin, PluginSettings};
 use event_controller::runtime::Runtime;
 use serde_json::Value;

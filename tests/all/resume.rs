@@ -9,8 +9,6 @@
 //!   over to a standby within the lease duration, which resumes from the shared checkpoint: no
 //!   change is lost, unchanged objects are not delivered again. SIGTERM hands over at once.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::apiserver::ApiServer;

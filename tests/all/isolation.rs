@@ -4,8 +4,6 @@
 //! process keeps running. Also: WASI grants nothing, Secrets are redacted, and the health
 //! endpoints follow the watches.
 
-mod support;
-
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use support::apiserver::ApiServer;

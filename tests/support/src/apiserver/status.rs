@@ -5,7 +5,7 @@ use serde::Serialize;
 
 /// The body of a 429 the real server sent for a watch on a just-created CRD, byte for byte.
 pub const STORAGE_INITIALIZING_429: &str =
-    include_str!("../../data/status-429-storage-initializing.json");
+    include_str!("../../../data/status-429-storage-initializing.json");
 
 #[derive(Serialize, Debug)]
 pub struct Status {

@@ -7,8 +7,6 @@
 //! growth of the host's back-off and the retries abandoned at shutdown are checked against the
 //! live controller (`run`) and the test API server.
 
-mod support;
-
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use support::apiserver::ApiServer;

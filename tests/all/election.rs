@@ -4,8 +4,6 @@
 //! failing server are measured, checked against the bounds the algorithm promises, and printed
 //! (`cargo test --test election -- --nocapture` shows them).
 
-mod support;
-
 use event_controller::election::{Elector, LeaseSettings, Role};
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};

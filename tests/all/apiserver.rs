@@ -3,8 +3,6 @@
 //! exactly as a client sees them). The recorded streams in `tests/data/` are the real server's
 //! bytes; where the server must reproduce them, the tests compare bytes.
 
-mod support;
-
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -5,8 +5,6 @@
 //! failing requests, and a `Flusher` saving at the interval. The figures of the large checkpoint
 //! are printed (`cargo test --test checkpoint_configmaps -- --nocapture` shows them).
 
-mod support;
-
 use event_controller::checkpoint::{
     Checkpoint, CheckpointError, CheckpointStore, ConfigMapStore, Flusher, MAX_CHUNK_BYTES,
     MAX_OBJECT_BYTES,

@@ -5,8 +5,6 @@
 //! New versions of a plugin are its bytes plus a custom section with a counter: a different
 //! file (and sha256) with the same behaviour, as a rebuilt plugin would be.
 
-mod support;
-
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -11,8 +11,6 @@
 //! A missing Alertmanager fails the tests under CI (`CI` set) and skips them loudly elsewhere,
 //! naming `bash scripts/toolchains/integrations.sh install`.
 
-mod support;
-
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use support::alertmanager::Alertmanager;

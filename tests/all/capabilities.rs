@@ -1,8 +1,6 @@
 //! The `http_request` capability through the real binary: `test_http` sends the request of its
 //! config to a recording HTTP server in this test, and logs the answer the host gave it.
 
-mod support;
-
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

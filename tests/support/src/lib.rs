@@ -1,10 +1,15 @@
-//! Shared helpers for the integration tests: the real binary, real plugins, parsed JSON logs.
-#![allow(dead_code)]
+//! What the integration tests (`tests/all`) and the benchmarks (`host/benches`) share: the real
+//! binary and real plugins, parsed JSON logs, a faithful Kubernetes API server
+//! ([`apiserver`]), a real cluster through kubectl ([`cluster`]), replicas ([`replicas`]),
+//! and the real services the integration plugins talk to ([`alertmanager`], [`cfssl`],
+//! [`pdns`]).
 
 pub mod alertmanager;
 pub mod apiserver;
+pub mod cfssl;
 pub mod cluster;
 pub mod controller;
+pub mod pdns;
 pub mod replicas;
 pub mod server;
 
@@ -15,9 +20,31 @@ use std::process::{Command, Output, Stdio};
 /// The repository root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
+        .ancestors()
+        .nth(2)
+        .expect("tests/support is two levels down")
         .to_owned()
+}
+
+/// The `event-controller` binary Cargo built beside the running test or benchmark (as
+/// `assert_cmd` finds it): `target/PROFILE/deps/TEST` runs, `target/PROFILE/event-controller`
+/// is the binary. `EVENT_CONTROLLER_BIN` overrides it.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("EVENT_CONTROLLER_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test's own path");
+    let mut dir = exe.parent().expect("the test's directory").to_owned();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let binary = dir.join(format!("event-controller{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "{} is not built: run the tests with `cargo test -p event-controller`",
+        binary.display()
+    );
+    binary
 }
 
 /// A built plugin: `target/plugins/NAME.wasm` or `target/test-plugins/NAME.wasm`.
@@ -47,7 +74,7 @@ pub fn plugins_dir(names: &[&str]) -> tempfile::TempDir {
 /// loopback port (tests run in parallel; the log line "serving /metrics" names the port), and
 /// no module cache.
 pub fn controller() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_event-controller"));
+    let mut cmd = Command::new(binary());
     for var in [
         "RUST_LOG",
         "LOG_LEVEL",

@@ -4,8 +4,6 @@
 //! `TYPE namespace/name rv=N`. Each test asserts the exact sequence the plugin received across
 //! a fault: nothing lost, nothing duplicated, order kept.
 
-mod support;
-
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use support::apiserver::{watch_fixture, ApiServer, TestCa};
