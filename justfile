@@ -41,7 +41,7 @@ guest-tests: toolchains
 # The conformance suite: every language's plugin_simple through the real host, then a table
 # (module size, compile time, time per event).
 conformance: plugins toolchains plugins-polyglot
-    cargo test -p event-controller --test conformance -- --nocapture
+    cargo test -p event-controller --test all conformance:: -- --nocapture
 
 # Formatting, clippy (warnings as errors) and the Dockerfile linter.
 lint:
@@ -67,11 +67,11 @@ bench-pace: plugins
 bench-checkpoint:
     cargo bench -p event-controller --bench checkpoint
 
-# The real-cluster suite (tests/real_cluster.rs) against the cluster EC_E2E_KUBECONFIG names, one
+# The real-cluster suite (tests/all/real_cluster.rs) against the cluster EC_E2E_KUBECONFIG names, one
 # test at a time; EC_E2E_RESTART_COMMAND restarts its API server for the restart test. ARGS go
 # to the test harness (e.g. `--skip an_api_server_restart`). docs/real-cluster.md has the rest.
 e2e *ARGS: plugins
-    cargo test -p event-controller --test real_cluster -- --ignored --test-threads=1 {{ARGS}}
+    cargo test -p event-controller --test all real_cluster:: -- --ignored --test-threads=1 {{ARGS}}
 
 # Check one plugin against the ABI and call it with a sample event.
 check PLUGIN: plugins

@@ -1,4 +1,4 @@
-//! Throughput and memory of the live path: the test API server (tests/support/apiserver.rs, in a
+//! Throughput and memory of the live path: the test API server (tests/support/src/apiserver.rs, in a
 //! child process of its own, so that its memory is not counted) serves N Pods of ~5.5 KB (the
 //! recorded fixture Pod, renamed), and the real source (discovery, list or streaming list,
 //! reconciler) feeds them through the dispatcher to `test_noop`, on one thread for the source and

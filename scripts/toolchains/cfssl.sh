@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CloudFlare's PKI toolkit, CFSSL, that tests/certs.rs runs plugins-wasm/plugin_certs against:
+# CloudFlare's PKI toolkit, CFSSL, that tests/all/certs.rs runs plugins-wasm/plugin_certs against:
 # `cfssl gencert -initca` makes a throwaway test CA, `cfssl serve` signs certificates for the
 # plugin over its HTTP API, and `cfssljson` splits cfssl's JSON output into PEM files. From
 # Debian's package golang-cfssl. The test checks the certificates with the openssl CLI, which it

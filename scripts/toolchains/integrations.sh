@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The real services the integration tests (tests/integrations.rs) talk to, from Debian's
+# The real services the integration tests (tests/all/integrations.rs) talk to, from Debian's
 # packages. Now: Prometheus Alertmanager, for plugins-wasm/plugin_alertmanager.
 #
 #   bash scripts/toolchains/integrations.sh install   install the distribution's package (a quick no-op when present)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The PowerDNS authoritative server that tests/dns.rs runs plugins-wasm/plugin_dns against, with
+# The PowerDNS authoritative server that tests/all/dns.rs runs plugins-wasm/plugin_dns against, with
 # its SQLite backend and HTTP API, plus dig (for DNS queries) and the sqlite3 CLI (to create the
 # backend's database from Debian's schema). All from Debian's packages.
 #
