@@ -68,7 +68,7 @@ impl Stamp {
 
 /// A plugin version that runs, or that was tried and failed.
 #[derive(Debug, Clone, PartialEq)]
-struct Version {
+struct PluginVersion {
     stamp: Option<Stamp>,
     sha256: String,
     section: PluginSection,
@@ -83,8 +83,8 @@ pub struct Reloader {
     config_sha256: Option<String>,
     plugins: PluginSet,
     metrics: Arc<Metrics>,
-    running: BTreeMap<String, Version>,
-    rejected: BTreeMap<String, Version>,
+    running: BTreeMap<String, PluginVersion>,
+    rejected: BTreeMap<String, PluginVersion>,
     /// The directory could not be listed last time (said once).
     dir_missing: bool,
 }
@@ -188,7 +188,7 @@ impl Reloader {
     fn sync_file(&mut self, name: &str, path: &Path) {
         let section = self.config.plugin(name);
         let stamp = Stamp::of(path);
-        let known = |version: Option<&Version>| {
+        let known = |version: Option<&PluginVersion>| {
             version.is_some_and(|v| v.stamp.is_some() && v.stamp == stamp && v.section == section)
         };
         if known(self.running.get(name)) || known(self.rejected.get(name)) {
@@ -197,12 +197,12 @@ impl Reloader {
         let Ok(bytes) = std::fs::read(path) else {
             return;
         };
-        let version = Version {
+        let version = PluginVersion {
             stamp,
             sha256: sha256_hex(&bytes),
             section,
         };
-        let same = |v: Option<&Version>| {
+        let same = |v: Option<&PluginVersion>| {
             v.is_some_and(|v| v.sha256 == version.sha256 && v.section == version.section)
         };
         if same(self.running.get(name)) || same(self.rejected.get(name)) {
@@ -232,7 +232,7 @@ impl Reloader {
     }
 
     /// Records `version` wherever the same content is already recorded.
-    fn remember(&mut self, name: &str, version: Version) {
+    fn remember(&mut self, name: &str, version: PluginVersion) {
         for versions in [&mut self.running, &mut self.rejected] {
             if let Some(known) = versions.get_mut(name) {
                 if known.sha256 == version.sha256 {
@@ -248,7 +248,7 @@ impl Reloader {
         name: &str,
         path: &Path,
         loaded: LoadedPlugin,
-        version: Version,
+        version: PluginVersion,
         started: Instant,
     ) {
         self.rejected.remove(name);

@@ -29,7 +29,7 @@
 //! Objects are written in no particular order. The lineage and sequence tie the snapshot to the
 //! journal that extends it (`checkpoint::journal`).
 
-use super::{Checkpoint, Entry, Key, PackedLabels, Seen, Version};
+use super::{Checkpoint, HandledObject, Key, ObjectVersion, PackedLabels, Seen};
 use std::collections::HashMap;
 
 const MAGIC: &[u8; 8] = b"ECTLCKPT";
@@ -106,35 +106,38 @@ pub(super) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// The flags of `key` (bits 0-1) and `version` (bits 2-3), as in the snapshot and the journal.
-pub(super) fn key_and_version_flags(key: &Key, version: &Version) -> u8 {
+pub(super) fn key_and_version_flags(key: &Key, version: &ObjectVersion) -> u8 {
     let uid_flag = match key {
         Key::Uuid(_) => UID_UUID,
         Key::Uid(_) => UID_TEXT,
         Key::Ref(_) => UID_NONE,
     };
     let rv_flag = match version {
-        Version::Absent => RV_NONE,
-        Version::Number(_) => RV_NUMBER,
-        Version::Text(_) => RV_TEXT,
+        ObjectVersion::Absent => RV_NONE,
+        ObjectVersion::Number(_) => RV_NUMBER,
+        ObjectVersion::Text(_) => RV_TEXT,
     };
     uid_flag | rv_flag << 2
 }
 
 /// Appends `version` as flagged by [`key_and_version_flags`]: nothing, a varint or a string.
-pub(super) fn put_version(out: &mut Vec<u8>, version: &Version) {
+pub(super) fn put_version(out: &mut Vec<u8>, version: &ObjectVersion) {
     match version {
-        Version::Absent => {}
-        Version::Number(n) => put_varint(out, *n),
-        Version::Text(text) => put_bytes(out, text.as_bytes()),
+        ObjectVersion::Absent => {}
+        ObjectVersion::Number(n) => put_varint(out, *n),
+        ObjectVersion::Text(text) => put_bytes(out, text.as_bytes()),
     }
 }
 
 /// Reads a version flagged `flag` (bits 2-3 of the flags, shifted down).
-pub(super) fn read_version(reader: &mut Reader<'_>, flag: u8) -> Result<Version, &'static str> {
+pub(super) fn read_version(
+    reader: &mut Reader<'_>,
+    flag: u8,
+) -> Result<ObjectVersion, &'static str> {
     Ok(match flag {
-        RV_NONE => Version::Absent,
-        RV_NUMBER => Version::Number(reader.varint()?),
-        RV_TEXT => Version::Text(reader.str()?.into()),
+        RV_NONE => ObjectVersion::Absent,
+        RV_NUMBER => ObjectVersion::Number(reader.varint()?),
+        RV_TEXT => ObjectVersion::Text(reader.str()?.into()),
         _ => return Err("unknown resourceVersion encoding"),
     })
 }
@@ -374,7 +377,7 @@ fn decode_body(reader: &mut Reader<'_>) -> Result<Checkpoint, &'static str> {
                 .3
                 .insert(checkpoint.shared.scope(scope.0, scope.1, scope.2)),
         };
-        let entry = Entry {
+        let entry = HandledObject {
             version,
             name: name.into(),
             labels: labels.as_slice().into(),

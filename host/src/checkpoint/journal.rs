@@ -51,7 +51,7 @@ use super::encoding::{
     key_and_version_flags, put_bytes, put_varint, put_version, read_version, Reader, UID_NONE,
     UID_TEXT, UID_UUID,
 };
-use super::{Checkpoint, Entry, Interned, Key, PackedLabels, Seen};
+use super::{Checkpoint, HandledObject, Interned, Key, PackedLabels, Seen};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -173,7 +173,7 @@ fn record_crc(lineage: u64, sequence: u64, payload: &[u8]) -> u32 {
 }
 
 /// Appends the payload of an upsert of `entry` under `key`.
-fn put_upsert(out: &mut Vec<u8>, key: &Key, entry: &Entry, shared: &Interned) {
+fn put_upsert(out: &mut Vec<u8>, key: &Key, entry: &HandledObject, shared: &Interned) {
     let scope = shared.scopes.get(entry.scope);
     let mut flags = key_and_version_flags(key, &entry.version);
     if scope.namespace.is_some() {
@@ -238,7 +238,7 @@ fn log(journal: &mut Journal, payload: impl FnOnce(&mut Vec<u8>)) {
 
 impl Checkpoint {
     /// Records that the object `key` is now as `entry` says.
-    pub(super) fn log_upsert(&mut self, key: &Key, entry: &Entry) {
+    pub(super) fn log_upsert(&mut self, key: &Key, entry: &HandledObject) {
         let shared = &self.shared;
         log(&mut self.journal, |out| put_upsert(out, key, entry, shared));
     }
@@ -453,7 +453,7 @@ impl Checkpoint {
                 None => name.into(),
             })
         });
-        let entry = Entry {
+        let entry = HandledObject {
             version,
             name: name.into(),
             labels: labels.into_boxed_slice(),

@@ -294,7 +294,7 @@ fn format_uuid(bytes: &[u8; 16]) -> String {
 /// A `resourceVersion`: a number when it is a canonical decimal `u64` (no sign, no leading
 /// zero), as etcd-backed servers write them; otherwise the text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Version {
+enum ObjectVersion {
     Absent,
     Number(u64),
     Text(Box<str>),
@@ -312,13 +312,13 @@ fn canonical_u64(text: &str) -> Option<u64> {
     }
 }
 
-impl Version {
-    fn of(version: Option<&str>) -> Version {
+impl ObjectVersion {
+    fn of(version: Option<&str>) -> ObjectVersion {
         match version {
-            None => Version::Absent,
+            None => ObjectVersion::Absent,
             Some(text) => match canonical_u64(text) {
-                Some(n) => Version::Number(n),
-                None => Version::Text(text.into()),
+                Some(n) => ObjectVersion::Number(n),
+                None => ObjectVersion::Text(text.into()),
             },
         }
     }
@@ -328,17 +328,17 @@ impl Version {
     fn matches(&self, version: Option<&str>) -> bool {
         let other = version.unwrap_or("");
         match self {
-            Version::Absent => other.is_empty(),
-            Version::Number(n) => canonical_u64(other) == Some(*n),
-            Version::Text(text) => **text == *other,
+            ObjectVersion::Absent => other.is_empty(),
+            ObjectVersion::Number(n) => canonical_u64(other) == Some(*n),
+            ObjectVersion::Text(text) => **text == *other,
         }
     }
 
     fn text(&self) -> Option<String> {
         match self {
-            Version::Absent => None,
-            Version::Number(n) => Some(n.to_string()),
-            Version::Text(text) => Some(text.to_string()),
+            ObjectVersion::Absent => None,
+            ObjectVersion::Number(n) => Some(n.to_string()),
+            ObjectVersion::Text(text) => Some(text.to_string()),
         }
     }
 }
@@ -391,7 +391,7 @@ impl Interned {
     }
 
     /// Releases what `entry` holds.
-    fn release(&mut self, entry: &Entry) {
+    fn release(&mut self, entry: &HandledObject) {
         self.scopes.release(entry.scope, Scope::empty);
         for (name, _) in PackedLabels(&entry.labels) {
             self.label_names.release(name, Box::default);
@@ -412,8 +412,8 @@ enum Seen {
 
 /// What is kept of one object the plugin has handled.
 #[derive(Debug, Clone)]
-struct Entry {
-    version: Version,
+struct HandledObject {
+    version: ObjectVersion,
     name: Box<str>,
     /// Labels, in document order, each as the varint number of its interned name and the value
     /// as a varint length and bytes.
@@ -422,7 +422,7 @@ struct Entry {
     seen: Seen,
 }
 
-/// The labels of an entry, as packed in [`Entry::labels`].
+/// The labels of an entry, as packed in [`HandledObject::labels`].
 struct PackedLabels<'a>(&'a [u8]);
 
 impl<'a> Iterator for PackedLabels<'a> {
@@ -493,7 +493,7 @@ impl Admission {
 /// identity. See the [module documentation](self).
 #[derive(Debug, Default)]
 pub struct Checkpoint {
-    entries: HashMap<Key, Entry, foldhash::fast::RandomState>,
+    entries: HashMap<Key, HandledObject, foldhash::fast::RandomState>,
     shared: Interned,
     /// True from loading until [`Checkpoint::finish`].
     resuming: bool,
@@ -571,8 +571,8 @@ impl Checkpoint {
                 let scope =
                     self.shared
                         .scope(&meta.api_version, &meta.kind, meta.namespace.as_deref());
-                let entry = Entry {
-                    version: Version::of(meta.resource_version.as_deref()),
+                let entry = HandledObject {
+                    version: ObjectVersion::of(meta.resource_version.as_deref()),
                     name: meta.name.as_str().into(),
                     labels: labels.into_boxed_slice(),
                     scope,
@@ -688,7 +688,7 @@ impl Checkpoint {
 
     /// Synthesizes the `DELETED` of every unseen entry that `select` picks, marking it deleted.
     fn synthesize_deletions(&mut self, select: impl Fn(&Key, &Scope) -> bool) -> Vec<WatchEvent> {
-        let mut gone: Vec<(&Key, &mut Entry)> = Vec::new();
+        let mut gone: Vec<(&Key, &mut HandledObject)> = Vec::new();
         for (key, entry) in self.entries.iter_mut() {
             if entry.seen == Seen::No && select(key, self.shared.scopes.get(entry.scope)) {
                 gone.push((key, entry));
@@ -726,7 +726,7 @@ impl Checkpoint {
     }
 
     /// Puts `entry` under `key`, releasing what the entry it replaces held.
-    fn insert_entry(&mut self, key: Key, entry: Entry) {
+    fn insert_entry(&mut self, key: Key, entry: HandledObject) {
         if let Some(old) = self.entries.insert(key, entry) {
             self.shared.release(&old);
         }
@@ -780,7 +780,7 @@ impl Checkpoint {
 
 /// The `object` of a synthesized `DELETED`: byte for byte what the live source's reconciler
 /// writes for `deleted_object = "identity"` from the same event.
-fn identity(key: &Key, entry: &Entry, shared: &Interned) -> Vec<u8> {
+fn identity(key: &Key, entry: &HandledObject, shared: &Interned) -> Vec<u8> {
     let scope = shared.scopes.get(entry.scope);
     let mut out = Vec::with_capacity(160 + entry.labels.len());
     let json = |text: &str, out: &mut Vec<u8>| {
@@ -880,15 +880,18 @@ mod tests {
 
     #[test]
     fn versions_are_numbers_only_when_canonical() {
-        assert_eq!(Version::of(Some("123")), Version::Number(123));
-        assert_eq!(Version::of(Some("0")), Version::Number(0));
+        assert_eq!(ObjectVersion::of(Some("123")), ObjectVersion::Number(123));
+        assert_eq!(ObjectVersion::of(Some("0")), ObjectVersion::Number(0));
         for text in ["0123", "", "+1", "12a", "99999999999999999999999"] {
-            assert_eq!(Version::of(Some(text)), Version::Text(text.into()));
+            assert_eq!(
+                ObjectVersion::of(Some(text)),
+                ObjectVersion::Text(text.into())
+            );
         }
-        assert!(Version::Number(7).matches(Some("7")));
-        assert!(!Version::Number(7).matches(Some("07")));
-        assert!(Version::Absent.matches(Some("")));
-        assert!(Version::Text("".into()).matches(None));
+        assert!(ObjectVersion::Number(7).matches(Some("7")));
+        assert!(!ObjectVersion::Number(7).matches(Some("07")));
+        assert!(ObjectVersion::Absent.matches(Some("")));
+        assert!(ObjectVersion::Text("".into()).matches(None));
     }
 
     #[test]
