@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use support::apiserver::{watch_fixture, ApiServer};
+use support::wait;
 
 // --- a blocking HTTP/1.1 client ---
 
@@ -345,18 +346,6 @@ fn load_recorded(server: &ApiServer) {
     for (_, resource, line) in all {
         server.apply_event_line(resource, &line);
     }
-}
-
-/// Waits until `done` holds; false after `TIMEOUT`.
-fn wait_until(done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + TIMEOUT;
-    while !done() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    true
 }
 
 // --- discovery ---
@@ -1043,9 +1032,15 @@ fn a_cut_stream_sends_half_a_line_then_drops_the_connection() {
     let sent = format!("{}\n", pods[0]);
     let half = &sent.as_bytes()[..sent.len() / 2];
     assert_eq!(watch.next(TIMEOUT), Next::Cut(half.to_vec()));
-    assert!(
-        wait_until(|| server.open_watches() == 1),
-        "the cut watch is closed"
+    wait::until(
+        TIMEOUT,
+        || (server.open_watches() == 1).then_some(()),
+        || {
+            format!(
+                "the cut watch is not closed: {} open, not 1",
+                server.open_watches()
+            )
+        },
     );
 
     // Only one line was cut: the next watch (and the other one) get whole lines.

@@ -108,9 +108,7 @@ fn serve(stream: std::net::TcpStream, behaviour: Behaviour, log: &Mutex<Vec<Rece
 /// Replays one Pod event through `test_http` with `config` (TOML for its plugin section, after
 /// `[plugins.test_http]`) and returns what the plugin logged: the host's answer, parsed.
 fn answer_with(config: &str, env: &[(&str, &str)]) -> Value {
-    let plugins = plugins_dir(&["test_http"]);
-    let config_path = plugins.path().join("config.toml");
-    std::fs::write(&config_path, config).expect("config");
+    let (plugins, config_path) = plugins_dir_with_config(&["test_http"], config);
     let events = plugins.path().join("events.jsonl");
     std::fs::write(&events, pod_event("ADDED", "shop", "web-1")).expect("events");
     let output = controller()
@@ -213,43 +211,26 @@ fn slow_servers_time_out_and_redirects_are_not_followed() {
     );
 }
 
-/// A Route for the routes CRD of the test API server.
-fn route(namespace: &str, name: &str, host: &str) -> String {
-    format!(
-        r#"{{"metadata":{{"name":"{name}","namespace":"{namespace}"}},"spec":{{"host":"{host}","to":{{"kind":"Service","name":"{name}"}}}}}}"#
-    )
-}
-
 /// `test_http` in `kube_request` mode patches Route shop/web on each Pod event; `grant` is its
 /// capability section (or none).
 fn kube_patch_answer(server: &support::apiserver::ApiServer, grant: &str) -> Value {
-    let plugins = plugins_dir(&["test_http"]);
-    let config = plugins.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let (plugins, config) = plugins_dir_with_config(
+        &["test_http"],
+        &format!(
             "[plugins.test_http.config]\nfunction = \"kube_request\"\n[plugins.test_http.config.request]\nverb = \"patch\"\nresource = \"routes.route.openshift.io\"\nnamespace = \"shop\"\nname = \"web\"\npatch = {{ metadata = {{ annotations = {{ seen-by = \"{{name}}\" }} }} }}\n{grant}"
         ),
-    )
-    .expect("config");
-    let config = config.to_str().expect("UTF-8").to_owned();
+    );
     let controller = support::controller::Controller::start_in(
         server,
         plugins,
         &[("CONFIG_FILE", config.as_str())],
     );
-    let start = std::time::Instant::now();
-    loop {
-        if let Some(said) = controller.plugin_said("test_http").first() {
-            return serde_json::from_str(said).expect("the answer is JSON");
-        }
-        assert!(
-            start.elapsed() < support::controller::PATIENCE,
-            "{:#?}",
-            controller.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let said = wait::until(
+        support::controller::PATIENCE,
+        || controller.plugin_said("test_http").into_iter().next(),
+        || format!("test_http said nothing:\n{:#?}", controller.logs()),
+    );
+    serde_json::from_str(&said).expect("the answer is JSON")
 }
 
 #[test]
@@ -257,8 +238,11 @@ fn a_granted_plugin_patches_objects_with_the_controllers_credentials() {
     let server = support::apiserver::ApiServer::builder()
         .with_routes()
         .start();
-    server.create("routes", &route("shop", "web", "web.apps.example.com"));
-    server.create("pods", &pod_object("web-1"));
+    server.create(
+        "routes",
+        &route_object("shop", "web", "web.apps.example.com"),
+    );
+    server.create("pods", &pod_object("shop", "web-1", "nginx:1"));
     let grant =
         "[plugins.test_http.capabilities.kubernetes]\npatch = [\"routes.route.openshift.io\"]\n";
     let answer = kube_patch_answer(&server, grant);
@@ -285,8 +269,11 @@ fn kubernetes_writes_outside_the_grant_or_rbac_are_refused() {
     let server = support::apiserver::ApiServer::builder()
         .with_routes()
         .start();
-    server.create("routes", &route("shop", "web", "web.apps.example.com"));
-    server.create("pods", &pod_object("web-1"));
+    server.create(
+        "routes",
+        &route_object("shop", "web", "web.apps.example.com"),
+    );
+    server.create("pods", &pod_object("shop", "web-1", "nginx:1"));
     let answer = kube_patch_answer(&server, "");
     assert_eq!(
         answer["error"],
@@ -305,11 +292,4 @@ fn kubernetes_writes_outside_the_grant_or_rbac_are_refused() {
             .is_some_and(|m| m.contains("cannot patch resource \"routes\"")),
         "{answer}"
     );
-}
-
-/// A Pod object for `ApiServer::create`.
-fn pod_object(name: &str) -> String {
-    format!(
-        r#"{{"metadata":{{"name":"{name}","namespace":"shop"}},"spec":{{"containers":[{{"name":"c","image":"nginx:1"}}]}}}}"#
-    )
 }

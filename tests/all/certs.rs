@@ -53,44 +53,15 @@ patch = ["routes.route.openshift.io"]
     config
 }
 
-/// A plugins directory with `plugin_certs` and a config file holding `config`.
-fn plugin_with_config(config: &str) -> (tempfile::TempDir, String) {
-    let dir = plugins_dir(&[PLUGIN]);
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, config).expect("write config");
-    let path = path.to_str().expect("UTF-8 path").to_owned();
-    (dir, path)
-}
-
+/// A Route in `shop`; `managed` asks the plugin for a certificate (the annotation).
 fn route(name: &str, host: &str, managed: bool) -> String {
-    let annotations = if managed {
+    let mut route: Value = serde_json::from_str(&route_object("shop", name, host)).expect("JSON");
+    route["metadata"]["annotations"] = if managed {
         json!({"openshift.io/managed.cert": "true"})
     } else {
         json!({})
     };
-    json!({
-        "metadata": {"name": name, "namespace": "shop", "annotations": annotations},
-        "spec": {"host": host, "to": {"kind": "Service", "name": name, "weight": 100}, "wildcardPolicy": "None"},
-    })
-    .to_string()
-}
-
-/// Waits until the plugin has logged `n` lines in all; returns them.
-fn wait_for_lines(controller: &Controller, n: usize) -> Vec<(String, String)> {
-    let start = Instant::now();
-    loop {
-        let lines = controller.plugin_lines(PLUGIN);
-        if lines.len() >= n {
-            return lines;
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{PLUGIN} logged {} of {n} lines:\n{:#?}",
-            lines.len(),
-            controller.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    route.to_string()
 }
 
 /// The PATCH requests the API server received, as paths.
@@ -188,7 +159,7 @@ fn an_annotated_route_gets_one_certificate_that_chains_to_the_ca() {
     let server = ApiServer::builder().with_routes().start();
     server.create("routes", &route("plain", "plain.apps.example.com", false));
     server.create("routes", &route("web", HOST, true));
-    let (dir, config) = plugin_with_config(&config(&cfssl, true));
+    let (dir, config) = plugins_dir_with_config(&[PLUGIN], &config(&cfssl, true));
     let controller = Controller::start_in(
         &server,
         dir,
@@ -217,7 +188,7 @@ fn an_annotated_route_gets_one_certificate_that_chains_to_the_ca() {
     );
 
     // ADDED: issued and patched; then the MODIFIED event of that patch: up to date.
-    let lines = wait_for_lines(&controller, 2);
+    let lines = controller.wait_for_plugin_lines(PLUGIN, "", 2);
     let (level, issued) = &lines[0];
     assert_eq!(level, "INFO", "{}", context());
     let prefix = format!("certs: issued certificate for {HOST} (Route shop/web), expires ");
@@ -271,7 +242,7 @@ fn an_annotated_route_gets_one_certificate_that_chains_to_the_ca() {
     let mut changed = stored.clone();
     changed["metadata"]["labels"] = json!({"app": "web"});
     server.modify("routes", &changed.to_string());
-    let lines = wait_for_lines(&controller, 3);
+    let lines = controller.wait_for_plugin_lines(PLUGIN, "", 3);
     assert_eq!(lines[2].0, "DEBUG", "{}", context());
     std::thread::sleep(QUIET);
 
@@ -307,13 +278,13 @@ fn without_the_kubernetes_grant_nothing_is_patched() {
     };
     let server = ApiServer::builder().with_routes().start();
     server.create("routes", &route("web", HOST, true));
-    let (dir, config) = plugin_with_config(&config(&cfssl, false));
+    let (dir, config) = plugins_dir_with_config(&[PLUGIN], &config(&cfssl, false));
     let controller = Controller::start_in(
         &server,
         dir,
         &[("CONFIG_FILE", &config), ("K8S_RESOURCE", "routes")],
     );
-    let lines = wait_for_lines(&controller, 1);
+    let lines = controller.wait_for_plugin_lines(PLUGIN, "", 1);
     let (level, message) = &lines[0];
     assert_eq!(level, "ERROR", "{:#?}", controller.logs());
     assert_eq!(
@@ -344,7 +315,7 @@ fn a_certificate_is_issued_once_cfssl_comes_back() {
     let server = ApiServer::builder().with_routes().start();
     server.create("routes", &route("web", HOST, true));
     server.create("routes", &route("api", "api.apps.example.com", false));
-    let (dir, config) = plugin_with_config(&config(&cfssl, true));
+    let (dir, config) = plugins_dir_with_config(&[PLUGIN], &config(&cfssl, true));
     let controller = Controller::start_in(
         &server,
         dir,
@@ -358,7 +329,7 @@ fn a_certificate_is_issued_once_cfssl_comes_back() {
             cfssl.log()
         )
     };
-    let lines = wait_for_lines(&controller, 1);
+    let lines = controller.wait_for_plugin_lines(PLUGIN, "", 1);
     assert_eq!(lines[0].0, "INFO", "{}", context());
     assert_eq!(patches(&server), [ROUTE_PATH], "{}", context());
 
@@ -381,19 +352,18 @@ fn a_certificate_is_issued_once_cfssl_comes_back() {
         "certs: cannot issue a certificate for api.apps.example.com (Route shop/api): CFSSL POST \
          {url}/api/v1/cfssl/newcert: HTTP request failed: "
     );
-    let start = Instant::now();
-    let warnings = loop {
-        let warnings: Vec<(String, String)> = controller
-            .plugin_lines(PLUGIN)
-            .into_iter()
-            .filter(|(_, message)| message.starts_with(&failed))
-            .collect();
-        if warnings.len() >= 2 {
-            break warnings;
-        }
-        assert!(start.elapsed() < PATIENCE, "{}", context());
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let warnings = wait::until(
+        PATIENCE,
+        || {
+            let warnings: Vec<(String, String)> = controller
+                .plugin_lines(PLUGIN)
+                .into_iter()
+                .filter(|(_, message)| message.starts_with(&failed))
+                .collect();
+            (warnings.len() >= 2).then_some(warnings)
+        },
+        || format!("{PLUGIN} did not warn twice {failed:?}: {}", context()),
+    );
     for (level, message) in &warnings {
         assert_eq!(level, "WARN", "{message}");
         assert!(message.ends_with("; will retry"), "{message}");
@@ -414,21 +384,17 @@ fn a_certificate_is_issued_once_cfssl_comes_back() {
     let stopped_for = began.elapsed();
     cfssl.start_again();
     let restarted = Instant::now();
-    let issued_line = loop {
-        if let Some(line) = controller
-            .plugin_lines(PLUGIN)
-            .into_iter()
-            .find(|(_, message)| {
-                message.starts_with(
-                    "certs: issued certificate for api.apps.example.com (Route shop/api), expires ",
-                )
-            })
-        {
-            break line;
-        }
-        assert!(restarted.elapsed() < PATIENCE, "{}", context());
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let issued = "certs: issued certificate for api.apps.example.com (Route shop/api), expires ";
+    let issued_line = wait::until(
+        PATIENCE,
+        || {
+            controller
+                .plugin_lines(PLUGIN)
+                .into_iter()
+                .find(|(_, message)| message.starts_with(issued))
+        },
+        || format!("{PLUGIN} never logged {issued:?}: {}", context()),
+    );
     let converged = restarted.elapsed();
     assert_eq!(issued_line.0, "INFO", "{}", context());
     let api_path = "/apis/route.openshift.io/v1/namespaces/shop/routes/api";

@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::apiserver::ApiServer;
-use support::controller::{Controller, PATIENCE};
+use support::controller::Controller;
 use support::pdns::{self, PowerDns};
 use support::*;
 
@@ -51,41 +51,6 @@ X-API-Key = {{ env = "PDNS_API_KEY" }}
     )
 }
 
-/// A plugins directory with `plugin_dns` and a config file holding `config`.
-fn plugin_with_config(config: &str) -> (tempfile::TempDir, String) {
-    let dir = plugins_dir(&[PLUGIN]);
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, config).expect("write config");
-    let path = path.to_str().expect("UTF-8 path").to_owned();
-    (dir, path)
-}
-
-fn route(name: &str, host: &str) -> String {
-    json!({
-        "metadata": {"name": name, "namespace": "shop"},
-        "spec": {"host": host, "to": {"kind": "Service", "name": name, "weight": 100}, "wildcardPolicy": "None"},
-    })
-    .to_string()
-}
-
-/// Waits until the plugin has logged `n` lines in all; returns the `n`th as (level, message).
-fn wait_for_line(controller: &Controller, n: usize) -> (String, String) {
-    let start = Instant::now();
-    loop {
-        let lines = controller.plugin_lines(PLUGIN);
-        if lines.len() >= n {
-            return lines[n - 1].clone();
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{PLUGIN} logged {} of {n} lines:\n{:#?}",
-            lines.len(),
-            controller.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn info(message: &str) -> (String, String) {
     ("INFO".to_owned(), message.to_owned())
 }
@@ -109,7 +74,7 @@ fn route_records_resolve_move_stay_put_and_disappear() {
     assert_eq!(pdns.status("web.apps.example.com"), "NXDOMAIN");
 
     let server = ApiServer::builder().with_routes().start();
-    let (dir, config) = plugin_with_config(&config(&pdns));
+    let (dir, config) = plugins_dir_with_config(&[PLUGIN], &config(&pdns));
     let controller = Controller::start_in(
         &server,
         dir,
@@ -137,9 +102,12 @@ fn route_records_resolve_move_stay_put_and_disappear() {
     );
 
     // Created: the host resolves to the router, with its ownership record beside it.
-    server.create("routes", &route("web", "web.apps.example.com"));
+    server.create(
+        "routes",
+        &route_object("shop", "web", "web.apps.example.com"),
+    );
     assert_eq!(
-        wait_for_line(&controller, 1),
+        controller.wait_for_plugin_lines(PLUGIN, "", 1)[0],
         info("dns: web.apps.example.com. A 10.0.0.10 (Route shop/web)")
     );
     assert_eq!(
@@ -155,9 +123,12 @@ fn route_records_resolve_move_stay_put_and_disappear() {
     let created = pdns.serial();
 
     // The host changes: the record moves, the old name is gone.
-    server.modify("routes", &route("web", "shop.apps.example.com"));
+    server.modify(
+        "routes",
+        &route_object("shop", "web", "shop.apps.example.com"),
+    );
     assert_eq!(
-        wait_for_line(&controller, 2),
+        controller.wait_for_plugin_lines(PLUGIN, "", 2)[1],
         info("dns: shop.apps.example.com. A 10.0.0.10; removed web.apps.example.com. (Route shop/web)")
     );
     assert_eq!(
@@ -173,9 +144,12 @@ fn route_records_resolve_move_stay_put_and_disappear() {
     assert_eq!(moved, created + 1, "one PATCH, one serial");
 
     // Delivered again (only the resourceVersion changes): nothing changes, not even the serial.
-    server.modify("routes", &route("web", "shop.apps.example.com"));
+    server.modify(
+        "routes",
+        &route_object("shop", "web", "shop.apps.example.com"),
+    );
     assert_eq!(
-        wait_for_line(&controller, 3),
+        controller.wait_for_plugin_lines(PLUGIN, "", 3)[2],
         info("dns: shop.apps.example.com. A 10.0.0.10 already in place (Route shop/web)")
     );
     assert_eq!(pdns.dig("shop.apps.example.com", "A"), [ROUTER]);
@@ -189,44 +163,62 @@ fn route_records_resolve_move_stay_put_and_disappear() {
     assert_eq!(a_records[0]["records"].as_array().map(Vec::len), Some(1));
 
     // Names it does not own: another Route's host, a record written by hand.
-    server.create("routes", &route("copycat", "shop.apps.example.com"));
+    server.create(
+        "routes",
+        &route_object("shop", "copycat", "shop.apps.example.com"),
+    );
     assert_eq!(
-        wait_for_line(&controller, 4),
+        controller.wait_for_plugin_lines(PLUGIN, "", 4)[3],
         warn(
             "dns: left shop.apps.example.com. alone: owned by Route shop/web (Route shop/copycat)"
         )
     );
-    server.create("routes", &route("manual", "manual.apps.example.com"));
+    server.create(
+        "routes",
+        &route_object("shop", "manual", "manual.apps.example.com"),
+    );
     assert_eq!(
-        wait_for_line(&controller, 5),
+        controller.wait_for_plugin_lines(PLUGIN, "", 5)[4],
         warn("dns: left manual.apps.example.com. alone: it has A records that event-controller did not write (Route shop/manual)")
     );
     assert_eq!(pdns.dig("manual.apps.example.com", "A"), ["192.0.2.1"]);
 
     // Deleted: the record disappears.
-    server.delete("routes", &route("web", "shop.apps.example.com"));
+    server.delete(
+        "routes",
+        &route_object("shop", "web", "shop.apps.example.com"),
+    );
     assert_eq!(
-        wait_for_line(&controller, 6),
+        controller.wait_for_plugin_lines(PLUGIN, "", 6)[5],
         info("dns: removed shop.apps.example.com. (Route shop/web)")
     );
     assert!(pdns.dig("shop.apps.example.com", "A").is_empty());
     assert_eq!(pdns.status("shop.apps.example.com"), "NXDOMAIN");
 
     // The other claimant gets the name on its next event; then everything goes.
-    server.modify("routes", &route("copycat", "shop.apps.example.com"));
+    server.modify(
+        "routes",
+        &route_object("shop", "copycat", "shop.apps.example.com"),
+    );
     assert_eq!(
-        wait_for_line(&controller, 7),
+        controller.wait_for_plugin_lines(PLUGIN, "", 7)[6],
         info("dns: shop.apps.example.com. A 10.0.0.10 (Route shop/copycat)")
     );
     assert_eq!(pdns.dig("shop.apps.example.com", "A"), [ROUTER]);
-    server.delete("routes", &route("copycat", "shop.apps.example.com"));
+    server.delete(
+        "routes",
+        &route_object("shop", "copycat", "shop.apps.example.com"),
+    );
     assert_eq!(
-        wait_for_line(&controller, 8),
+        controller.wait_for_plugin_lines(PLUGIN, "", 8)[7],
         info("dns: removed shop.apps.example.com. (Route shop/copycat)")
     );
-    server.delete("routes", &route("manual", "manual.apps.example.com"));
+    server.delete(
+        "routes",
+        &route_object("shop", "manual", "manual.apps.example.com"),
+    );
     assert_eq!(
-        wait_for_line(&controller, 9),
+        controller.wait_for_plugin_lines(PLUGIN, "", 9)[8],
         (
             "DEBUG".to_owned(),
             "dns: no records to remove (Route shop/manual)".to_owned()
@@ -276,7 +268,7 @@ fn records_converge_after_powerdns_comes_back() {
         return;
     };
     let server = ApiServer::builder().with_routes().start();
-    let (dir, config) = plugin_with_config(&config(&pdns));
+    let (dir, config) = plugins_dir_with_config(&[PLUGIN], &config(&pdns));
     let controller = Controller::start_in(
         &server,
         dir,
@@ -293,8 +285,14 @@ fn records_converge_after_powerdns_comes_back() {
             pdns.log()
         )
     };
-    server.create("routes", &route("web", "web.apps.example.com"));
-    server.create("routes", &route("old", "old.apps.example.com"));
+    server.create(
+        "routes",
+        &route_object("shop", "web", "web.apps.example.com"),
+    );
+    server.create(
+        "routes",
+        &route_object("shop", "old", "old.apps.example.com"),
+    );
     controller.wait_for_plugin_lines(PLUGIN, "A 10.0.0.10 (Route shop/", 2);
     assert_eq!(
         pdns.dig("web.apps.example.com", "A"),
@@ -312,9 +310,18 @@ fn records_converge_after_powerdns_comes_back() {
     // PowerDNS goes down; meanwhile a new Route, a moved host, a deleted Route.
     pdns.stop();
     let began = Instant::now();
-    server.create("routes", &route("api", "api.apps.example.com"));
-    server.modify("routes", &route("web", "shop.apps.example.com"));
-    server.delete("routes", &route("old", "old.apps.example.com"));
+    server.create(
+        "routes",
+        &route_object("shop", "api", "api.apps.example.com"),
+    );
+    server.modify(
+        "routes",
+        &route_object("shop", "web", "shop.apps.example.com"),
+    );
+    server.delete(
+        "routes",
+        &route_object("shop", "old", "old.apps.example.com"),
+    );
 
     // Each is a WARN with a retry; the host delivers each again while PowerDNS is down.
     let zone_url = format!(

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use support::apiserver::ApiServer;
+use support::wait;
 use tokio::sync::watch;
 
 const NAMESPACE: &str = "ec";
@@ -187,14 +188,19 @@ impl Sampler {
     }
 }
 
-/// Waits until `done` holds, polling every millisecond; how long that took. Panics after
+/// How often [`wait_for`] looks: finer than [`wait::POLL`], as it measures takeover times.
+const MEASURE_EVERY: Duration = Duration::from_millis(1);
+
+/// Waits until `done` holds, polling every [`MEASURE_EVERY`]; how long that took. Panics after
 /// `timeout`.
 fn wait_for(what: &str, timeout: Duration, done: impl Fn() -> bool) -> Duration {
     let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < timeout, "no {what} after {timeout:?}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait::until_every(
+        MEASURE_EVERY,
+        timeout,
+        || done().then_some(()),
+        || format!("no {what}"),
+    );
     started.elapsed()
 }
 

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use support::alertmanager::Alertmanager;
 use support::apiserver::ApiServer;
-use support::controller::{Controller, PATIENCE};
+use support::controller::Controller;
 use support::*;
 
 const PLUGIN: &str = "plugin_alertmanager";
@@ -54,35 +54,6 @@ fn recovered_pod(crash_looping: &str, rv: u64) -> String {
     event.to_string()
 }
 
-/// A plugins directory with `plugin_alertmanager` and a config file holding `config`.
-fn plugin_with_config(config: &str) -> (tempfile::TempDir, String) {
-    let dir = plugins_dir(&[PLUGIN]);
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, config).expect("write config");
-    let path = path.to_str().expect("UTF-8 path").to_owned();
-    (dir, path)
-}
-
-/// Waits until the plugin logged a line containing `needle`; returns (level, message).
-fn wait_for_plugin_line(controller: &Controller, needle: &str) -> (String, String) {
-    let start = Instant::now();
-    loop {
-        if let Some(line) = controller
-            .plugin_lines(PLUGIN)
-            .into_iter()
-            .find(|(_, message)| message.contains(needle))
-        {
-            return line;
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{PLUGIN} never logged {needle:?}:\n{:#?}",
-            controller.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn crash_looping_pod_fires_then_resolves_in_alertmanager() {
     let Some(am) =
@@ -95,8 +66,10 @@ fn crash_looping_pod_fires_then_resolves_in_alertmanager() {
     server.apply_event_line("pods", &crash_looping);
 
     let url = am.url();
-    let (dir, config) = plugin_with_config(&format!(
-        r#"
+    let (dir, config) = plugins_dir_with_config(
+        &[PLUGIN],
+        &format!(
+            r#"
 [plugins.plugin_alertmanager.config]
 url = "{url}"
 resolve_after_seconds = 300
@@ -104,7 +77,8 @@ resolve_after_seconds = 300
 [plugins.plugin_alertmanager.capabilities.http]
 allow = ["{url}/api/v2/"]
 "#
-    ));
+        ),
+    );
     let controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
     let context = || {
         format!(
@@ -140,7 +114,9 @@ allow = ["{url}/api/v2/"]
     let ends_at = alert["endsAt"].as_str().expect("endsAt");
     assert!(ends_at > starts_at, "{alert:#?}");
     assert_eq!(
-        wait_for_plugin_line(&controller, "firing"),
+        controller
+            .wait_for_plugin_lines(PLUGIN, "firing", 1)
+            .remove(0),
         (
             "INFO".to_owned(),
             format!(
@@ -156,7 +132,7 @@ allow = ["{url}/api/v2/"]
     let rv = server.resource_version() + 1;
     server.apply_event_line("pods", &recovered_pod(&crash_looping, rv));
     assert_eq!(
-        wait_for_plugin_line(&controller, "resolved: "),
+        controller.wait_for_plugin_lines(PLUGIN, "resolved: ", 1).remove(0),
         (
             "INFO".to_owned(),
             format!(
@@ -184,16 +160,21 @@ fn without_the_capability_the_post_is_denied() {
     };
     let server = ApiServer::start();
     server.apply_event_line("pods", &crash_looping_pod());
-    let (dir, config) = plugin_with_config(&format!(
-        r#"
+    let (dir, config) = plugins_dir_with_config(
+        &[PLUGIN],
+        &format!(
+            r#"
 [plugins.plugin_alertmanager.config]
 url = "{}"
 "#,
-        am.url()
-    ));
+            am.url()
+        ),
+    );
     let controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
 
-    let (level, message) = wait_for_plugin_line(&controller, "denied");
+    let (level, message) = controller
+        .wait_for_plugin_lines(PLUGIN, "denied", 1)
+        .remove(0);
     assert_eq!(level, "ERROR", "{message}");
     assert!(
         message.starts_with(&format!(
@@ -248,15 +229,18 @@ fn alerts_converge_after_alertmanager_comes_back() {
     server.apply_event_line("pods", &crash_looping);
 
     let url = am.url();
-    let (dir, config) = plugin_with_config(&format!(
-        r#"
+    let (dir, config) = plugins_dir_with_config(
+        &[PLUGIN],
+        &format!(
+            r#"
 [plugins.plugin_alertmanager.config]
 url = "{url}"
 
 [plugins.plugin_alertmanager.capabilities.http]
 allow = ["{url}/api/v2/"]
 "#
-    ));
+        ),
+    );
     // A second plugin, to see the events keep flowing to others.
     std::fs::copy(plugin("test_echo"), dir.path().join("test_echo.wasm")).expect("copy");
     let controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
@@ -346,7 +330,7 @@ allow = ["{url}/api/v2/"]
     let resolved = format!(
         "alertmanager: 0 firing, 1 resolved (resolved: PodCrashLooping shop/{POD}/metrics-sidecar)"
     );
-    wait_for_plugin_line(&controller, &resolved);
+    controller.wait_for_plugin_lines(PLUGIN, &resolved, 1);
     assert_eq!(am.received("resolved"), 1.0, "{}", context());
     assert_eq!(am.received("firing"), 2.0, "{}", context());
     assert!(

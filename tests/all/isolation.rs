@@ -13,23 +13,14 @@ use support::*;
 /// Pods the hostile suite's server holds before the controller starts.
 const PODS: usize = 12;
 
-/// A small Pod for `ApiServer::create` / `modify`.
-fn pod(namespace: &str, name: &str, image: &str) -> String {
-    format!(
-        r#"{{"metadata":{{"name":"{name}","namespace":"{namespace}"}},"spec":{{"containers":[{{"name":"c","image":"{image}"}}]}}}}"#
-    )
-}
-
-/// A plugins directory with copies of the named plugins (`file name <- plugin`) and a config file.
-fn plugins_with_config(copies: &[(&str, &str)], config: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
+/// [`plugins_dir_with_config`] with the plugins copied under other names (`file name <-
+/// plugin`): one plugin loaded twice, with different settings.
+fn plugin_copies_with_config(copies: &[(&str, &str)], config: &str) -> (tempfile::TempDir, String) {
+    let (dir, config_path) = plugins_dir_with_config(&[], config);
     for (file, plugin_name) in copies {
         std::fs::copy(plugin(plugin_name), dir.path().join(format!("{file}.wasm")))
             .expect("copy plugin");
     }
-    let config_path = dir.path().join("config.toml");
-    std::fs::write(&config_path, config).expect("write config");
-    let config_path = config_path.to_str().expect("UTF-8 path").to_owned();
     (dir, config_path)
 }
 
@@ -49,20 +40,20 @@ fn failures_of(controller: &Controller, plugin: &str) -> Vec<Value> {
 
 /// Waits until `plugin` has failed at least `n` times; returns those log lines.
 fn wait_for_failures(controller: &Controller, plugin: &str, n: usize) -> Vec<Value> {
-    let start = Instant::now();
-    loop {
-        let failures = failures_of(controller, plugin);
-        if failures.len() >= n {
-            return failures;
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{plugin} failed {} of {n} times:\n{:#?}",
-            failures.len(),
-            controller.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait::until(
+        PATIENCE,
+        || {
+            let failures = failures_of(controller, plugin);
+            (failures.len() >= n).then_some(failures)
+        },
+        || {
+            format!(
+                "{plugin} failed {} of {n} times:\n{:#?}",
+                failures_of(controller, plugin).len(),
+                controller.logs()
+            )
+        },
+    )
 }
 
 const HOSTILE_CONFIG: &str = r#"
@@ -142,12 +133,15 @@ const LOAD_FAILURES: &[(&str, &str, &str)] = &[
 fn hostile_plugins_cannot_hurt_the_host_or_each_other() {
     let server = ApiServer::start();
     for i in 0..PODS {
-        server.create("pods", &pod("shop", &format!("web-{i:02}"), "nginx:1"));
+        server.create(
+            "pods",
+            &pod_object("shop", &format!("web-{i:02}"), "nginx:1"),
+        );
     }
     let mut copies: Vec<(&str, &str)> = CALL_FAILURES.iter().map(|f| (f.0, f.0)).collect();
     copies.extend(LOAD_FAILURES.iter().map(|f| (f.0, f.1)));
     copies.push(("test_echo", "test_echo"));
-    let (dir, config) = plugins_with_config(&copies, HOSTILE_CONFIG);
+    let (dir, config) = plugin_copies_with_config(&copies, HOSTILE_CONFIG);
     let mut controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
 
     // The well-behaved plugin gets every listed object while the slowest hostile plugin has
@@ -189,7 +183,10 @@ fn hostile_plugins_cannot_hurt_the_host_or_each_other() {
     // Changes keep flowing to test_echo, in order, while the hostile plugins fail or are
     // backed off.
     for i in 0..PODS {
-        server.modify("pods", &pod("shop", &format!("web-{i:02}"), "nginx:2"));
+        server.modify(
+            "pods",
+            &pod_object("shop", &format!("web-{i:02}"), "nginx:2"),
+        );
     }
     let all = controller.wait_for_events(2 * PODS);
     let modified: Vec<String> = (0..PODS)
@@ -228,9 +225,9 @@ fn hostile_plugins_cannot_hurt_the_host_or_each_other() {
 #[test]
 fn a_fuel_budget_stops_a_runaway_plugin() {
     let server = ApiServer::start();
-    server.create("pods", &pod("shop", "web", "nginx:1"));
-    let (dir, config) = plugins_with_config(
-        &[("hostile_loop", "hostile_loop"), ("test_echo", "test_echo")],
+    server.create("pods", &pod_object("shop", "web", "nginx:1"));
+    let (dir, config) = plugins_dir_with_config(
+        &["hostile_loop", "test_echo"],
         "[plugins.hostile_loop.limits]\nfuel = 1000000\ncall_timeout_ms = 60000\n",
     );
     let controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
@@ -250,19 +247,21 @@ fn a_fuel_budget_stops_a_runaway_plugin() {
 #[test]
 fn plugins_get_no_files_environment_or_network() {
     let server = ApiServer::start();
-    server.create("pods", &pod("shop", "web", "nginx:1"));
+    server.create("pods", &pod_object("shop", "web", "nginx:1"));
     let controller = Controller::start_with(
         &server,
         &["hostile_escape", "test_echo"],
         &[("SECRET_FROM_THE_HOST", "do-not-leak")],
     );
     controller.wait_for_events(1);
-    let start = Instant::now();
-    while controller.plugin_said("hostile_escape").is_empty() {
-        assert!(start.elapsed() < PATIENCE, "{:#?}", controller.logs());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let seen = controller.plugin_said("hostile_escape");
+    let seen = wait::until(
+        PATIENCE,
+        || {
+            let said = controller.plugin_said("hostile_escape");
+            (!said.is_empty()).then_some(said)
+        },
+        || format!("hostile_escape said nothing:\n{:#?}", controller.logs()),
+    );
     assert_eq!(
         seen,
         ["passwd=denied token=denied env=0 args=0 root=denied cwd=denied socket=denied"]
@@ -280,7 +279,7 @@ fn secrets_are_redacted_unless_a_plugin_is_allowed_to_see_them() {
             r#"{{"metadata":{{"name":"db","namespace":"shop","annotations":{{"kubectl.kubernetes.io/last-applied-configuration":"{last_applied}","team":"payments"}}}},"data":{{"password":"aHVudGVyMg=="}},"stringData":{{"user":"admin"}},"type":"Opaque"}}"#
         ),
     );
-    let (dir, config) = plugins_with_config(
+    let (dir, config) = plugin_copies_with_config(
         &[
             ("sees_redacted", "test_secret_view"),
             ("sees_secrets", "test_secret_view"),
@@ -292,13 +291,14 @@ fn secrets_are_redacted_unless_a_plugin_is_allowed_to_see_them() {
         dir,
         &[("CONFIG_FILE", &config), ("K8S_RESOURCE", "secrets")],
     );
-    let start = Instant::now();
-    while controller.plugin_said("sees_secrets").is_empty()
-        || controller.plugin_said("sees_redacted").is_empty()
-    {
-        assert!(start.elapsed() < PATIENCE, "{:#?}", controller.logs());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait::until(
+        PATIENCE,
+        || {
+            let silent = |plugin| controller.plugin_said(plugin).is_empty();
+            (!silent("sees_secrets") && !silent("sees_redacted")).then_some(())
+        },
+        || format!("a view of the Secret is missing:\n{:#?}", controller.logs()),
+    );
     assert_eq!(
         controller.plugin_said("sees_redacted"),
         [r#"db data={"password":""} stringData={"user":""} lastApplied="""#]
@@ -316,7 +316,7 @@ fn secrets_are_redacted_unless_a_plugin_is_allowed_to_see_them() {
 #[test]
 fn readiness_follows_the_first_list_and_metrics_count_the_watch() {
     let server = ApiServer::builder().deny("pods").start();
-    server.create("pods", &pod("shop", "web", "nginx:1"));
+    server.create("pods", &pod_object("shop", "web", "nginx:1"));
     let controller = Controller::start(&server, &[]);
     controller.wait_for_log("pods is forbidden");
     assert_eq!(controller.get("/healthz"), (200, "ok\n".to_owned()));
@@ -337,15 +337,21 @@ fn readiness_follows_the_first_list_and_metrics_count_the_watch() {
     // A change made while the watch is down, then a compacted history: the watch restarts
     // and relists.
     server.stop();
-    server.modify("pods", &pod("shop", "web", "nginx:2"));
+    server.modify("pods", &pod_object("shop", "web", "nginx:2"));
     server.compact();
     server.restart();
     controller.wait_for_log("listing again");
-    let start = Instant::now();
-    while controller.metric("event_controller_relists_total{resource=\"pods\"}") < 1.0 {
-        assert!(start.elapsed() < PATIENCE, "no relist counted");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let relists = "event_controller_relists_total{resource=\"pods\"}";
+    wait::until(
+        PATIENCE,
+        || (controller.metric(relists) >= 1.0).then_some(()),
+        || {
+            format!(
+                "no relist counted: {relists} {}",
+                controller.metric(relists)
+            )
+        },
+    );
     assert!(controller.metric("event_controller_watch_restarts_total{resource=\"pods\"}") >= 2.0);
 }
 
@@ -354,18 +360,19 @@ fn readiness_follows_the_first_list_and_metrics_count_the_watch() {
 fn burst(server: &ApiServer, objects: usize, changes: usize) -> Vec<String> {
     let mut lines = Vec::new();
     for i in 0..objects {
-        lines.push(echo_of(
-            &server.create("pods", &pod("shop", &format!("p-{i:03}"), "img:0")),
-        ));
+        lines.push(echo_of(&server.create(
+            "pods",
+            &pod_object("shop", &format!("p-{i:03}"), "img:0"),
+        )));
     }
     for round in 1..=changes {
         for i in 0..objects {
-            let changed = pod("shop", &format!("p-{i:03}"), &format!("img:{round}"));
+            let changed = pod_object("shop", &format!("p-{i:03}"), &format!("img:{round}"));
             lines.push(echo_of(&server.modify("pods", &changed)));
         }
     }
     for i in (0..objects).step_by(3) {
-        server.delete("pods", &pod("shop", &format!("p-{i:03}"), ""));
+        server.delete("pods", &pod_object("shop", &format!("p-{i:03}"), ""));
         lines.push(format!("DELETED shop/p-{i:03}"));
     }
     lines
@@ -417,10 +424,7 @@ fn echo_beside_slow(server: &ApiServer, section: &str) -> Controller {
     let config = format!(
         "[plugins.test_slow]\n{section}\n\n[plugins.test_slow.config]\nspin = {SLOW_SPIN}\n"
     );
-    let (dir, config) = plugins_with_config(
-        &[("test_echo", "test_echo"), ("test_slow", "test_slow")],
-        &config,
-    );
+    let (dir, config) = plugins_dir_with_config(&["test_echo", "test_slow"], &config);
     let controller = Controller::start_in(server, dir, &[("CONFIG_FILE", &config)]);
     controller.wait_for_log("listed");
     controller
@@ -500,10 +504,7 @@ fn a_slow_plugin_falls_behind_alone_and_ends_with_the_newest_state_of_every_obje
 fn a_stuck_plugin_holds_nobody_back() {
     let server = ApiServer::start();
     let config = "[plugins.hostile_loop]\nqueue_size = 4\n\n[plugins.hostile_loop.limits]\ncall_timeout_ms = 2000\n";
-    let (dir, config) = plugins_with_config(
-        &[("test_echo", "test_echo"), ("hostile_loop", "hostile_loop")],
-        config,
-    );
+    let (dir, config) = plugins_dir_with_config(&["test_echo", "hostile_loop"], config);
     let controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
     controller.wait_for_log("listed");
     let started = Instant::now();
@@ -556,7 +557,7 @@ fn two_workers_share_the_objects_and_keep_each_objects_order() {
         "[plugins.test_slow]\nworkers = 2\nqueue_size = 100000\n\n[plugins.test_slow.config]\nspin = {}\n",
         SLOW_SPIN / 10
     );
-    let (dir, config) = plugins_with_config(&[("test_slow", "test_slow")], &config);
+    let (dir, config) = plugins_dir_with_config(&["test_slow"], &config);
     let state_dir = state.path().to_str().expect("UTF-8 path");
     let controller = Controller::start_in(
         &server,
@@ -611,7 +612,7 @@ fn a_lagging_plugins_checkpoint_holds_the_newest_states_it_was_handed() {
         "[plugins.test_slow]\nqueue_size = 4\n\n[plugins.test_slow.config]\nspin = {SLOW_SPIN}\n"
     );
     let start = |config: &str| {
-        let (dir, config) = plugins_with_config(&[("test_slow", "test_slow")], config);
+        let (dir, config) = plugins_dir_with_config(&["test_slow"], config);
         let env = [
             ("CONFIG_FILE", config.as_str()),
             ("STATE_DIR", state_dir.as_str()),
@@ -640,6 +641,6 @@ fn a_lagging_plugins_checkpoint_holds_the_newest_states_it_was_handed() {
     second.wait_for_log("lists are complete");
     std::thread::sleep(Duration::from_millis(700));
     assert_eq!(second.plugin_said("test_slow"), Vec::<String>::new());
-    let changed = echo_of(&server.modify("pods", &pod("shop", "p-001", "img:9")));
+    let changed = echo_of(&server.modify("pods", &pod_object("shop", "p-001", "img:9")));
     second.wait_for_plugin_lines("test_slow", &changed, 1);
 }

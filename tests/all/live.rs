@@ -5,7 +5,7 @@
 //! a fault: nothing lost, nothing duplicated, order kept.
 
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::apiserver::{watch_fixture, ApiServer, TestCa};
 use support::controller::{Controller, PATIENCE};
 use support::*;
@@ -22,13 +22,6 @@ fn pod_lines() -> Vec<String> {
 fn with_listed_sorted(mut events: Vec<String>, n: usize) -> Vec<String> {
     events[..n].sort();
     events
-}
-
-/// A small Pod for `ApiServer::create` / `modify`.
-fn pod(namespace: &str, name: &str, image: &str) -> String {
-    format!(
-        r#"{{"metadata":{{"name":"{name}","namespace":"{namespace}"}},"spec":{{"containers":[{{"name":"c","image":"{image}"}}]}}}}"#
-    )
 }
 
 fn echo_after(line: &str, prefix: &str) -> String {
@@ -98,18 +91,18 @@ fn a_stream_cut_mid_line_resumes_without_loss_or_duplicate() {
 /// compacted (410), so the controller must list again, paginated or streaming.
 fn after_410_and_a_restart_only_the_truth_is_delivered(streaming_lists: &str) {
     let server = ApiServer::start();
-    server.create("pods", &pod("shop", "stays", "nginx:1"));
-    server.create("pods", &pod("shop", "changes", "nginx:1"));
-    let goes = server.create("pods", &pod("shop", "goes", "nginx:1"));
+    server.create("pods", &pod_object("shop", "stays", "nginx:1"));
+    server.create("pods", &pod_object("shop", "changes", "nginx:1"));
+    let goes = server.create("pods", &pod_object("shop", "goes", "nginx:1"));
     let controller = Controller::start(&server, &[("K8S_STREAMING_LISTS", streaming_lists)]);
     assert_eq!(controller.wait_for_events(3).len(), 3);
 
     // While the server is down: one Pod changes, one goes, one is new. The history is
     // compacted, so the controller's resourceVersion is gone (410) and it must list again.
     server.stop();
-    let changed = server.modify("pods", &pod("shop", "changes", "nginx:2"));
-    server.delete("pods", &pod("shop", "goes", ""));
-    let new = server.create("pods", &pod("shop", "new", "nginx:1"));
+    let changed = server.modify("pods", &pod_object("shop", "changes", "nginx:2"));
+    server.delete("pods", &pod_object("shop", "goes", ""));
+    let new = server.create("pods", &pod_object("shop", "new", "nginx:1"));
     server.compact();
     server.restart();
 
@@ -227,7 +220,7 @@ fn a_crd_installed_after_start_is_picked_up() {
 #[test]
 fn a_bad_token_and_missing_rbac_are_named_and_retried() {
     let server = ApiServer::builder().token("right").start();
-    server.create("pods", &pod("shop", "web", "nginx:1"));
+    server.create("pods", &pod_object("shop", "web", "nginx:1"));
     let controller = Controller::start(&server, &[("K8S_TOKEN", "wrong")]);
     let denied = controller.wait_for_log("401 Unauthorized");
     assert_eq!(denied["level"], "WARN");
@@ -247,22 +240,16 @@ fn a_bad_token_and_missing_rbac_are_named_and_retried() {
     assert_eq!(controller.wait_for_events(1), ["ADDED shop/web rv=1"]);
 }
 
-/// A Pod with one label, `app`.
-fn labelled_pod(namespace: &str, name: &str, app: &str) -> String {
-    format!(
-        r#"{{"metadata":{{"name":"{name}","namespace":"{namespace}","labels":{{"app":"{app}"}}}},"spec":{{"containers":[{{"name":"c","image":"nginx:1"}}]}}}}"#
-    )
-}
-
 /// A namespace list and a label selector are the server's to apply: one watch per namespace,
 /// only matching objects, and an object that stops matching arrives as DELETED.
 #[test]
 fn namespaces_and_selectors_reach_the_server() {
     let server = ApiServer::start();
-    server.create("pods", &labelled_pod("shop", "web", "web")); // rv 1
-    server.create("pods", &labelled_pod("shop", "db", "db")); // rv 2
-    server.create("pods", &labelled_pod("payments", "web", "web")); // rv 3
-    server.create("pods", &labelled_pod("other", "web", "web")); // rv 4
+    let labelled = |namespace, name, app| labelled_pod_object(namespace, name, "nginx:1", app);
+    server.create("pods", &labelled("shop", "web", "web")); // rv 1
+    server.create("pods", &labelled("shop", "db", "db")); // rv 2
+    server.create("pods", &labelled("payments", "web", "web")); // rv 3
+    server.create("pods", &labelled("other", "web", "web")); // rv 4
     let controller = Controller::start(
         &server,
         &[
@@ -276,11 +263,11 @@ fn namespaces_and_selectors_reach_the_server() {
     sorted.sort();
     assert_eq!(sorted, ["ADDED payments/web rv=3", "ADDED shop/web rv=1"]);
 
-    server.modify("pods", &labelled_pod("other", "web", "web")); // rv 5: other namespace
-    server.create("pods", &labelled_pod("shop", "ignored", "web")); // rv 6: field selector
-    server.create("pods", &labelled_pod("shop", "api", "web")); // rv 7
-    server.modify("pods", &labelled_pod("shop", "web", "old")); // rv 8: leaves the selection
-    server.modify("pods", &labelled_pod("shop", "db", "web")); // rv 9: enters the selection
+    server.modify("pods", &labelled("other", "web", "web")); // rv 5: other namespace
+    server.create("pods", &labelled("shop", "ignored", "web")); // rv 6: field selector
+    server.create("pods", &labelled("shop", "api", "web")); // rv 7
+    server.modify("pods", &labelled("shop", "web", "old")); // rv 8: leaves the selection
+    server.modify("pods", &labelled("shop", "db", "web")); // rv 9: enters the selection
     let events = controller.wait_for_events(5);
     assert_eq!(
         events[2..],
@@ -320,7 +307,7 @@ fn namespaces_and_selectors_reach_the_server() {
 fn tls_is_verified_against_the_given_ca() {
     let ca = TestCa::new("test cluster CA");
     let server = ApiServer::builder().tls(&ca).start();
-    server.create("pods", &pod("shop", "web", "nginx:1"));
+    server.create("pods", &pod_object("shop", "web", "nginx:1"));
     let files = tempfile::tempdir().expect("temp dir");
     let right_ca = files.path().join("ca.crt");
     let wrong_ca = files.path().join("other-ca.crt");
@@ -338,11 +325,14 @@ fn tls_is_verified_against_the_given_ca() {
             "{refused}"
         );
         // Retried with backoff, still refused: no fallback to an unverified connection.
-        let start = Instant::now();
-        while refusals(&controller) < 3 {
-            assert!(start.elapsed() < PATIENCE, "{:#?}", controller.logs());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait::until(
+            PATIENCE,
+            || (refusals(&controller) >= 3).then_some(()),
+            || {
+                let refused = refusals(&controller);
+                format!("{refused} of 3 refusals:\n{:#?}", controller.logs())
+            },
+        );
         assert!(controller.echoed().is_empty());
         assert!(server.requests().is_empty(), "{:?}", server.requests());
     }
@@ -369,7 +359,7 @@ fn a_rotated_token_file_is_read_again() {
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "first").expect("write");
     let server = ApiServer::builder().token("first").start();
-    server.create("pods", &pod("shop", "before", "nginx:1"));
+    server.create("pods", &pod_object("shop", "before", "nginx:1"));
     let token_path = token_file.to_str().expect("utf8");
     let controller = Controller::start(&server, &[("K8S_TOKEN_FILE", token_path)]);
     assert_eq!(controller.wait_for_events(1), ["ADDED shop/before rv=1"]);
@@ -382,16 +372,17 @@ fn a_rotated_token_file_is_read_again() {
     // Until kube-rs re-reads the file (at least once a minute) the old token gets 401.
     let refused = controller.wait_for_log("401 Unauthorized");
     assert_eq!(refused["level"], "WARN");
-    let after = server.create("pods", &pod("shop", "after", "nginx:1"));
-    let start = Instant::now();
-    while controller.echoed().len() < 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "the rotated token was never used:\n{:#?}",
-            controller.logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let after = server.create("pods", &pod_object("shop", "after", "nginx:1"));
+    wait::until(
+        Duration::from_secs(90),
+        || (controller.echoed().len() >= 2).then_some(()),
+        || {
+            format!(
+                "the rotated token was never used:\n{:#?}",
+                controller.logs()
+            )
+        },
+    );
     assert_eq!(
         controller.wait_for_events(2)[1],
         echo_after(&after, "ADDED shop/after")

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use support::cluster::{RealCluster, TestNamespace, LABEL};
 use support::controller::{Controller, PATIENCE, QUIET};
 use support::replicas::{delivered, leaders, one_leader, wait_for, LeaderSampler};
-use support::{plugin, plugins_dir, repo, retyped, rv_of, sorted, str_of};
+use support::{plugin, plugins_dir, repo, retyped, rv_of, sorted, str_of, wait};
 
 /// Checkpoints are written this often in these tests.
 const CHECKPOINT_INTERVAL_MS: &str = "200";
@@ -155,21 +155,18 @@ fn deploy_applies_and_the_service_account_runs_the_controller_with_least_privile
     );
     assert_eq!(controller.metric("event_controller_leader"), 1.0);
     // ... and writes plugin_simple's checkpoint into a ConfigMap beside it.
-    let start = Instant::now();
-    loop {
-        let maps = cluster.kubectl_ok(&[&ns[..], &["get", "configmaps", "-o", "name"]].concat());
-        if maps
-            .lines()
-            .any(|m| m.starts_with("configmap/event-controller-checkpoint-"))
-        {
-            break;
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "no checkpoint ConfigMap: {maps}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let configmaps =
+        || cluster.kubectl_ok(&[&ns[..], &["get", "configmaps", "-o", "name"]].concat());
+    wait::until(
+        PATIENCE,
+        || {
+            configmaps()
+                .lines()
+                .any(|m| m.starts_with("configmap/event-controller-checkpoint-"))
+                .then_some(())
+        },
+        || format!("no checkpoint ConfigMap: {}", configmaps()),
+    );
     let (status, logs) = controller.terminate_with_logs();
     assert!(status.success(), "{status:?}");
     assert_eq!(forbidden(&logs), Vec::<&Value>::new(), "refused requests");

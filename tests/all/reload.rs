@@ -7,17 +7,10 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::apiserver::ApiServer;
-use support::controller::{Controller, PATIENCE};
+use support::controller::Controller;
 use support::*;
-
-/// A small Pod for `ApiServer::create` / `modify`.
-fn pod(namespace: &str, name: &str, image: &str) -> String {
-    format!(
-        r#"{{"metadata":{{"name":"{name}","namespace":"{namespace}","labels":{{"app":"{name}"}}}},"spec":{{"containers":[{{"name":"c","image":"{image}"}}]}}}}"#
-    )
-}
 
 /// `wasm` with a custom section `name` holding `payload` appended.
 fn with_custom_section(wasm: &[u8], name: &str, payload: &[u8]) -> Vec<u8> {
@@ -63,39 +56,26 @@ fn replace_atomically(path: &Path, bytes: &[u8]) {
     std::fs::rename(&temporary, path).expect("rename");
 }
 
-/// Polls `done` until it holds, or fails with the controller's log.
-fn wait_until(controller: &Controller, what: &str, done: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < PATIENCE,
-            "{what}:\n{:#?}",
-            controller.logs()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The `plugin reloaded` lines for `plugin`.
 fn reloads(controller: &Controller, plugin: &str) -> Vec<Value> {
     controller
         .logs()
         .into_iter()
-        .filter(|l| l["plugin"] == plugin && str_of(l, "message").starts_with("plugin reloaded"))
+        .filter(|l| is_reload_of(l, plugin))
         .collect()
+}
+
+/// Whether the log line `line` is a `plugin reloaded` line for `plugin`.
+fn is_reload_of(line: &Value, plugin: &str) -> bool {
+    line["plugin"] == plugin && str_of(line, "message").starts_with("plugin reloaded")
 }
 
 /// Waits until `plugin` runs the version whose sha256 is `sha`.
 fn wait_for_version(controller: &Controller, plugin: &str, sha: &str) {
-    wait_until(
-        controller,
-        &format!("{plugin} never switched to {sha}"),
-        || {
-            reloads(controller, plugin)
-                .iter()
-                .any(|l| l["new_sha256"] == sha)
-        },
-    );
+    controller.wait_until(&format!("the reload of {plugin} to {sha}"), |logs| {
+        logs.iter()
+            .any(|l| is_reload_of(l, plugin) && l["new_sha256"] == sha)
+    });
 }
 
 /// The host's ERROR lines.
@@ -109,14 +89,14 @@ fn errors(controller: &Controller) -> Vec<Value> {
 
 /// Modifies `shop/web` once and waits until `test_echo` has logged `total` events.
 fn one_more_event(server: &ApiServer, controller: &Controller, total: usize, image: &str) {
-    server.modify("pods", &pod("shop", "web", image));
+    server.modify("pods", &pod_object("shop", "web", image));
     controller.wait_for_events(total);
 }
 
 #[test]
 fn new_plugins_are_loaded_removed_ones_unloaded_and_other_files_ignored() {
     let server = ApiServer::start();
-    server.create("pods", &pod("shop", "web", "nginx:1"));
+    server.create("pods", &pod_object("shop", "web", "nginx:1"));
     let controller = Controller::start_with(&server, &["test_echo"], &[]);
     controller.wait_for_events(1);
     let dir = controller.plugins_dir().to_owned();
@@ -134,14 +114,12 @@ fn new_plugins_are_loaded_removed_ones_unloaded_and_other_files_ignored() {
         &std::fs::read(plugin("test_digest")).expect("plugin"),
     );
     controller.wait_for_log("plugin loaded");
-    wait_until(&controller, "test_digest loaded", || {
-        controller
-            .logs()
-            .iter()
+    controller.wait_until("test_digest's load", |logs| {
+        logs.iter()
             .any(|l| l["plugin"] == "test_digest" && str_of(l, "message") == "plugin loaded")
     });
     one_more_event(&server, &controller, 2, "nginx:2");
-    wait_until(&controller, "test_digest got the event", || {
+    controller.wait_until("test_digest's event", |_| {
         controller.plugin_said("test_digest").len() == 1
     });
 
@@ -155,7 +133,7 @@ fn new_plugins_are_loaded_removed_ones_unloaded_and_other_files_ignored() {
 #[test]
 fn every_way_of_changing_a_file_reloads_it() {
     let server = ApiServer::start();
-    server.create("pods", &pod("shop", "web", "nginx:1"));
+    server.create("pods", &pod_object("shop", "web", "nginx:1"));
     let (dir, config) = config_dir("rescan_seconds = 1\n");
     let controller = Controller::start_with(&server, &["test_echo"], &[("CONFIG_FILE", &config)]);
     controller.wait_for_events(1);
@@ -206,13 +184,10 @@ fn every_way_of_changing_a_file_reloads_it() {
     drop(dir);
 }
 
-/// A temporary directory with a config file holding `text`.
+/// A temporary directory with a config file holding `text` (and no plugins: the controller's
+/// plugins directory is another); the directory and the file's path.
 fn config_dir(text: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, text).expect("write config");
-    let path = path.to_str().expect("UTF-8").to_owned();
-    (dir, path)
+    plugins_dir_with_config(&[], text)
 }
 
 /// A ConfigMap volume as the kubelet writes it: the files live in a timestamped directory,
@@ -253,7 +228,7 @@ impl ConfigMapVolume {
 #[test]
 fn a_configmap_volume_update_is_picked_up() {
     let server = ApiServer::start();
-    server.create("pods", &pod("shop", "web", "nginx:1"));
+    server.create("pods", &pod_object("shop", "web", "nginx:1"));
     let plugins = tempfile::tempdir().expect("temp dir");
     let mut volume = ConfigMapVolume::new(
         plugins.path(),
@@ -271,13 +246,13 @@ fn a_configmap_volume_update_is_picked_up() {
 #[test]
 fn a_broken_upgrade_keeps_the_old_version_until_it_is_fixed() {
     let server = ApiServer::start();
-    server.create("pods", &pod("shop", "web", "nginx:1"));
+    server.create("pods", &pod_object("shop", "web", "nginx:1"));
     let controller = Controller::start_with(&server, &["test_echo"], &[]);
     controller.wait_for_events(1);
     let target = controller.plugins_dir().join("test_echo.wasm");
 
     replace_atomically(&target, b"\0asm\x01\0\0\0 this is not the rest of a module");
-    wait_until(&controller, "the broken version is reported", || {
+    controller.wait_until("the report of the broken version", |_| {
         !errors(&controller).is_empty()
     });
     let error = &errors(&controller)[0];
@@ -301,7 +276,7 @@ fn a_broken_upgrade_keeps_the_old_version_until_it_is_fixed() {
 fn fifty_replacements_under_load_lose_and_duplicate_nothing() {
     const REPLACEMENTS: usize = 50;
     let server = std::sync::Arc::new(ApiServer::start());
-    server.create("pods", &pod("shop", "web", "nginx:0"));
+    server.create("pods", &pod_object("shop", "web", "nginx:0"));
     let controller = Controller::start_with(&server, &["test_echo"], &[]);
     controller.wait_for_events(1);
     let target = controller.plugins_dir().join("test_echo.wasm");
@@ -313,7 +288,10 @@ fn fifty_replacements_under_load_lose_and_duplicate_nothing() {
             let mut modified = 0;
             while streaming.load(std::sync::atomic::Ordering::Relaxed) {
                 modified += 1;
-                server.modify("pods", &pod("shop", "web", &format!("nginx:{modified}")));
+                server.modify(
+                    "pods",
+                    &pod_object("shop", "web", &format!("nginx:{modified}")),
+                );
                 std::thread::sleep(Duration::from_millis(2));
             }
             modified
@@ -342,7 +320,7 @@ fn fifty_replacements_under_load_lose_and_duplicate_nothing() {
 #[test]
 fn a_config_change_reruns_init_and_a_bad_one_is_rejected() {
     let server = ApiServer::start();
-    server.create("pods", &pod("shop", "web", "nginx:1"));
+    server.create("pods", &pod_object("shop", "web", "nginx:1"));
     let section =
         |greeting: &str| format!("[plugins.test_init_config.config]\ngreeting = \"{greeting}\"\n");
     let (dir, config) = config_dir(&section("hello"));
@@ -352,16 +330,16 @@ fn a_config_change_reruns_init_and_a_bad_one_is_rejected() {
         &[("CONFIG_FILE", &config)],
     );
     controller.wait_for_events(1);
-    wait_until(&controller, "hello", || {
+    controller.wait_until("the greeting hello", |_| {
         controller.plugin_said("test_init_config") == ["hello Pod/web"]
     });
 
     std::fs::write(&config, section("bonjour")).expect("write config");
-    wait_until(&controller, "the new config is applied", || {
+    controller.wait_until("the reload of the new config", |_| {
         reloads(&controller, "test_init_config").len() == 1
     });
     one_more_event(&server, &controller, 2, "nginx:2");
-    wait_until(&controller, "bonjour", || {
+    controller.wait_until("the greeting bonjour", |_| {
         controller.plugin_said("test_init_config").len() == 2
     });
     assert_eq!(
@@ -382,7 +360,7 @@ fn a_config_change_reruns_init_and_a_bad_one_is_rejected() {
         "{message}"
     );
     one_more_event(&server, &controller, 3, "nginx:3");
-    wait_until(&controller, "still bonjour", || {
+    controller.wait_until("the greeting bonjour again", |_| {
         controller.plugin_said("test_init_config").len() == 3
     });
     assert_eq!(
@@ -417,10 +395,12 @@ fn plugins_see_only_what_they_subscribed_to() {
     );
     let controller = Controller::start_in(&server, plugins, &[("CONFIG_FILE", &config)]);
     controller.wait_for_log("listed");
-    server.create("pods", &pod("shop", "web", "nginx:1"));
-    server.create("pods", &pod("payments", "api", "nginx:1"));
-    server.create("pods", &pod("kube-system", "db", "nginx:1"));
-    server.delete("pods", &pod("shop", "web", ""));
+    // Labelled `app: NAME`, for the label selector.
+    let labelled = |namespace, name| labelled_pod_object(namespace, name, "nginx:1", name);
+    server.create("pods", &labelled("shop", "web"));
+    server.create("pods", &labelled("payments", "api"));
+    server.create("pods", &labelled("kube-system", "db"));
+    server.delete("pods", &labelled_pod_object("shop", "web", "", "web"));
     controller.wait_for_events(4);
     let said = |plugin: &str| controller.plugin_said(plugin);
     assert_eq!(said("deletes"), ["DELETED shop/web rv=4"]);
@@ -447,7 +427,7 @@ fn plugins_see_only_what_they_subscribed_to() {
 #[test]
 fn compiled_plugins_are_cached_and_bad_entries_rebuilt() {
     let server = ApiServer::start();
-    server.create("pods", &pod("shop", "web", "nginx:1"));
+    server.create("pods", &pod_object("shop", "web", "nginx:1"));
     let cache = tempfile::tempdir().expect("temp dir");
     let cache_dir = cache.path().to_str().expect("UTF-8").to_owned();
     let cache_status = |controller: &Controller| {

@@ -16,16 +16,10 @@ use support::controller::{Controller, QUIET};
 use support::replicas::{
     delivered, leaders, one_leader, wait_for, wait_until_delivered, LeaderSampler,
 };
-use support::{echo_of, retyped, sorted};
+use support::{echo_of, pod_object, retyped, sorted};
 
 /// Checkpoints are written this often in these tests.
 const CHECKPOINT_INTERVAL_MS: &str = "200";
-
-fn pod(name: &str, image: &str) -> String {
-    format!(
-        r#"{{"metadata":{{"name":"{name}","namespace":"default"}},"spec":{{"containers":[{{"name":"c","image":"{image}"}}]}}}}"#
-    )
-}
 
 fn with_state(state: &Path) -> Vec<(&'static str, String)> {
     vec![
@@ -51,7 +45,7 @@ fn a_restart_delivers_only_what_changed_while_the_controller_was_down() {
     let env = with_state(state.path());
     let created: Vec<String> = ["a", "b", "c", "d"]
         .iter()
-        .map(|name| echo_of(&server.create("pods", &pod(name, "nginx:1"))))
+        .map(|name| echo_of(&server.create("pods", &pod_object("default", name, "nginx:1"))))
         .collect();
     let first = start(&server, &env);
     assert_eq!(sorted(first.wait_for_events(4)), sorted(created.clone()));
@@ -60,9 +54,9 @@ fn a_restart_delivers_only_what_changed_while_the_controller_was_down() {
     let checkpoint = state.path().join("test_echo.checkpoint");
     assert!(checkpoint.is_file(), "no checkpoint at {checkpoint:?}");
 
-    let modified = echo_of(&server.modify("pods", &pod("b", "nginx:2")));
-    server.delete("pods", &pod("c", ""));
-    let added = echo_of(&server.create("pods", &pod("e", "nginx:1")));
+    let modified = echo_of(&server.modify("pods", &pod_object("default", "b", "nginx:2")));
+    server.delete("pods", &pod_object("default", "c", ""));
+    let added = echo_of(&server.create("pods", &pod_object("default", "e", "nginx:1")));
     let second = start(&server, &env);
     let got = second.wait_for_events(3);
     // A synthesized DELETED carries the identity last seen: the resourceVersion handled.
@@ -79,7 +73,7 @@ fn a_restart_delivers_only_what_changed_while_the_controller_was_down() {
     assert_eq!(got.len(), 3, "nothing for the unchanged a and d: {got:#?}");
 
     // Live changes flow as usual afterwards.
-    let live = echo_of(&server.modify("pods", &pod("a", "nginx:3")));
+    let live = echo_of(&server.modify("pods", &pod_object("default", "a", "nginx:3")));
     assert_eq!(second.wait_for_events(4)[3], live);
 }
 
@@ -89,11 +83,11 @@ fn a_crash_after_the_checkpoint_was_written_delivers_nothing_again() {
     let state = tempfile::tempdir().expect("state dir");
     let env = with_state(state.path());
     for name in ["a", "b", "c"] {
-        server.create("pods", &pod(name, "nginx:1"));
+        server.create("pods", &pod_object("default", name, "nginx:1"));
     }
     let mut first = start(&server, &env);
     first.wait_for_events(3);
-    let changed = echo_of(&server.modify("pods", &pod("a", "nginx:2")));
+    let changed = echo_of(&server.modify("pods", &pod_object("default", "a", "nginx:2")));
     assert_eq!(first.wait_for_events(4)[3], changed);
     let_the_checkpoint_be_written();
     first.kill();
@@ -102,7 +96,7 @@ fn a_crash_after_the_checkpoint_was_written_delivers_nothing_again() {
     second.wait_for_log("lists are complete");
     std::thread::sleep(QUIET);
     assert_eq!(second.echoed(), Vec::<String>::new(), "nothing changed");
-    let after = echo_of(&server.create("pods", &pod("d", "nginx:1")));
+    let after = echo_of(&server.create("pods", &pod_object("default", "d", "nginx:1")));
     assert_eq!(second.wait_for_events(1), vec![after]);
 }
 
@@ -144,7 +138,12 @@ fn three_replicas_one_leader_a_killed_leader_loses_nothing() {
     let server = ApiServer::builder().with_leases().start();
     let state = tempfile::tempdir().expect("shared state dir");
     let stable: Vec<String> = (0..5)
-        .map(|i| echo_of(&server.create("pods", &pod(&format!("stable-{i}"), "nginx:1"))))
+        .map(|i| {
+            echo_of(&server.create(
+                "pods",
+                &pod_object("default", &format!("stable-{i}"), "nginx:1"),
+            ))
+        })
         .collect();
     let mut replicas: Vec<(String, Option<Controller>)> = REPLICAS
         .iter()
@@ -160,9 +159,10 @@ fn three_replicas_one_leader_a_killed_leader_loses_nothing() {
     // Changes while the first leader delivers.
     let mut expected: Vec<String> = stable.clone();
     for i in 0..5 {
-        expected.push(echo_of(
-            &server.create("pods", &pod(&format!("moving-{i}"), "nginx:1")),
-        ));
+        expected.push(echo_of(&server.create(
+            "pods",
+            &pod_object("default", &format!("moving-{i}"), "nginx:1"),
+        )));
     }
     wait_until_delivered(&replicas, &expected);
     let_the_checkpoint_be_written();
@@ -170,9 +170,10 @@ fn three_replicas_one_leader_a_killed_leader_loses_nothing() {
     // SIGKILL the leader in the middle of a stream of changes.
     let mut changes = Vec::new();
     for i in 0..5 {
-        changes.push(echo_of(
-            &server.modify("pods", &pod(&format!("moving-{i}"), "nginx:2")),
-        ));
+        changes.push(echo_of(&server.modify(
+            "pods",
+            &pod_object("default", &format!("moving-{i}"), "nginx:2"),
+        )));
     }
     let index = REPLICAS
         .iter()
@@ -184,12 +185,13 @@ fn three_replicas_one_leader_a_killed_leader_loses_nothing() {
         replicas[index].1 = Some(leader);
     }
     for i in 0..5 {
-        changes.push(echo_of(
-            &server.modify("pods", &pod(&format!("moving-{i}"), "nginx:3")),
-        ));
+        changes.push(echo_of(&server.modify(
+            "pods",
+            &pod_object("default", &format!("moving-{i}"), "nginx:3"),
+        )));
     }
-    server.delete("pods", &pod("moving-0", ""));
-    let created_after = echo_of(&server.create("pods", &pod("late", "nginx:1")));
+    server.delete("pods", &pod_object("default", "moving-0", ""));
+    let created_after = echo_of(&server.create("pods", &pod_object("default", "late", "nginx:1")));
 
     let (second_leader, _) = one_leader(&mut replicas);
     let takeover = killed_at.elapsed();
@@ -269,7 +271,7 @@ fn replicas_without_a_volume_share_their_checkpoints_in_configmaps() {
 /// next retry, resumes from the checkpoint both share (nothing delivered again), and delivers
 /// the next change.
 fn sigterm_hands_over(server: &ApiServer, state: Shared<'_>) {
-    let created = echo_of(&server.create("pods", &pod("a", "nginx:1")));
+    let created = echo_of(&server.create("pods", &pod_object("default", "a", "nginx:1")));
     let mut replicas: Vec<(String, Option<Controller>)> = REPLICAS[..2]
         .iter()
         .map(|name| {
@@ -308,6 +310,6 @@ fn sigterm_hands_over(server: &ApiServer, state: Shared<'_>) {
         Vec::<String>::new(),
         "the new leader resumed from the checkpoint: nothing again"
     );
-    let changed = echo_of(&server.modify("pods", &pod("a", "nginx:2")));
+    let changed = echo_of(&server.modify("pods", &pod_object("default", "a", "nginx:2")));
     assert_eq!(resumed.wait_for_events(1), vec![changed]);
 }

@@ -13,20 +13,6 @@ use support::apiserver::ApiServer;
 use support::controller::Controller;
 use support::*;
 
-/// A Pod watch event with uid `uid-{name}` at resourceVersion `rv`.
-fn pod(event_type: &str, name: &str, rv: u32) -> String {
-    serde_json::json!({
-        "type": event_type,
-        "object": {
-            "kind": "Pod",
-            "apiVersion": "v1",
-            "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"), "resourceVersion": rv.to_string()},
-            "spec": {"containers": [{"name": "c", "image": "nginx"}]}
-        }
-    })
-    .to_string()
-}
-
 /// What `test_retry` logged for the object `name`, in order.
 fn said_about(logs: &[Value], name: &str) -> Vec<String> {
     logs.iter()
@@ -61,13 +47,13 @@ fn position(logs: &[Value], message: &str) -> usize {
 fn replay_delivers_retries_until_done_and_newer_events_supersede_them() {
     let dir = plugins_dir(&["test_retry", "test_echo"]);
     let lines = [
-        pod("ADDED", "flaky-a", 1),
-        pod("ADDED", "plain", 1),
-        pod("ADDED", "later-b", 1),
-        pod("MODIFIED", "later-b", 2),
-        pod("ADDED", "flaky-c", 1),
-        pod("MODIFIED", "flaky-c", 2),
-        pod("DELETED", "plain", 3),
+        pod_event_at("ADDED", "ns", "flaky-a", 1),
+        pod_event_at("ADDED", "ns", "plain", 1),
+        pod_event_at("ADDED", "ns", "later-b", 1),
+        pod_event_at("MODIFIED", "ns", "later-b", 2),
+        pod_event_at("ADDED", "ns", "flaky-c", 1),
+        pod_event_at("MODIFIED", "ns", "flaky-c", 2),
+        pod_event_at("DELETED", "ns", "plain", 3),
     ];
     let events = events_file(dir.path(), "events.jsonl", &lines);
     let started = Instant::now();
@@ -212,7 +198,7 @@ fn wrong_retry_fields_are_a_bad_result() {
     );
     let wasm = wat::parse_str(&wat).expect("valid wat");
     std::fs::write(dir.path().join("wrong_retry.wasm"), wasm).expect("write");
-    let events = events_file(dir.path(), "events.jsonl", &[pod("ADDED", "x", 1)]);
+    let events = events_file(dir.path(), "events.jsonl", &[pod_event("ADDED", "ns", "x")]);
     let run = replay(dir.path(), &events, &[]);
     assert!(run.status.success(), "replay failed:\n{}", run.stderr);
     let errors = run
@@ -222,18 +208,11 @@ fn wrong_retry_fields_are_a_bad_result() {
     assert_eq!(run.plugin_messages("test_echo").len(), 1);
 }
 
-/// A small Pod for `ApiServer::create`.
-fn new_pod(name: &str) -> String {
-    format!(
-        r#"{{"metadata":{{"name":"{name}","namespace":"ns"}},"spec":{{"containers":[{{"name":"c","image":"nginx"}}]}}}}"#
-    )
-}
-
 #[test]
 fn live_retries_are_counted_backed_off_and_abandoned_at_shutdown() {
     let server = ApiServer::start();
     for name in ["flaky-x", "always-y", "plain-z"] {
-        server.create("pods", &new_pod(name));
+        server.create("pods", &pod_object("ns", name, "nginx"));
     }
     let live = Controller::start_with(
         &server,

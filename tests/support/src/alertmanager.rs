@@ -24,12 +24,13 @@
 //!   log): started again, it holds no alerts, and its counters start from 0.
 
 use super::server::ServerProcess;
+use super::wait;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The binary of Debian's package.
 pub const BINARY: &str = "/usr/bin/prometheus-alertmanager";
@@ -173,19 +174,21 @@ impl Alertmanager {
         context: &dyn Fn() -> String,
         done: impl Fn(&[Value]) -> bool,
     ) -> Vec<Value> {
-        let start = Instant::now();
-        loop {
+        let mut seen = Vec::new();
+        let found = wait::within(PATIENCE, || {
             let alerts = self.alerts();
             if done(&alerts) {
-                return alerts;
+                return Some(alerts);
             }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "Alertmanager's alerts did not get there in {PATIENCE:?}: {alerts:#?}\n{}",
+            seen = alerts;
+            None
+        });
+        found.unwrap_or_else(|| {
+            panic!(
+                "Alertmanager's alerts did not get there in {PATIENCE:?}: {seen:#?}\n{}",
                 context()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            )
+        })
     }
 
     /// How many alerts it received through API v2 with `status` `firing` or `resolved` (the

@@ -86,6 +86,7 @@ mod write;
 
 pub use tls::TestCa;
 
+use crate::wait;
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use resources::ResourceDef;
@@ -95,7 +96,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use store::{EventType, Obj, World};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -578,23 +579,25 @@ impl ApiServer {
         if let Some(serving) = serving {
             let _ = serving.stop.send(());
             let _ = self.runtime.block_on(serving.task);
-            self.wait_for(Duration::from_secs(2), || self.open_watches() == 0);
+            wait::within(Duration::from_secs(2), || {
+                (self.open_watches() == 0).then_some(())
+            });
         }
     }
 
     /// Starts serving again on the same port (stopping first if running).
     pub fn restart(&self) {
         self.stop();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let listener = loop {
-            match StdListener::bind(self.addr) {
-                Ok(listener) => break listener,
-                Err(_) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => panic!("rebind {}: {e}", self.addr),
-            }
-        };
+        let mut refused = None;
+        let bound = wait::within(Duration::from_secs(5), || {
+            StdListener::bind(self.addr)
+                .map_err(|e| refused = Some(e))
+                .ok()
+        });
+        let listener = bound.unwrap_or_else(|| {
+            let e = refused.expect("bind was tried");
+            panic!("rebind {}: {e}", self.addr)
+        });
         self.serve(listener);
     }
 
@@ -644,18 +647,7 @@ impl ApiServer {
 
     /// Waits until at least `n` watch streams are open; false on timeout.
     pub fn wait_for_watches(&self, n: usize, timeout: Duration) -> bool {
-        self.wait_for(timeout, || self.open_watches() >= n)
-    }
-
-    fn wait_for(&self, timeout: Duration, done: impl Fn() -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        while !done() {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        true
+        wait::within(timeout, || (self.open_watches() >= n).then_some(())).is_some()
     }
 
     fn serve(&self, listener: StdListener) {

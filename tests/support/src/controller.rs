@@ -2,12 +2,12 @@
 //! collected line by line, its metrics and health endpoints at hand.
 
 use super::apiserver::ApiServer;
-use super::{controller, plugins_dir, str_of};
+use super::{controller, plugins_dir, str_of, wait};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a test waits for the controller to catch up before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -98,32 +98,39 @@ impl Controller {
             .collect()
     }
 
-    /// Waits until `plugin` logged `n` lines containing `needle`; returns them as (level,
+    /// What `plugin` logged so far containing `needle` (`""` for every line), as (level,
     /// message).
+    pub fn plugin_lines_with(&self, plugin: &str, needle: &str) -> Vec<(String, String)> {
+        self.plugin_lines(plugin)
+            .into_iter()
+            .filter(|(_, message)| message.contains(needle))
+            .collect()
+    }
+
+    /// Waits until `plugin` logged `n` lines containing `needle` (`""`: `n` lines in all);
+    /// returns all of them so far, as (level, message).
     pub fn wait_for_plugin_lines(
         &self,
         plugin: &str,
         needle: &str,
         n: usize,
     ) -> Vec<(String, String)> {
-        let start = Instant::now();
-        loop {
-            let lines: Vec<(String, String)> = self
-                .plugin_lines(plugin)
-                .into_iter()
-                .filter(|(_, message)| message.contains(needle))
-                .collect();
-            if lines.len() >= n {
-                return lines;
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "{plugin} logged {needle:?} {} times, not {n}:\n{:#?}",
-                lines.len(),
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait::until(
+            PATIENCE,
+            || {
+                let lines = self.plugin_lines_with(plugin, needle);
+                (lines.len() >= n).then_some(lines)
+            },
+            || {
+                let logged = self.plugin_lines_with(plugin, needle).len();
+                let what = if needle.is_empty() {
+                    format!("{logged} of {n} lines")
+                } else {
+                    format!("{needle:?} {logged} times, not {n}")
+                };
+                format!("{plugin} logged {what}:\n{:#?}", self.logs())
+            },
+        )
     }
 
     /// Waits, up to `patience`, until `done` holds for what `plugin` logged so far; returns
@@ -135,55 +142,47 @@ impl Controller {
         patience: Duration,
         done: impl Fn(&[String]) -> bool,
     ) -> Vec<String> {
-        let start = Instant::now();
-        loop {
-            let said = self.plugin_said(plugin);
-            if done(&said) {
-                return said;
-            }
-            assert!(
-                start.elapsed() < patience,
-                "{what}: {plugin} logged, in {patience:?}:\n{said:#?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait::until(
+            patience,
+            || {
+                let said = self.plugin_said(plugin);
+                done(&said).then_some(said)
+            },
+            || {
+                let said = self.plugin_said(plugin);
+                format!("{what}: {plugin} logged:\n{said:#?}")
+            },
+        )
     }
 
     /// Waits until the plugin has received `n` events in all, then a little longer.
     pub fn wait_for_events(&self, n: usize) -> Vec<String> {
-        let start = Instant::now();
-        while self.echoed().len() < n {
-            if start.elapsed() > PATIENCE {
-                panic!(
-                    "the plugin got {} of {n} events in {PATIENCE:?}:\n{:#?}",
+        wait::until(
+            PATIENCE,
+            || (self.echoed().len() >= n).then_some(()),
+            || {
+                format!(
+                    "the plugin got {} of {n} events:\n{:#?}",
                     self.echoed().len(),
                     self.logs()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+                )
+            },
+        );
         std::thread::sleep(QUIET);
         self.echoed()
     }
 
     /// Waits until a host log line contains `needle`.
     pub fn wait_for_log(&self, needle: &str) -> Value {
-        let start = Instant::now();
-        loop {
-            if let Some(line) = self
-                .logs()
-                .into_iter()
-                .find(|l| str_of(l, "message").contains(needle))
-            {
-                return line;
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "no log line with {needle:?}:\n{:#?}",
+        wait::until(
+            PATIENCE,
+            || {
                 self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+                    .into_iter()
+                    .find(|l| str_of(l, "message").contains(needle))
+            },
+            || format!("no log line with {needle:?}:\n{:#?}", self.logs()),
+        )
     }
 
     /// Its plugins directory, to change while it runs.
@@ -246,15 +245,11 @@ impl Controller {
 
     /// Waits until `found` holds for the log; `what` names it in the failure.
     pub fn wait_until(&self, what: &str, found: impl Fn(&[Value]) -> bool) {
-        let start = Instant::now();
-        while !found(&self.logs()) {
-            assert!(
-                start.elapsed() < PATIENCE,
-                "{what} never came:\n{:#?}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait::until(
+            PATIENCE,
+            || found(&self.logs()).then_some(()),
+            || format!("{what} never came:\n{:#?}", self.logs()),
+        );
     }
 }
 

@@ -2,7 +2,7 @@
 //! binary and real plugins, parsed JSON logs, a faithful Kubernetes API server
 //! ([`apiserver`]), a real cluster through kubectl ([`cluster`]), replicas ([`replicas`]),
 //! and the real services the integration plugins talk to ([`alertmanager`], [`cfssl`],
-//! [`pdns`]).
+//! [`pdns`]). Every wait polls through [`wait`].
 
 pub mod alertmanager;
 pub mod apiserver;
@@ -12,6 +12,7 @@ pub mod controller;
 pub mod pdns;
 pub mod replicas;
 pub mod server;
+pub mod wait;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,16 @@ pub fn plugins_dir(names: &[&str]) -> tempfile::TempDir {
         std::fs::copy(plugin(name), dir.path().join(format!("{name}.wasm"))).expect("copy plugin");
     }
     dir
+}
+
+/// A temporary plugins directory holding copies of the named plugins and a `config.toml`
+/// holding `config`; returns it and the config file's path, for `CONFIG_FILE` or `--config`.
+pub fn plugins_dir_with_config(names: &[&str], config: &str) -> (tempfile::TempDir, String) {
+    let dir = plugins_dir(names);
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).expect("write config");
+    let path = path.to_str().expect("UTF-8 path").to_owned();
+    (dir, path)
 }
 
 /// The binary, with no configuration leaking in from the environment, its metrics on a free
@@ -159,16 +170,46 @@ pub fn events_file(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
     path
 }
 
-/// A small Pod watch event.
+/// A small Pod watch event (uid `uid-{name}`, resourceVersion 1), a line of an events file.
 pub fn pod_event(event_type: &str, namespace: &str, name: &str) -> String {
+    pod_event_at(event_type, namespace, name, 1)
+}
+
+/// [`pod_event`] at resourceVersion `rv`.
+pub fn pod_event_at(event_type: &str, namespace: &str, name: &str, rv: u64) -> String {
     serde_json::json!({
         "type": event_type,
         "object": {
             "kind": "Pod",
             "apiVersion": "v1",
-            "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}"), "resourceVersion": "1"},
+            "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}"), "resourceVersion": rv.to_string()},
             "spec": {"containers": [{"name": "c", "image": "nginx"}]}
         }
+    })
+    .to_string()
+}
+
+/// A small Pod object (one container `c` running `image`), what the test API server's
+/// `create`, `modify` and `delete` take.
+pub fn pod_object(namespace: &str, name: &str, image: &str) -> String {
+    format!(
+        r#"{{"metadata":{{"name":"{name}","namespace":"{namespace}"}},"spec":{{"containers":[{{"name":"c","image":"{image}"}}]}}}}"#
+    )
+}
+
+/// [`pod_object`] with one label, `app: {app}`, for label selectors.
+pub fn labelled_pod_object(namespace: &str, name: &str, image: &str, app: &str) -> String {
+    format!(
+        r#"{{"metadata":{{"name":"{name}","namespace":"{namespace}","labels":{{"app":"{app}"}}}},"spec":{{"containers":[{{"name":"c","image":"{image}"}}]}}}}"#
+    )
+}
+
+/// A small OpenShift Route object (`route.openshift.io/v1`, which the test API server serves
+/// when built `with_routes`): `host` routed to the Service `name`.
+pub fn route_object(namespace: &str, name: &str, host: &str) -> String {
+    serde_json::json!({
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"host": host, "to": {"kind": "Service", "name": name, "weight": 100}, "wildcardPolicy": "None"},
     })
     .to_string()
 }

@@ -2,12 +2,13 @@
 //! DNS plugin's tests.
 
 use crate::server::ServerProcess;
+use crate::wait;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Debian's `pdns-server`.
 pub const SERVER: &str = "/usr/sbin/pdns_server";
@@ -167,15 +168,11 @@ impl PowerDns {
         );
         assert_eq!(status, 201, "creating {ZONE}: {body}\n{}", self.log());
         // Serving it: the SOA answers over DNS.
-        let start = Instant::now();
-        while self.serial_or_none() != Some(INITIAL_SERIAL) {
-            assert!(
-                start.elapsed() < PATIENCE,
-                "{ZONE} is not served over DNS:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait::until(
+            PATIENCE,
+            || (self.serial_or_none() == Some(INITIAL_SERIAL)).then_some(()),
+            || format!("{ZONE} is not served over DNS:\n{}", self.log()),
+        );
     }
 
     /// `http://127.0.0.1:PORT`, the API's base URL.

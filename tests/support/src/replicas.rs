@@ -2,6 +2,7 @@
 //! `event_controller_leader` gauge), sampled throughout, and what they delivered together.
 
 use super::controller::{get_at, Controller, PATIENCE, QUIET};
+use super::wait;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -20,15 +21,16 @@ pub fn leaders(replicas: &mut [(String, Option<Controller>)]) -> Vec<String> {
 /// Samples the leaders until exactly one leads, asserting that never two do; returns it.
 pub fn one_leader(replicas: &mut [(String, Option<Controller>)]) -> (String, Duration) {
     let start = Instant::now();
-    loop {
-        let leading = leaders(replicas);
-        assert!(leading.len() <= 1, "two leaders at once: {leading:?}");
-        if let [leader] = leading.as_slice() {
-            return (leader.clone(), start.elapsed());
-        }
-        assert!(start.elapsed() < PATIENCE, "no leader in {PATIENCE:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let leader = wait::until(
+        PATIENCE,
+        || {
+            let leading = leaders(replicas);
+            assert!(leading.len() <= 1, "two leaders at once: {leading:?}");
+            leading.into_iter().next()
+        },
+        || "no leader".to_owned(),
+    );
+    (leader, start.elapsed())
 }
 
 /// Every event each replica's plugin received, by replica.
@@ -96,18 +98,12 @@ pub fn wait_for(
     replicas: &[(String, Option<Controller>)],
     done: impl Fn(&[String]) -> bool,
 ) -> Vec<String> {
-    let start = Instant::now();
-    loop {
-        let all: Vec<String> = delivered(replicas).into_values().flatten().collect();
-        if done(&all) {
-            std::thread::sleep(QUIET);
-            return delivered(replicas).into_values().flatten().collect();
-        }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "not delivered in {PATIENCE:?}: {:#?}",
-            delivered(replicas)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let all = || -> Vec<String> { delivered(replicas).into_values().flatten().collect() };
+    wait::until(
+        PATIENCE,
+        || done(&all()).then_some(()),
+        || format!("not delivered: {:#?}", delivered(replicas)),
+    );
+    std::thread::sleep(QUIET);
+    all()
 }

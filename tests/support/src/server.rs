@@ -17,11 +17,16 @@
 //! Its methods take `&self`, so a test can stop and start the server while closures (a
 //! `context` for failure messages) borrow it. Dropping it kills the process.
 
+use crate::wait;
 use std::fs::OpenOptions;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+/// How long [`ServerProcess::start_again`] lets a port that lingers after a kill go free before
+/// it launches the process again (not a poll: each launch is a new process).
+const RELAUNCH_PAUSE: Duration = Duration::from_millis(200);
 
 /// A server process, and how to start it again.
 pub struct ServerProcess {
@@ -68,34 +73,27 @@ impl ServerProcess {
         *self.child() = Some(child);
     }
 
-    /// Polls `ready` every 50 ms until it holds. `Err` with the log when the process exits
-    /// first (a port taken since it was probed, say) or `patience` runs out.
+    /// Polls `ready` every [`wait::POLL`] until it holds. `Err` with the log when the process
+    /// exits first (a port taken since it was probed, say) or `patience` runs out.
     pub fn wait_until(
         &self,
         patience: Duration,
         mut ready: impl FnMut() -> bool,
     ) -> Result<(), String> {
-        let start = Instant::now();
-        loop {
+        let outcome = wait::within(patience, || {
             if let Some(status) = self.exit_status() {
-                return Err(format!(
-                    "{} exited with {status}:\n{}",
-                    self.name,
-                    self.log()
-                ));
+                let exited = format!("{} exited with {status}:\n{}", self.name, self.log());
+                return Some(Err(exited));
             }
-            if ready() {
-                return Ok(());
-            }
-            if start.elapsed() > patience {
-                return Err(format!(
-                    "{} not ready after {patience:?}:\n{}",
-                    self.name,
-                    self.log()
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            ready().then_some(Ok(()))
+        });
+        outcome.unwrap_or_else(|| {
+            Err(format!(
+                "{} not ready after {patience:?}:\n{}",
+                self.name,
+                self.log()
+            ))
+        })
     }
 
     /// `Some(status)` once the process has exited (or was stopped).
@@ -125,16 +123,22 @@ impl ServerProcess {
     pub fn start_again(&self, patience: Duration, mut ready: impl FnMut() -> bool) {
         self.stop();
         let start = Instant::now();
-        loop {
+        let mut failed = String::new();
+        let started = wait::within_every(RELAUNCH_PAUSE, patience, || {
+            // No time left for another launch: give up with the last failure.
+            let left = patience.checked_sub(start.elapsed())?;
             self.launch();
-            let left = patience.saturating_sub(start.elapsed());
             match self.wait_until(left, &mut ready) {
-                Ok(()) => return,
-                Err(log) if start.elapsed() > patience || self.is_running() => {
-                    panic!("{} did not start again: {log}", self.name)
+                Ok(()) => Some(()),
+                Err(log) if self.is_running() => panic!("{} did not start again: {log}", self.name),
+                Err(log) => {
+                    failed = log;
+                    None
                 }
-                Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
+        });
+        if started.is_none() {
+            panic!("{} did not start again: {failed}", self.name);
         }
     }
 

@@ -202,7 +202,7 @@ fn stamp(
 }
 
 fn now_rfc3339() -> String {
-    k8s_openapi::jiff::Timestamp::now()
+    jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
 }
