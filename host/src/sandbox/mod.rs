@@ -112,7 +112,7 @@ impl HostState {
 
     /// Serves the plugin's `kube_request` (`request` is its JSON): denied unless granted, and
     /// impossible without a cluster connection. Counted and timed in the metrics.
-    pub(crate) fn kube_request(&self, request: &[u8]) -> KubeAnswer {
+    fn kube_request(&self, request: &[u8]) -> KubeAnswer {
         let started = Instant::now();
         let answer = self.answer_kube_request(request);
         self.count(Capability::Kubernetes, answer.metric_outcome(), started);
@@ -122,7 +122,7 @@ impl HostState {
     /// Serves the plugin's `http_request` (`request` is its JSON): denied without the
     /// capability, else sent within what is left of the call's deadline. Counted and timed in
     /// the metrics.
-    pub(crate) fn http_request(&self, request: &[u8]) -> HttpAnswer {
+    fn http_request(&self, request: &[u8]) -> HttpAnswer {
         let started = Instant::now();
         let answer = self.answer_http_request(request);
         self.count(Capability::Http, answer.metric_outcome(), started);
