@@ -131,18 +131,27 @@ impl fmt::Display for CheckReport {
             self.cache
         )?;
         writeln!(f, "sees:     {}", self.sees)?;
-        writeln!(
-            f,
-            "abi:      v1 ({}); init: {}; _initialize: {}; WASI: {}",
-            if shape.declares_version {
-                "declared"
-            } else {
-                "assumed"
-            },
-            yes_no(shape.has_init),
-            yes_no(shape.has_initialize),
-            yes_no(shape.uses_wasi)
-        )?;
+        if shape.abi_version == 2 {
+            writeln!(
+                f,
+                "abi:      v2 (a component, wit/plugin.wit); init: {}; WASI 0.2: {}",
+                yes_no(shape.has_init),
+                yes_no(shape.uses_wasi)
+            )?;
+        } else {
+            writeln!(
+                f,
+                "abi:      v1 ({}); init: {}; _initialize: {}; WASI: {}",
+                if shape.declares_version {
+                    "declared"
+                } else {
+                    "assumed"
+                },
+                yes_no(shape.has_init),
+                yes_no(shape.has_initialize),
+                yes_no(shape.uses_wasi)
+            )?;
+        }
         writeln!(f, "event:    {}", self.event)?;
         let Ok(outcome) = &self.call else {
             return Ok(());

@@ -34,6 +34,22 @@ pub enum AbiError {
     /// `-mexec-model=reactor`).
     #[error("exports `_start` but not `_initialize`: it is a WASI command, not a reactor; build it as a reactor or library (docs/ABI.md §10: Go `-buildmode=c-shared`, C `-mexec-model=reactor`)")]
     Command,
+    /// A component imports something the host does not provide.
+    #[error("imports `{name}` ({found}), which the host does not provide (it provides `event-controller:plugin/host@2.0.0`, its `types` and WASI 0.2)")]
+    UnknownComponentImport {
+        /// The import's name.
+        name: String,
+        /// What kind of item it is.
+        found: String,
+    },
+    /// A component exports `handle-event` or `init` as something other than a function.
+    #[error("export `{name}` is {found}, expected a function (wit/plugin.wit)")]
+    WrongComponentExport {
+        /// The export's name.
+        name: String,
+        /// What kind of item it is.
+        found: String,
+    },
     /// The module imports something the host does not provide.
     #[error("imports `{module}::{name}` ({found}), which the host does not provide (it provides `event_controller::log` {LOG_SIGNATURE}, `event_controller::http_request` and `kube_request` {HTTP_REQUEST_SIGNATURE}, and WASI preview 1)")]
     UnknownImport {
@@ -98,8 +114,10 @@ pub struct ModuleShape {
     pub has_initialize: bool,
     /// Exports `ec_abi_version`.
     pub declares_version: bool,
-    /// Imports WASI preview 1.
+    /// Imports WASI (preview 1 for a core module, 0.2 for a component).
     pub uses_wasi: bool,
+    /// The guest ABI it follows: 1 for a core module, 2 for a component.
+    pub abi_version: i32,
 }
 
 /// Checks every export and import of `module` against the ABI.
@@ -137,6 +155,7 @@ pub fn check(module: &Module) -> Result<ModuleShape, AbiError> {
         has_initialize: present.contains(&abi::INITIALIZE),
         declares_version: present.contains(&abi::ABI_VERSION_EXPORT),
         uses_wasi,
+        abi_version: abi::ABI_VERSION,
     })
 }
 

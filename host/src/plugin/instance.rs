@@ -29,6 +29,9 @@ pub enum StartError {
     /// `init` returned non-zero: the plugin refuses its config.
     #[error("init refused the plugin's config (returned {0})")]
     Refused(i32),
+    /// A component's `init` returned an error: the plugin refuses its config, saying why.
+    #[error("init refused the plugin's config: {0}")]
+    RefusedWith(String),
 }
 
 /// Why one `handle_event` call failed.
@@ -74,7 +77,11 @@ impl CallError {
     }
 
     /// Names a failed call: a limit it ran into, or the trap.
-    fn from_wasm(error: wasmtime::Error, timeout: Duration, fuel: Option<u64>) -> CallError {
+    pub(super) fn from_wasm(
+        error: wasmtime::Error,
+        timeout: Duration,
+        fuel: Option<u64>,
+    ) -> CallError {
         if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
             return CallError::Limit(limit.clone());
         }
@@ -108,7 +115,7 @@ fn trap_message(err: wasmtime::Error) -> String {
     }
 }
 
-fn failed(stage: &'static str) -> impl FnOnce(wasmtime::Error) -> StartError {
+pub(super) fn failed(stage: &'static str) -> impl FnOnce(wasmtime::Error) -> StartError {
     move |err| StartError::Failed {
         stage,
         message: trap_message(err),
@@ -116,7 +123,7 @@ fn failed(stage: &'static str) -> impl FnOnce(wasmtime::Error) -> StartError {
 }
 
 /// Like [`failed`] for the guest code of `_initialize` and `init`, which run under a deadline.
-fn start_failed(
+pub(super) fn start_failed(
     stage: &'static str,
     limits: &Limits,
 ) -> impl FnOnce(wasmtime::Error) -> StartError {
@@ -317,7 +324,12 @@ impl Instance {
 
 /// Gives the guest code about to run its deadline and, when the engine meters fuel, its fuel
 /// (all it wants when the plugin has no fuel limit).
-fn arm(store: &mut Store<HostState>, timeout: Duration, fuel: Option<u64>, metered: bool) {
+pub(super) fn arm(
+    store: &mut Store<HostState>,
+    timeout: Duration,
+    fuel: Option<u64>,
+    metered: bool,
+) {
     let deadline = Instant::now()
         .checked_add(timeout)
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));

@@ -1,9 +1,11 @@
-//! Plugins: one `.wasm` module each, checked against the ABI, instantiated once and reused.
+//! Plugins: one `.wasm` file each, a core module (guest ABI v1) or a component (guest ABI v2,
+//! `wit/plugin.wit`), checked against its ABI, instantiated once and reused.
 //!
 //! This module knows nothing of Kubernetes beyond "bytes in, outcome out": a plugin's grants
 //! are handed to its [`sandbox`](crate::sandbox) unread.
 
 pub mod abi;
+mod component;
 mod instance;
 pub mod outcome;
 
@@ -11,6 +13,7 @@ pub use self::abi::{AbiError, ModuleShape};
 pub use self::instance::{CallError, StartError};
 pub use self::outcome::{Message, Outcome, Retry};
 
+use self::component::ComponentInstance;
 use self::instance::Instance;
 use crate::capabilities::CapabilitiesSection;
 use crate::runtime::{sha256_hex, CacheStatus, Runtime};
@@ -31,7 +34,7 @@ pub enum LoadError {
         /// The I/O error.
         cause: std::io::Error,
     },
-    /// The file is not a core WebAssembly module.
+    /// The file is not a WebAssembly module or component.
     #[error("plugin {path}: {reason}")]
     NotAModule {
         /// The plugin file.
@@ -47,7 +50,7 @@ pub enum LoadError {
         /// wasmtime's explanation.
         message: String,
     },
-    /// The module breaks the guest ABI.
+    /// The module or component breaks the guest ABI.
     #[error("plugin {path}: does not follow the plugin ABI (docs/ABI.md): {cause}")]
     Abi {
         /// The plugin file.
@@ -98,9 +101,9 @@ pub struct Plugin {
     name: Arc<str>,
     path: PathBuf,
     shape: ModuleShape,
-    pre: InstancePre<HostState>,
+    pre: Linked,
     settings: PluginSettings,
-    instance: Option<Instance>,
+    instance: Option<Live>,
     sha256: String,
     cache_status: CacheStatus,
     compile_time: Duration,
@@ -129,37 +132,60 @@ impl Plugin {
         bytes: &[u8],
         settings: PluginSettings,
     ) -> Result<Plugin, LoadError> {
-        check_header(bytes).map_err(|reason| LoadError::NotAModule {
+        let kind = check_header(bytes).map_err(|reason| LoadError::NotAModule {
             path: path.to_owned(),
             reason,
         })?;
         let sha256 = sha256_hex(bytes);
         let started = Instant::now();
-        let (module, cache_status) =
-            runtime
-                .compile(bytes, &sha256)
-                .map_err(|e| LoadError::Compile {
-                    path: path.to_owned(),
-                    message: format!("{e:#}"),
-                })?;
-        let compile_time = started.elapsed();
-        let shape = abi::check(&module).map_err(|cause| LoadError::Abi {
+        let compile_error = |e: wasmtime::Error| LoadError::Compile {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let abi_error = |cause| LoadError::Abi {
             path: path.to_owned(),
             cause,
-        })?;
+        };
         let start_error = |cause| LoadError::Start {
             path: path.to_owned(),
             cause,
         };
-        let pre = runtime.linker().instantiate_pre(&module).map_err(|e| {
+        let link_error = |e: wasmtime::Error| {
             start_error(StartError::Failed {
                 stage: "linking",
                 message: format!("{e:#}"),
             })
-        })?;
+        };
+        let (shape, pre, cache_status) = match kind {
+            WasmKind::Module => {
+                let (module, cache_status) =
+                    runtime.compile(bytes, &sha256).map_err(compile_error)?;
+                let shape = abi::check(&module).map_err(abi_error)?;
+                let pre = runtime.linker().instantiate_pre(&module);
+                (
+                    shape,
+                    Linked::Module(pre.map_err(link_error)?),
+                    cache_status,
+                )
+            }
+            WasmKind::Component => {
+                let (code, cache_status) = runtime
+                    .compile_component(bytes, &sha256)
+                    .map_err(compile_error)?;
+                let shape = component::check(&code, runtime.engine()).map_err(abi_error)?;
+                let pre = runtime.component_linker().instantiate_pre(&code);
+                (
+                    shape,
+                    Linked::Component(pre.map_err(link_error)?),
+                    cache_status,
+                )
+            }
+        };
+        let compile_time = started.elapsed();
         let name: Arc<str> = plugin_name(path).into();
         let services = runtime.services();
-        let instance = Instance::start(&pre, name.clone(), &settings, services.clone())
+        let instance = pre
+            .start(name.clone(), &settings, services.clone())
             .map_err(start_error)?;
         Ok(Plugin {
             name,
@@ -189,14 +215,16 @@ impl Plugin {
             path: self.path.clone(),
             cause,
         };
-        if !Engine::same(self.pre.module().engine(), runtime.engine()) {
+        if !Engine::same(self.pre.engine(), runtime.engine()) {
             return Err(start_error(StartError::Failed {
                 stage: "linking",
                 message: "the plugin was compiled for another runtime's engine".to_owned(),
             }));
         }
         let services = runtime.services();
-        let instance = Instance::start(&self.pre, self.name.clone(), &settings, services.clone())
+        let instance = self
+            .pre
+            .start(self.name.clone(), &settings, services.clone())
             .map_err(start_error)?;
         Ok(Plugin {
             name: self.name.clone(),
@@ -216,16 +244,13 @@ impl Plugin {
     /// a fresh instance (`_initialize` and `init` run for it). For the lanes of a plugin with
     /// several workers, which share no state.
     pub fn another_instance(&self) -> Result<Plugin, LoadError> {
-        let instance = Instance::start(
-            &self.pre,
-            self.name.clone(),
-            &self.settings,
-            self.services.clone(),
-        )
-        .map_err(|cause| LoadError::Start {
-            path: self.path.clone(),
-            cause,
-        })?;
+        let instance = self
+            .pre
+            .start(self.name.clone(), &self.settings, self.services.clone())
+            .map_err(|cause| LoadError::Start {
+                path: self.path.clone(),
+                cause,
+            })?;
         Ok(Plugin {
             name: self.name.clone(),
             path: self.path.clone(),
@@ -282,13 +307,9 @@ impl Plugin {
         let instance = match &mut self.instance {
             Some(instance) => instance,
             empty => empty.insert(
-                Instance::start(
-                    &self.pre,
-                    self.name.clone(),
-                    &self.settings,
-                    self.services.clone(),
-                )
-                .map_err(CallError::Restart)?,
+                self.pre
+                    .start(self.name.clone(), &self.settings, self.services.clone())
+                    .map_err(CallError::Restart)?,
             ),
         };
         let result = instance.handle_event(event);
@@ -299,14 +320,74 @@ impl Plugin {
     }
 }
 
-/// Checks the 8-byte preamble so that a file which is not a core module gets a plain answer.
-fn check_header(bytes: &[u8]) -> Result<(), String> {
+/// The two kinds of WebAssembly binary a plugin can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WasmKind {
+    /// A core module: guest ABI v1.
+    Module,
+    /// A component: guest ABI v2.
+    Component,
+}
+
+/// A compiled and linked plugin, ready to be instantiated.
+#[derive(Clone)]
+enum Linked {
+    Module(InstancePre<HostState>),
+    Component(wasmtime::component::InstancePre<HostState>),
+}
+
+impl Linked {
+    fn engine(&self) -> &Engine {
+        match self {
+            Linked::Module(pre) => pre.module().engine(),
+            Linked::Component(pre) => pre.engine(),
+        }
+    }
+
+    /// A fresh, initialised instance.
+    fn start(
+        &self,
+        name: Arc<str>,
+        settings: &PluginSettings,
+        services: HostServices,
+    ) -> Result<Live, StartError> {
+        Ok(match self {
+            Linked::Module(pre) => Live::Module(Instance::start(pre, name, settings, services)?),
+            Linked::Component(pre) => {
+                Live::Component(ComponentInstance::start(pre, name, settings, services)?)
+            }
+        })
+    }
+}
+
+/// A live instance of either kind.
+enum Live {
+    Module(Instance),
+    Component(ComponentInstance),
+}
+
+impl Live {
+    fn handle_event(&mut self, event: &[u8]) -> Result<Outcome, CallError> {
+        match self {
+            Live::Module(instance) => instance.handle_event(event),
+            Live::Component(instance) => instance.handle_event(event),
+        }
+    }
+}
+
+/// Reads the 8-byte preamble: a core module, a component, or a plain answer why it is neither.
+fn check_header(bytes: &[u8]) -> Result<WasmKind, String> {
     const MAGIC: &[u8; 4] = b"\0asm";
     const CORE_VERSION: [u8; 4] = [1, 0, 0, 0];
+    /// Version 0x0d, layer 1: the component binary format.
+    const COMPONENT_VERSION: [u8; 4] = [0x0d, 0, 1, 0];
     match bytes.get(..8) {
-        Some(head) if head[..4] == *MAGIC && head[4..] == CORE_VERSION => Ok(()),
+        Some(head) if head[..4] == *MAGIC && head[4..] == CORE_VERSION => Ok(WasmKind::Module),
+        Some(head) if head[..4] == *MAGIC && head[4..] == COMPONENT_VERSION => {
+            Ok(WasmKind::Component)
+        }
         Some(head) if head[..4] == *MAGIC => Err(format!(
-            "is a WebAssembly component or an unknown version ({:02x?}), not a core module",
+            "is WebAssembly of an unknown version or layer ({:02x?}): neither a core module nor a component",
             &head[4..]
         )),
         _ if bytes.is_empty() => Err("is empty, not a WebAssembly module".to_owned()),
@@ -325,10 +406,11 @@ mod tests {
         assert!(check_header(b"#!/bin/sh\necho hi")
             .unwrap_err()
             .contains("no \\0asm"));
-        assert!(check_header(b"\0asm\x0d\0\x01\0")
+        assert_eq!(check_header(b"\0asm\x0d\0\x01\0"), Ok(WasmKind::Component));
+        assert!(check_header(b"\0asm\x0e\0\x01\0")
             .unwrap_err()
-            .contains("component"));
-        assert!(check_header(b"\0asm\x01\0\0\0").is_ok());
+            .contains("unknown version"));
+        assert_eq!(check_header(b"\0asm\x01\0\0\0"), Ok(WasmKind::Module));
     }
 
     #[test]

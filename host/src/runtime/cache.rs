@@ -15,13 +15,20 @@
 //!   release gives a different key, so its entries are simply never looked at (and
 //!   [`ModuleCache::prune`] removes them).
 //!
-//! The content is:
+//! The content is the payload first, so that wasmtime can map the file itself, then a trailer:
 //!
 //! | bytes | what |
 //! |-------|------|
-//! | 8     | the magic [`MAGIC`] (`ECCACHE1`, the format's version) |
+//! | n     | the payload: [`wasmtime::Module::serialize`]'s output (or, for a component, [`Component::serialize`]'s) |
 //! | 32    | the sha256 of the payload |
-//! | rest  | the payload: [`wasmtime::Module::serialize`]'s output |
+//! | 8     | n, little-endian |
+//! | 8     | the magic [`MAGIC`] (`ECCACHE2`, the format's version) |
+//!
+//! An entry of up to [`VERIFIED_UP_TO`] payload bytes (every core module seen so far) is read and
+//! its sha256 checked before wasmtime gets it. A larger one (a Python or JavaScript component
+//! is 35 MB compiled) is memory-mapped by wasmtime instead ([`Artifact::deserialize_file`]),
+//! which starts it in about 2 ms where reading and hashing it would take over 50: its length
+//! and trailer are checked, its sha256 is not.
 //!
 //! Entries are written to a temporary file in the same directory and renamed into place, so a
 //! reader sees either the whole old entry, the whole new one or none, never half of one. Every
@@ -38,9 +45,11 @@
 //!   only its container mounts). Anyone who can write there can make the controller execute
 //!   code of their choice. The directory is created with mode `0700` on Unix, and opening a
 //!   group- or world-writable directory logs a warning.
-//! - Each entry carries a sha256 of its payload, checked before the payload is handed to
-//!   wasmtime. This catches accidental damage (truncated writes, bit rot, a full disk): it is
-//!   not a signature and does not protect against someone able to write the directory.
+//! - Each entry carries a sha256 of its payload, checked before a payload of up to
+//!   [`VERIFIED_UP_TO`] bytes is handed to wasmtime. This catches accidental damage (truncated
+//!   writes, bit rot, a full disk): it is not a signature and does not protect against someone
+//!   able to write the directory. Larger, mapped entries are checked for truncation (length and
+//!   trailer) only: bit rot inside one goes unnoticed.
 //! - Entries of another engine configuration or wasmtime version are rejected twice: their file
 //!   name has another engine key, and wasmtime's own header check (version and config of the
 //!   engine that produced them) refuses them should one end up under our name anyway.
@@ -54,23 +63,95 @@ use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::hash::{Hash, Hasher};
-use std::io::Write as _;
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Module, Precompiled};
 
-/// The first 8 bytes of every entry; the trailing digit is the format's version.
-pub const MAGIC: &[u8; 8] = b"ECCACHE1";
+/// The last 8 bytes of every entry; the trailing digit is the format's version.
+pub const MAGIC: &[u8; 8] = b"ECCACHE2";
+/// Entries with payloads up to this size are read and their sha256 checked; larger ones are
+/// memory-mapped.
+pub const VERIFIED_UP_TO: u64 = 8 << 20;
 
 /// The extension of entry files.
 const EXTENSION: &str = ".cwasm";
 /// How many hex digits of the engine key go into entry names.
 const ENGINE_KEY_IN_NAME: usize = 16;
-/// Length of the header before the payload: magic and payload sha256.
-const HEADER_LEN: usize = MAGIC.len() + 32;
+/// Length of the trailer after the payload: payload sha256, payload length and magic.
+const TRAILER_LEN: usize = 32 + 8 + MAGIC.len();
 /// Temporary files are named `.{entry name}.{pid}.{n}.tmp`.
 const TMP_SUFFIX: &str = ".tmp";
+
+/// What the cache holds: a compiled core module or a compiled component, each wasmtime's own
+/// artifact with its own serialized form.
+pub trait Artifact: Sized {
+    /// What [`Engine::detect_precompiled`] says this artifact's serialized form is.
+    const KIND: Precompiled;
+    /// Compiles `bytes` for `engine`.
+    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
+    /// The serialized form, for an entry.
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+    /// Rebuilds the artifact from an entry's payload.
+    ///
+    /// # Safety
+    ///
+    /// `payload` must be [`Artifact::serialize`]'s output, unmodified (see the trust model
+    /// above).
+    #[allow(unsafe_code)]
+    unsafe fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Self>;
+    /// Rebuilds the artifact from the entry at `path` by mapping it (wasmtime ignores the
+    /// trailer after its own output).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Artifact::deserialize`], and the file must not change while the artifact lives
+    /// (entries are replaced by renaming, never rewritten in place).
+    #[allow(unsafe_code)]
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self>;
+}
+
+impl Artifact for Module {
+    const KIND: Precompiled = Precompiled::Module;
+    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Module> {
+        Module::new(engine, bytes)
+    }
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Module::serialize(self)
+    }
+    #[allow(unsafe_code)]
+    unsafe fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Module> {
+        // SAFETY: the caller's promise is `Module::deserialize`'s requirement.
+        unsafe { Module::deserialize(engine, payload) }
+    }
+    #[allow(unsafe_code)]
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Module> {
+        // SAFETY: the caller's promise is `Module::deserialize_file`'s requirement.
+        unsafe { Module::deserialize_file(engine, path) }
+    }
+}
+
+impl Artifact for Component {
+    const KIND: Precompiled = Precompiled::Component;
+    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+        Component::new(engine, bytes)
+    }
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Component::serialize(self)
+    }
+    #[allow(unsafe_code)]
+    unsafe fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Component> {
+        // SAFETY: the caller's promise is `Component::deserialize`'s requirement.
+        unsafe { Component::deserialize(engine, payload) }
+    }
+    #[allow(unsafe_code)]
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+        // SAFETY: the caller's promise is `Component::deserialize_file`'s requirement.
+        unsafe { Component::deserialize_file(engine, path) }
+    }
+}
 
 /// How a module was obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +201,8 @@ pub struct ModuleCache {
     dir: PathBuf,
     /// Lowercase hex sha256 of `engine.precompile_compatibility_hash()`.
     engine_key: String,
+    /// Payloads up to this size are read and verified; larger ones are mapped.
+    verified_up_to: u64,
 }
 
 impl ModuleCache {
@@ -155,6 +238,7 @@ impl ModuleCache {
         Ok(ModuleCache {
             dir: dir.to_owned(),
             engine_key: engine_key(engine),
+            verified_up_to: VERIFIED_UP_TO,
         })
     }
 
@@ -184,16 +268,16 @@ impl ModuleCache {
     /// `engine` must be the engine (or one configured alike) the cache was opened with;
     /// otherwise the cache is bypassed ([`CacheStatus::Disabled`]). A `sha256` that is not 64
     /// lowercase hex digits is ignored and computed from `bytes`.
-    pub fn load_or_compile(
+    pub fn load_or_compile<A: Artifact>(
         &self,
         engine: &Engine,
         bytes: &[u8],
         sha256: &str,
-    ) -> Result<(Module, CacheStatus), wasmtime::Error> {
+    ) -> Result<(A, CacheStatus), wasmtime::Error> {
         if engine_key(engine) != self.engine_key {
             tracing::warn!(dir = %self.dir.display(),
                 "module cache: the engine differs from the one the cache was opened with; not using the cache");
-            return Ok((Module::new(engine, bytes)?, CacheStatus::Disabled));
+            return Ok((A::compile(engine, bytes)?, CacheStatus::Disabled));
         }
         let computed;
         let sha256 = if is_hex(sha256, 64) {
@@ -203,7 +287,7 @@ impl ModuleCache {
             &computed
         };
         let path = self.entry_path(sha256);
-        let status = match self.load(engine, &path) {
+        let status = match self.load::<A>(engine, &path) {
             Ok(Some(module)) => {
                 touch(&path);
                 return Ok((module, CacheStatus::Hit));
@@ -215,7 +299,7 @@ impl ModuleCache {
                 CacheStatus::Rejected(reason)
             }
         };
-        let module = Module::new(engine, bytes)?;
+        let module = A::compile(engine, bytes)?;
         if let Err(e) = self.store(&path, &module) {
             tracing::warn!(entry = %path.display(), error = %format_args!("{e:#}"),
                 "module cache: cannot store the compiled module; the next start compiles it again");
@@ -281,31 +365,46 @@ impl ModuleCache {
         ))
     }
 
-    /// The module in the entry at `path`: `None` when there is none, `Err(why)` when it is not
-    /// valid.
-    fn load(&self, engine: &Engine, path: &Path) -> Result<Option<Module>, String> {
-        let data = match std::fs::read(path) {
-            Ok(data) => data,
+    /// The artifact in the entry at `path`: `None` when there is none, `Err(why)` when it is
+    /// not valid.
+    fn load<A: Artifact>(&self, engine: &Engine, path: &Path) -> Result<Option<A>, String> {
+        let mut file = match File::open(path) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot read: {e}")),
+            Err(e) => return Err(format!("cannot open: {e}")),
         };
-        let payload = verify_entry(&data)?;
-        if Engine::detect_precompiled(payload) != Some(Precompiled::Module) {
-            return Err("the payload is not a precompiled wasmtime module".to_owned());
+        let payload_len = read_trailer(&mut file)?;
+        let refused = |e: wasmtime::Error| format!("wasmtime refused it: {e:#}");
+        if payload_len <= self.verified_up_to {
+            let mut data = Vec::new();
+            file.rewind()
+                .and_then(|()| file.read_to_end(&mut data))
+                .map_err(|e| format!("cannot read: {e}"))?;
+            let payload = verify_payload(&data)?;
+            check_kind::<A>(Engine::detect_precompiled(payload))?;
+            // SAFETY: `Artifact::deserialize` requires `Artifact::serialize` output, unmodified.
+            // The payload comes from an entry this controller wrote (`store`) in a directory
+            // that only it may write (see the module documentation: the deployment's duty), and
+            // it matches the sha256 stored with it, so it is not damaged. Output of another
+            // wasmtime version or engine configuration is refused by wasmtime itself.
+            #[allow(unsafe_code)]
+            let artifact = unsafe { A::deserialize(engine, payload) }.map_err(refused)?;
+            return Ok(Some(artifact));
         }
-        // SAFETY: `Module::deserialize` requires `Module::serialize` output, unmodified. The
-        // payload comes from an entry this controller wrote (`store`) in a directory that only
-        // it may write (see the module documentation: the deployment's duty), and it matches
-        // the sha256 stored with it, so it is not damaged. Output of another wasmtime version
-        // or engine configuration is refused by wasmtime itself with an error.
+        drop(file);
+        let kind =
+            Engine::detect_precompiled_file(path).map_err(|e| format!("cannot read: {e}"))?;
+        check_kind::<A>(kind)?;
+        // SAFETY: as above, but for the sha256, which is not checked for a mapped entry (its
+        // length and trailer are). The file is never rewritten in place: entries are replaced
+        // by renaming a new file over them, which leaves the mapped one intact.
         #[allow(unsafe_code)]
-        let module = unsafe { Module::deserialize(engine, payload) }
-            .map_err(|e| format!("wasmtime refused it: {e:#}"))?;
-        Ok(Some(module))
+        let artifact = unsafe { A::deserialize_file(engine, path) }.map_err(refused)?;
+        Ok(Some(artifact))
     }
 
     /// Writes the entry for `module` at `path`: to a temporary file, then renamed into place.
-    fn store(&self, path: &Path, module: &Module) -> Result<(), wasmtime::Error> {
+    fn store<A: Artifact>(&self, path: &Path, module: &A) -> Result<(), wasmtime::Error> {
         let payload = module.serialize()?;
         let digest = Sha256::digest(&payload);
         let file_name = path
@@ -319,9 +418,10 @@ impl ModuleCache {
         ));
         let written = (|| {
             let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            file.write_all(MAGIC)?;
-            file.write_all(&digest)?;
             file.write_all(&payload)?;
+            file.write_all(&digest)?;
+            file.write_all(&(payload.len() as u64).to_le_bytes())?;
+            file.write_all(MAGIC)?;
             drop(file);
             std::fs::rename(&tmp, path)
         })();
@@ -339,28 +439,62 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The payload of an entry after checking its magic, length and checksum; `Err(why)` if any is
 /// wrong.
-fn verify_entry(data: &[u8]) -> Result<&[u8], String> {
-    if data.len() <= HEADER_LEN {
+fn verify_payload(data: &[u8]) -> Result<&[u8], String> {
+    let (payload, trailer) = data
+        .split_at_checked(data.len().saturating_sub(TRAILER_LEN))
+        .ok_or_else(|| "truncated while reading".to_owned())?;
+    if Sha256::digest(payload).as_slice() != &trailer[..32] {
         return Err(format!(
-            "truncated: {} bytes, not even a header and a payload",
-            data.len()
-        ));
-    }
-    let (magic, rest) = data.split_at(MAGIC.len());
-    if magic != MAGIC {
-        return Err(format!(
-            "not a cache entry of this format (magic {:?})",
-            String::from_utf8_lossy(magic)
-        ));
-    }
-    let (stored, payload) = rest.split_at(32);
-    if Sha256::digest(payload).as_slice() != stored {
-        return Err(format!(
-            "the payload's sha256 does not match the one stored with it (damaged or truncated, {} payload bytes)",
+            "the payload's sha256 does not match the one stored with it (damaged, {} payload bytes)",
             payload.len()
         ));
     }
     Ok(payload)
+}
+
+/// Reads the trailer of the entry `file` and checks it against the file's length: the payload's
+/// length.
+fn read_trailer(file: &mut File) -> Result<u64, String> {
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .len();
+    if len <= TRAILER_LEN as u64 {
+        return Err(format!(
+            "truncated: {len} bytes, not even a payload and a trailer"
+        ));
+    }
+    let mut trailer = [0u8; TRAILER_LEN];
+    file.seek(SeekFrom::End(-(TRAILER_LEN as i64)))
+        .and_then(|_| file.read_exact(&mut trailer))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let (rest, magic) = trailer.split_at(TRAILER_LEN - MAGIC.len());
+    if magic != MAGIC {
+        return Err(format!(
+            "not a cache entry of this format (trailer magic {:?})",
+            String::from_utf8_lossy(magic)
+        ));
+    }
+    let mut stored_len = [0u8; 8];
+    stored_len.copy_from_slice(&rest[32..]);
+    let payload_len = u64::from_le_bytes(stored_len);
+    if payload_len.checked_add(TRAILER_LEN as u64) != Some(len) {
+        return Err(format!(
+            "truncated or damaged: {len} bytes for a {payload_len}-byte payload and its trailer"
+        ));
+    }
+    Ok(payload_len)
+}
+
+/// Checks that a payload wasmtime detected as `kind` is its output for an `A`.
+fn check_kind<A: Artifact>(kind: Option<Precompiled>) -> Result<(), String> {
+    if kind != Some(A::KIND) {
+        return Err(format!(
+            "the payload is not a precompiled wasmtime {:?}",
+            A::KIND
+        ));
+    }
+    Ok(())
 }
 
 /// Lowercase hex sha256 of the engine's compatibility hash: the same in every process whose
@@ -571,8 +705,8 @@ mod tests {
         load(&cache, &engine, &bytes);
         let entry = only_entry(&cache);
         let mut data = std::fs::read(&entry).unwrap();
-        let last = data.len() - 1;
-        data[HEADER_LEN + (last - HEADER_LEN) / 2] ^= 0x40;
+        let middle = (data.len() - TRAILER_LEN) / 2;
+        data[middle] ^= 0x40;
         std::fs::write(&entry, &data).unwrap();
         match load(&cache, &engine, &bytes) {
             CacheStatus::Rejected(reason) => assert!(reason.contains("sha256"), "{reason}"),
@@ -591,8 +725,9 @@ mod tests {
         let entry = only_entry(&cache);
         let data = std::fs::read(&entry).unwrap();
         for (bad, why) in [
-            (&data[..data.len() - 100], "sha256"),
-            (&data[..HEADER_LEN], "truncated"),
+            (&data[..data.len() - 100], "magic"),
+            (&data[100..], "truncated"),
+            (&data[..TRAILER_LEN], "truncated"),
             (&b""[..], "truncated"),
             (&[b'x'; 100][..], "magic"),
         ] {
@@ -604,15 +739,69 @@ mod tests {
             assert_eq!(std::fs::read(&entry).unwrap(), data, "rebuilt");
         }
         // A correct checksum over something that is not wasmtime's output is refused too.
-        let mut fake = MAGIC.to_vec();
+        let mut fake = bytes.clone();
         fake.extend_from_slice(&Sha256::digest(&bytes));
-        fake.extend_from_slice(&bytes);
+        fake.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        fake.extend_from_slice(MAGIC);
         std::fs::write(&entry, &fake).unwrap();
         match load(&cache, &engine, &bytes) {
             CacheStatus::Rejected(reason) => assert!(reason.contains("precompiled"), "{reason}"),
             other => panic!("{other:?}"),
         }
         assert_eq!(load(&cache, &engine, &bytes), CacheStatus::Hit);
+    }
+
+    #[test]
+    fn large_entries_are_mapped_and_checked_for_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let mut cache = ModuleCache::open(dir.path(), &engine).unwrap();
+        cache.verified_up_to = 0;
+        let bytes = wasm();
+        assert_eq!(load(&cache, &engine, &bytes), CacheStatus::Miss);
+        assert_eq!(load(&cache, &engine, &bytes), CacheStatus::Hit);
+        let entry = only_entry(&cache);
+        let data = std::fs::read(&entry).unwrap();
+        for (bad, why) in [
+            (&data[..data.len() - 1], "magic"),
+            (&data[1..], "truncated"),
+        ] {
+            std::fs::write(&entry, bad).unwrap();
+            match load(&cache, &engine, &bytes) {
+                CacheStatus::Rejected(reason) => assert!(reason.contains(why), "{reason}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Not wasmtime's output: refused before wasmtime maps it.
+        let mut fake = vec![0u8; 4096];
+        fake.extend_from_slice(&Sha256::digest(&fake));
+        fake.extend_from_slice(&4096u64.to_le_bytes());
+        fake.extend_from_slice(MAGIC);
+        std::fs::write(&entry, &fake).unwrap();
+        assert!(matches!(
+            load(&cache, &engine, &bytes),
+            CacheStatus::Rejected(_)
+        ));
+        assert_eq!(load(&cache, &engine, &bytes), CacheStatus::Hit);
+    }
+
+    #[test]
+    fn components_are_cached_like_modules_and_never_mistaken_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let cache = ModuleCache::open(dir.path(), &engine).unwrap();
+        let bytes = wat::parse_str("(component)").unwrap();
+        let sha = sha256_hex(&bytes);
+        let compile = || cache.load_or_compile::<Component>(&engine, &bytes, &sha);
+        assert_eq!(compile().unwrap().1, CacheStatus::Miss);
+        assert_eq!(compile().unwrap().1, CacheStatus::Hit);
+        // The same entry asked for as a core module: refused, never deserialized as one.
+        let as_module = cache.load_or_compile::<Module>(&engine, &bytes, &sha);
+        assert!(
+            as_module.is_err(),
+            "a component does not compile as a module"
+        );
+        assert_eq!(compile().unwrap().1, CacheStatus::Hit);
     }
 
     #[test]
@@ -640,7 +829,7 @@ mod tests {
 
         // A cache opened for another engine is bypassed.
         let (_, status) = cache
-            .load_or_compile(&fuel, &bytes, &sha256_hex(&bytes))
+            .load_or_compile::<Module>(&fuel, &bytes, &sha256_hex(&bytes))
             .unwrap();
         assert_eq!(status, CacheStatus::Disabled);
 
@@ -728,7 +917,7 @@ mod tests {
         let cache = ModuleCache::open(dir.path(), &engine).unwrap();
         let bytes = wasm();
         let (_, status) = cache
-            .load_or_compile(&engine, &bytes, "../../etc/passwd")
+            .load_or_compile::<Module>(&engine, &bytes, "../../etc/passwd")
             .unwrap();
         assert_eq!(status, CacheStatus::Miss);
         assert_eq!(only_entry(&cache), cache.entry_path(&sha256_hex(&bytes)));

@@ -1,14 +1,16 @@
-//! The shared wasmtime `Engine` and `Linker` (one of each for the whole process, the linker
-//! holding [`crate::sandbox`]'s host functions), and the [`cache`] of compiled modules.
+//! The shared wasmtime `Engine` and linkers (one engine for the whole process, one linker for
+//! core modules and one for components, both holding [`crate::sandbox`]'s host functions), and
+//! the [`cache`] of compiled modules and components.
 
 pub mod cache;
 
-pub use self::cache::{sha256_hex, CacheStatus, ModuleCache};
+pub use self::cache::{sha256_hex, Artifact, CacheStatus, ModuleCache};
 
 use crate::capabilities::KubeAccess;
 use crate::metrics::Metrics;
 use crate::sandbox::{self, HostServices, HostState, EPOCH_TICK};
 use std::sync::Arc;
+use wasmtime::component::{Component, Linker as ComponentLinker};
 use wasmtime::{Config, Engine, EngineWeak, Linker, Module, OptLevel};
 
 /// The wasm stack a plugin call may use before it traps.
@@ -43,6 +45,7 @@ impl Default for RuntimeOptions {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
+    component_linker: ComponentLinker<HostState>,
     cache: Option<ModuleCache>,
     services: HostServices,
 }
@@ -72,9 +75,14 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         sandbox::add_to_linker(&mut linker)
             .map_err(|e| RuntimeError(format!("linking the host functions: {e:#}")))?;
+        let mut component_linker = ComponentLinker::new(&engine);
+        sandbox::component::add_to_linker(&mut component_linker).map_err(|e| {
+            RuntimeError(format!("linking the host functions for components: {e:#}"))
+        })?;
         Ok(Runtime {
             engine,
             linker,
+            component_linker,
             cache: None,
             services: HostServices::default(),
         })
@@ -85,9 +93,14 @@ impl Runtime {
         &self.engine
     }
 
-    /// The linker holding the host functions.
+    /// The linker holding the host functions core modules import (guest ABI v1).
     pub fn linker(&self) -> &Linker<HostState> {
         &self.linker
+    }
+
+    /// The linker holding the host functions components import (guest ABI v2).
+    pub fn component_linker(&self) -> &ComponentLinker<HostState> {
+        &self.component_linker
     }
 
     /// Uses `cache` for compiled modules from now on (`None`: compile every time, the
@@ -125,16 +138,34 @@ impl Runtime {
         self.cache.as_ref()
     }
 
-    /// Compiles `bytes` (whose lowercase hex sha256 is `sha256`) for this engine: through the
-    /// module cache when one is set, else directly ([`CacheStatus::Disabled`]).
+    /// Compiles the core module `bytes` (whose lowercase hex sha256 is `sha256`) for this
+    /// engine: through the module cache when one is set, else directly
+    /// ([`CacheStatus::Disabled`]).
     pub fn compile(
         &self,
         bytes: &[u8],
         sha256: &str,
     ) -> Result<(Module, CacheStatus), wasmtime::Error> {
+        self.compile_artifact(bytes, sha256)
+    }
+
+    /// Like [`Runtime::compile`] for a component.
+    pub fn compile_component(
+        &self,
+        bytes: &[u8],
+        sha256: &str,
+    ) -> Result<(Component, CacheStatus), wasmtime::Error> {
+        self.compile_artifact(bytes, sha256)
+    }
+
+    fn compile_artifact<A: Artifact>(
+        &self,
+        bytes: &[u8],
+        sha256: &str,
+    ) -> Result<(A, CacheStatus), wasmtime::Error> {
         match &self.cache {
             Some(cache) => cache.load_or_compile(&self.engine, bytes, sha256),
-            None => Ok((Module::new(&self.engine, bytes)?, CacheStatus::Disabled)),
+            None => Ok((A::compile(&self.engine, bytes)?, CacheStatus::Disabled)),
         }
     }
 }

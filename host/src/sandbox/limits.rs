@@ -91,35 +91,77 @@ pub enum LimitExceeded {
 }
 
 /// The store's resource limiter: growth past a cap traps with [`LimitExceeded`].
+///
+/// The memory cap covers all the linear memories of the store together: a core module has one,
+/// a component may have several (its language runtime's, a WASI adapter's).
 #[derive(Debug)]
 pub struct Limiter {
     memory: usize,
     table_elements: usize,
+    /// Bytes of linear memory of every memory of the store, together.
+    memory_in_use: usize,
+    counts: Counts,
+}
+
+/// How many instances, memories and tables a store may hold.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    instances: usize,
+    memories: usize,
+    tables: usize,
+}
+
+impl Counts {
+    /// One core module: one instance, one memory, and the one function table toolchains emit
+    /// (a few more are harmless).
+    const MODULE: Counts = Counts {
+        instances: 1,
+        memories: 1,
+        tables: 4,
+    };
+    /// A component links several core modules (the plugin, its language runtime, the WASI
+    /// adapter, the shims between them).
+    const COMPONENT: Counts = Counts {
+        instances: 64,
+        memories: 8,
+        tables: 64,
+    };
 }
 
 impl Limiter {
-    /// A limiter enforcing `limits`.
+    /// A limiter enforcing `limits` on one core module's instance.
     pub fn new(limits: &Limits) -> Limiter {
         Limiter {
             memory: limits.memory,
             table_elements: limits.table_elements,
+            memory_in_use: 0,
+            counts: Counts::MODULE,
         }
+    }
+
+    /// Lets the store hold a component's core instances, memories and tables (the memory cap
+    /// still covers them all together).
+    pub fn allow_component(&mut self) {
+        self.counts = Counts::COMPONENT;
     }
 }
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory {
+        let others = self.memory_in_use.saturating_sub(current);
+        let total = others.saturating_add(desired);
+        if total > self.memory {
             return Err(wasmtime::Error::new(LimitExceeded::Memory {
-                desired,
+                desired: total,
                 limit: self.memory,
             }));
         }
+        self.memory_in_use = total;
         Ok(true)
     }
 
@@ -139,16 +181,15 @@ impl ResourceLimiter for Limiter {
     }
 
     fn instances(&self) -> usize {
-        1
+        self.counts.instances
     }
 
     fn memories(&self) -> usize {
-        1
+        self.counts.memories
     }
 
     fn tables(&self) -> usize {
-        // Toolchains emit one function table; a few more are harmless.
-        4
+        self.counts.tables
     }
 }
 

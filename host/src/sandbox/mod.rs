@@ -1,10 +1,13 @@
 //! The host side of a plugin instance's `Store`: what the instance may use ([`limits`]), what it
-//! may call (deny-all WASI preview 1 and the `event_controller` functions, linked by
-//! [`add_to_linker`]), and where its output goes ([`output`]).
+//! may call (deny-all WASI preview 1 and the `event_controller` functions for core modules,
+//! linked by [`add_to_linker`]; deny-all WASI 0.2 and the `event-controller:plugin/host`
+//! interface for components, linked by [`component::add_to_linker`]), and where its output goes
+//! ([`output`]).
 //!
 //! Everything a plugin can import is here, beside the store data ([`HostState`]) it uses; the
 //! grants behind the HTTP and Kubernetes functions come from [`crate::capabilities`].
 
+pub mod component;
 mod functions;
 pub mod limits;
 pub mod output;

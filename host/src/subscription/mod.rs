@@ -291,7 +291,8 @@ impl Subscription {
 /// The module's default subscription from its `event-controller.subscribe` custom section (JSON),
 /// if any. Only the section headers are walked (with wasmparser) and only that custom section is
 /// read: other sections, function bodies included, are stepped over without being decoded or
-/// validated. More than one such section is an error.
+/// validated. In a component, only a top-level section counts: nested modules are stepped over
+/// whole. More than one such section is an error.
 pub fn module_defaults(wasm: &[u8]) -> Result<Option<SubscriptionSection>, SubscriptionError> {
     use wasmparser::{Chunk, Parser, Payload};
 
@@ -312,6 +313,16 @@ pub fn module_defaults(wasm: &[u8]) -> Result<Option<SubscriptionSection>, Subsc
                 if previous.is_some() {
                     return Err(SubscriptionError::DuplicateCustomSection);
                 }
+            }
+            Payload::ModuleSection {
+                unchecked_range, ..
+            }
+            | Payload::ComponentSection {
+                unchecked_range, ..
+            } => {
+                // A component's nested modules and components are stepped over whole (the parser
+                // has already counted their bytes): only its own top-level sections count.
+                rest = rest.get(unchecked_range.len()..).ok_or_else(truncated)?;
             }
             Payload::CodeSectionStart { size, .. } => {
                 // Step over the function bodies instead of reading them one by one.

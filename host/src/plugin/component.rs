@@ -1,0 +1,193 @@
+//! Plugins as WebAssembly components (guest ABI v2, `wit/plugin.wit`): the check of what a
+//! component imports and exports, and one live instance of it.
+//!
+//! A component instance gets everything a core module instance gets: the same store data, the
+//! same limits and deadlines, and the same rule that a trap poisons it (the caller,
+//! [`super::Plugin`], starts a fresh one for the next event).
+
+use super::abi::{AbiError, ModuleShape};
+use super::instance::{arm, failed, start_failed, CallError, StartError};
+use super::outcome::{Message, Outcome, Retry};
+use super::PluginSettings;
+use crate::sandbox::component::{self as wit, HANDLE_EVENT, HOST_INTERFACE, INIT, TYPES_INTERFACE};
+use crate::sandbox::{HostServices, HostState, Limits};
+use event_controller_guest::abi::MAX_RESULT_LEN;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Func, InstancePre};
+use wasmtime::{Engine, Store};
+
+/// The WASI 0.2 packages the host provides, with nothing granted.
+const WASI_PREFIX: &str = "wasi:";
+
+/// Checks what `component` imports and exports against ABI v2: it must export `handle-event`,
+/// may export `init`, and may import only the host interface and WASI 0.2.
+pub fn check(component: &Component, engine: &Engine) -> Result<ModuleShape, AbiError> {
+    let ty = component.component_type();
+    let mut shape = ModuleShape {
+        has_init: false,
+        has_initialize: false,
+        declares_version: true,
+        uses_wasi: false,
+        abi_version: 2,
+    };
+    for (name, item) in ty.imports(engine) {
+        if name.starts_with(WASI_PREFIX) {
+            shape.uses_wasi = true;
+        } else if name != HOST_INTERFACE && name != TYPES_INTERFACE {
+            return Err(AbiError::UnknownComponentImport {
+                name: name.to_owned(),
+                found: describe(&item.ty).to_owned(),
+            });
+        }
+    }
+    let mut has_handle_event = false;
+    for (name, item) in ty.exports(engine) {
+        let is_func = matches!(item.ty, ComponentItem::ComponentFunc(_));
+        match name {
+            HANDLE_EVENT | INIT if !is_func => {
+                return Err(AbiError::WrongComponentExport {
+                    name: name.to_owned(),
+                    found: describe(&item.ty).to_owned(),
+                })
+            }
+            HANDLE_EVENT => has_handle_event = true,
+            INIT => shape.has_init = true,
+            _ => {}
+        }
+    }
+    if !has_handle_event {
+        return Err(AbiError::MissingExport {
+            name: HANDLE_EVENT,
+            expected: "func(event: string) -> option<outcome>",
+        });
+    }
+    Ok(shape)
+}
+
+fn describe(item: &ComponentItem) -> &'static str {
+    match item {
+        ComponentItem::ComponentFunc(_) => "a function",
+        ComponentItem::CoreFunc(_) => "a core function",
+        ComponentItem::Module(_) => "a core module",
+        ComponentItem::Component(_) => "a component",
+        ComponentItem::ComponentInstance(_) => "an instance",
+        ComponentItem::Type(_) => "a type",
+        ComponentItem::Resource(_) => "a resource",
+    }
+}
+
+/// A live, initialised component instance.
+pub struct ComponentInstance {
+    store: Store<HostState>,
+    limits: Limits,
+    /// The engine meters fuel: every call must be given some.
+    metered: bool,
+    handle_event: Func,
+}
+
+/// `handle-event`'s parameters and results, as wasmtime types them.
+type HandleEventParams<'a> = (&'a str,);
+type HandleEventResults = (Option<wit::Outcome>,);
+
+impl ComponentInstance {
+    /// Instantiates the component and runs its `init`, if it exports one, with the plugin's
+    /// config JSON, all within the plugin's limits (`init_timeout` for the guest code).
+    pub fn start(
+        pre: &InstancePre<HostState>,
+        plugin: Arc<str>,
+        settings: &PluginSettings,
+        services: HostServices,
+    ) -> Result<ComponentInstance, StartError> {
+        let limits = &settings.limits;
+        let mut state = HostState::new(plugin, limits, &settings.capabilities, services);
+        state.limiter().allow_component();
+        let mut store = Store::new(pre.engine(), state);
+        if limits.memory != usize::MAX || limits.table_elements != usize::MAX {
+            store.limiter(|state| state.limiter());
+        }
+        store.epoch_deadline_trap();
+        let metered = store.get_fuel().is_ok();
+        arm(&mut store, limits.init_timeout, limits.fuel, metered);
+        let instantiated = pre.instantiate(&mut store);
+        store.data().flush_output();
+        let instance = instantiated.map_err(start_failed("instantiation", limits))?;
+        let handle_event =
+            instance
+                .get_func(&mut store, HANDLE_EVENT)
+                .ok_or_else(|| StartError::Failed {
+                    stage: "instantiation",
+                    message: format!("no `{HANDLE_EVENT}` export"),
+                })?;
+        handle_event
+            .typed::<HandleEventParams<'_>, HandleEventResults>(&store)
+            .map_err(failed(HANDLE_EVENT))?;
+        let init = instance.get_func(&mut store, INIT);
+        let mut started = ComponentInstance {
+            store,
+            limits: *limits,
+            metered,
+            handle_event,
+        };
+        if let Some(init) = init {
+            started.run_init(init, &settings.config_json)?;
+        }
+        Ok(started)
+    }
+
+    fn run_init(&mut self, init: Func, config_json: &str) -> Result<(), StartError> {
+        let init = init
+            .typed::<(&str,), (Result<(), String>,)>(&self.store)
+            .map_err(failed(INIT))?;
+        let result = init.call(&mut self.store, (config_json,));
+        self.store.data().flush_output();
+        match result.map_err(start_failed(INIT, &self.limits))? {
+            (Ok(()),) => Ok(()),
+            (Err(reason),) => Err(StartError::RefusedWith(reason)),
+        }
+    }
+
+    /// Calls `handle-event` with one event's JSON and converts the outcome, within the
+    /// plugin's `call_timeout` (and fuel).
+    pub fn handle_event(&mut self, event: &[u8]) -> Result<Outcome, CallError> {
+        let event = match std::str::from_utf8(event) {
+            Ok(event) => std::borrow::Cow::Borrowed(event),
+            Err(_) => String::from_utf8_lossy(event),
+        };
+        let timeout = self.limits.call_timeout;
+        arm(&mut self.store, timeout, self.limits.fuel, self.metered);
+        let result = self
+            .handle_event
+            .typed::<HandleEventParams<'_>, HandleEventResults>(&self.store)
+            .and_then(|f| f.call(&mut self.store, (event.as_ref(),)));
+        self.store.data().flush_output();
+        let (outcome,) = result.map_err(|e| CallError::from_wasm(e, timeout, self.limits.fuel))?;
+        outcome.map_or(Ok(Outcome::none()), convert)
+    }
+}
+
+/// The host's [`Outcome`] for a component's: a message longer than v1's result limit is refused
+/// the same way.
+fn convert(outcome: wit::Outcome) -> Result<Outcome, CallError> {
+    if let Some(message) = &outcome.message {
+        if message.len() > MAX_RESULT_LEN {
+            return Err(CallError::BadResult(format!(
+                "message of {} bytes is larger than the {MAX_RESULT_LEN} byte limit",
+                message.len()
+            )));
+        }
+    }
+    let retry = match (outcome.retry_after_ms, outcome.retry) {
+        (Some(ms), _) => Some(Retry::After(Duration::from_millis(ms))),
+        (None, true) => Some(Retry::Backoff),
+        (None, false) => None,
+    };
+    Ok(Outcome {
+        message: outcome.message.map(|text| Message {
+            level: outcome.level.into(),
+            text,
+        }),
+        retry,
+    })
+}
