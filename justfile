@@ -22,21 +22,26 @@ servers:
     bash scripts/toolchains/pdns.sh install
     bash scripts/toolchains/cfssl.sh install
 
-# Install the C, Go, Zig and AssemblyScript toolchains (Debian, PyPI and npm packages).
+# Install the C, Go, Zig, AssemblyScript, Python (componentize-py) and JavaScript
+# (componentize-js) toolchains (Debian, PyPI and npm packages).
 toolchains:
-    for lang in c go zig assemblyscript; do bash "scripts/toolchains/$lang.sh" install; done
+    for lang in c go zig assemblyscript python js; do bash "scripts/toolchains/$lang.sh" install; done
 
-# Build the plugins written in C, Go, Zig and AssemblyScript into target/plugins.
+# Build the plugins written in C, Go, Zig, AssemblyScript, Python and JavaScript into
+# target/plugins (and their test plugins into target/test-plugins).
 plugins-polyglot:
-    for lang in c go zig assemblyscript; do bash "scripts/build-$lang.sh"; done
+    for lang in c go zig assemblyscript python js; do bash "scripts/build-$lang.sh"; done
 
 # The other languages' own unit tests: the C helper natively (ASan/UBSan), the Go helper and
-# plugins, the Zig helper, and the AssemblyScript helper and plugins.
-guest-tests: toolchains
+# plugins, the Zig helper, the AssemblyScript helper and plugins, and the Python and JavaScript
+# SDKs with their plugins (the JavaScript tests also run the built components under Node).
+guest-tests: toolchains plugins-polyglot
     bash guest-sdk/c/test/run.sh
     for dir in guest-sdk/go plugins-wasm/go_simple plugins-wasm/go_image_policy; do (cd "$dir" && bash "{{justfile_directory()}}/scripts/toolchains/go.sh" go test ./...); done
     bash scripts/toolchains/zig.sh zig test guest-sdk/zig/ec.zig
     npm test --prefix guest-sdk/assemblyscript
+    python3 -m unittest discover guest-sdk/python
+    npm test --prefix guest-sdk/js
 
 # The conformance suite: every language's plugin_simple through the real host, then a table
 # (module size, compile time, time per event).
@@ -62,6 +67,11 @@ bench: plugins
 # memory over a 100,000-object burst, workers = 2 against 1.
 bench-pace: plugins
     cargo bench -p event-controller --bench pace
+
+# Python and JavaScript plugins (components) beside the Rust one: per event on the 5.6 KB Pod,
+# load from the module cache, start, memory per instance.
+bench-components: plugins toolchains plugins-polyglot
+    cargo bench -p event-controller --bench components
 
 # Checkpoints of 100,000 objects: size, save, load, journal, resume filtering.
 bench-checkpoint:

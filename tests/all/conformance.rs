@@ -3,26 +3,33 @@
 //! exactly the lines docs/conformance.md specifies, which this suite computes from the events
 //! with serde_json (so the Rust reference is held to the same standard).
 //!
-//! Then it prints a table: language, module size, compile time, and time per event on the 6 KB
-//! sample Pod, measured with the host library in this test's build profile.
+//! Then it prints a table: language, module size, compile time, load time from the module cache,
+//! time per event on the 6 KB sample Pod, and the linear memory of a live instance, measured
+//! with the host library in this test's build profile.
+//!
+//! The Python port is the seed's own `plugin_simple/__init__.py`, unchanged: it ignores its
+//! config, so it is held to the contract under "no config" only.
 //!
 //! A port that is not built is an error under CI (`CI` set), and a loud skip elsewhere, naming
 //! the command that builds it.
 
 use event_controller::plugin::{Plugin, PluginSettings};
-use event_controller::runtime::Runtime;
+use event_controller::runtime::{CacheStatus, ModuleCache, Runtime};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Instant;
 use support::*;
 
-/// Each language and the file stem of its `plugin_simple` port.
-const PORTS: &[(&str, &str)] = &[
-    ("Rust", "plugin_simple"),
-    ("C", "c_simple"),
-    ("Go", "go_simple"),
-    ("Zig", "zig_simple"),
-    ("AssemblyScript", "assemblyscript_simple"),
+/// Each language, the file stem of its `plugin_simple` port, and whether it reads the
+/// contract's config (`prefix`, `skip_kind`).
+const PORTS: &[(&str, &str, bool)] = &[
+    ("Rust", "plugin_simple", true),
+    ("C", "c_simple", true),
+    ("Go", "go_simple", true),
+    ("Zig", "zig_simple", true),
+    ("AssemblyScript", "assemblyscript_simple", true),
+    ("Python (the seed's, unchanged)", "python_simple", false),
+    ("JavaScript", "js_simple", true),
 ];
 
 /// The configs every port runs under: none, a prefix, and a kind to skip.
@@ -48,11 +55,16 @@ fn built_plugin(name: &str) -> Option<PathBuf> {
     None
 }
 
+/// A built port: language, plugin name, file, and whether it reads the config.
+type Port = (&'static str, &'static str, PathBuf, bool);
+
 /// The built ports (see [`built_plugin`]).
-fn built_ports() -> Vec<(&'static str, &'static str, PathBuf)> {
+fn built_ports() -> Vec<Port> {
     PORTS
         .iter()
-        .filter_map(|(language, name)| Some((*language, *name, built_plugin(name)?)))
+        .filter_map(|(language, name, configurable)| {
+            Some((*language, *name, built_plugin(name)?, *configurable))
+        })
         .collect()
 }
 
@@ -117,19 +129,24 @@ fn every_port_behaves_exactly_like_the_contract() {
     std::fs::write(&events_file, events.join("\n")).expect("write events");
     let plugins = work.path().join("plugins");
     std::fs::create_dir(&plugins).expect("plugins dir");
-    for (_, name, path) in &ports {
+    for (_, name, path, _) in &ports {
         std::fs::copy(path, plugins.join(format!("{name}.wasm"))).expect("copy");
     }
+    let cache = crate::components::component_cache();
 
     for (label, settings) in CONFIGS {
         let config = work.path().join("config.toml");
         let sections: String = ports
             .iter()
-            .map(|(_, name, _)| format!("[plugins.{name}.config]\n{settings}\n"))
+            .map(|(_, name, _, _)| format!("[plugins.{name}.config]\n{settings}\n"))
             .collect();
         std::fs::write(&config, sections).expect("write config");
         let config_arg = config.to_str().expect("UTF-8");
-        let run = replay(&plugins, &events_file, &["--config", config_arg]);
+        let run = replay(
+            &plugins,
+            &events_file,
+            &["--config", config_arg, "--module-cache-dir", &cache],
+        );
         assert!(
             run.status.success(),
             "{label}: replay failed:\n{}",
@@ -139,7 +156,10 @@ fn every_port_behaves_exactly_like_the_contract() {
         let prefix = parsed.get("prefix").and_then(|v| v.as_str()).unwrap_or("");
         let skip_kind = parsed.get("skip_kind").and_then(|v| v.as_str());
         let want = expected(&events, prefix, skip_kind);
-        for (language, name, _) in &ports {
+        for (language, name, _, configurable) in &ports {
+            if !configurable && !settings.is_empty() {
+                continue;
+            }
             let got = run.plugin_messages(name);
             assert_eq!(got.len(), want.len(), "{language} ({label}): line count");
             for (i, (got, want)) in got.iter().zip(&want).enumerate() {
@@ -150,21 +170,28 @@ fn every_port_behaves_exactly_like_the_contract() {
     print_table(&ports);
 }
 
-/// Language, module size, compile time and time per event on the sample Pod.
-fn print_table(ports: &[(&str, &str, PathBuf)]) {
+/// Language, module size, compile time, cached load time, time per event on the sample Pod,
+/// and the linear memory of a live instance after its calls.
+fn print_table(ports: &[Port]) {
     const CALLS: u32 = 2000;
-    let runtime = Runtime::new().expect("runtime");
+    let cache_dir = tempfile::tempdir().expect("temp dir");
+    let mut runtime = Runtime::new().expect("runtime");
+    let cache = ModuleCache::open(cache_dir.path(), runtime.engine()).expect("cache");
+    runtime.set_module_cache(Some(cache));
     let sample = std::fs::read_to_string(repo().join("conf/sample-event.json")).expect("sample");
     let event = sample.trim().as_bytes();
     println!(
-        "\n| language | module | compile | per event ({} B Pod) |",
+        "\n| language | module | compile | cached load | per event ({} B Pod) | linear memory |",
         event.len()
     );
-    println!("|---|---|---|---|");
-    for (language, name, path) in ports {
+    println!("|---|---|---|---|---|---|");
+    for (language, name, path, _) in ports {
         let bytes = std::fs::read(path).expect("plugin");
-        let mut plugin =
-            Plugin::from_bytes(&runtime, path, &bytes, PluginSettings::default()).expect(name);
+        let load = || Plugin::from_bytes(&runtime, path, &bytes, PluginSettings::default());
+        let compiled = load().expect(name);
+        assert_eq!(compiled.cache_status(), &CacheStatus::Miss, "{name}");
+        let mut plugin = load().expect(name);
+        assert_eq!(plugin.cache_status(), &CacheStatus::Hit, "{name}");
         plugin.handle_event(event).expect("warm-up call");
         let started = Instant::now();
         for _ in 0..CALLS {
@@ -172,10 +199,12 @@ fn print_table(ports: &[(&str, &str, PathBuf)]) {
         }
         let per_event = started.elapsed() / CALLS;
         println!(
-            "| {language} | {} KB | {:.1} ms | {:.2} µs |",
+            "| {language} | {} KB | {:.1} ms | {:.2} ms | {:.2} µs | {:.2} MiB |",
             bytes.len() / 1024,
+            compiled.compile_time().as_secs_f64() * 1e3,
             plugin.compile_time().as_secs_f64() * 1e3,
-            per_event.as_secs_f64() * 1e6
+            per_event.as_secs_f64() * 1e6,
+            plugin.memory_bytes() as f64 / f64::from(1 << 20)
         );
     }
 }

@@ -56,30 +56,52 @@ fn recovered_pod(crash_looping: &str, rv: u64) -> String {
 
 #[test]
 fn crash_looping_pod_fires_then_resolves_in_alertmanager() {
-    let Some(am) =
-        Alertmanager::start_or_skip("crash_looping_pod_fires_then_resolves_in_alertmanager")
-    else {
+    fires_then_resolves(
+        PLUGIN,
+        "crash_looping_pod_fires_then_resolves_in_alertmanager",
+    );
+}
+
+/// The seed's "Create Alerts", in Python (`plugins-wasm/python_alertmanager`): the same job,
+/// the same alerts and the same log lines as the Rust plugin.
+#[test]
+fn the_python_port_fires_and_resolves_the_same_alert() {
+    fires_then_resolves(
+        "python_alertmanager",
+        "the_python_port_fires_and_resolves_the_same_alert",
+    );
+}
+
+/// A crash-looping Pod becomes one active alert with exactly the plugin's labels, and is
+/// resolved when the container runs again: `plugin` is the Rust plugin or a port of it.
+fn fires_then_resolves(plugin: &str, test: &str) {
+    let Some(am) = Alertmanager::start_or_skip(test) else {
         return;
     };
+    let cache = crate::components::component_cache();
     let server = ApiServer::start();
     let crash_looping = crash_looping_pod();
     server.apply_event_line("pods", &crash_looping);
 
     let url = am.url();
     let (dir, config) = plugins_dir_with_config(
-        &[PLUGIN],
+        &[plugin],
         &format!(
             r#"
-[plugins.plugin_alertmanager.config]
+[plugins.{plugin}.config]
 url = "{url}"
 resolve_after_seconds = 300
 
-[plugins.plugin_alertmanager.capabilities.http]
+[plugins.{plugin}.capabilities.http]
 allow = ["{url}/api/v2/"]
 "#
         ),
     );
-    let controller = Controller::start_in(&server, dir, &[("CONFIG_FILE", &config)]);
+    let controller = Controller::start_in(
+        &server,
+        dir,
+        &[("CONFIG_FILE", &config), ("MODULE_CACHE_DIR", &cache)],
+    );
     let context = || {
         format!(
             "controller log: {:#?}\nAlertmanager log:\n{}",
@@ -115,7 +137,7 @@ allow = ["{url}/api/v2/"]
     assert!(ends_at > starts_at, "{alert:#?}");
     assert_eq!(
         controller
-            .wait_for_plugin_lines(PLUGIN, "firing", 1)
+            .wait_for_plugin_lines(plugin, "firing", 1)
             .remove(0),
         (
             "INFO".to_owned(),
@@ -132,7 +154,7 @@ allow = ["{url}/api/v2/"]
     let rv = server.resource_version() + 1;
     server.apply_event_line("pods", &recovered_pod(&crash_looping, rv));
     assert_eq!(
-        controller.wait_for_plugin_lines(PLUGIN, "resolved: ", 1).remove(0),
+        controller.wait_for_plugin_lines(plugin, "resolved: ", 1).remove(0),
         (
             "INFO".to_owned(),
             format!(
@@ -145,11 +167,11 @@ allow = ["{url}/api/v2/"]
     assert_eq!(am.received("firing"), 1.0);
     assert!(
         controller
-            .plugin_lines(PLUGIN)
+            .plugin_lines(plugin)
             .iter()
             .all(|(level, _)| level == "INFO"),
         "{:#?}",
-        controller.plugin_lines(PLUGIN)
+        controller.plugin_lines(plugin)
     );
 }
 

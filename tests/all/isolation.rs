@@ -13,43 +13,18 @@ use support::*;
 /// Pods the hostile suite's server holds before the controller starts.
 const PODS: usize = 12;
 
-/// [`plugins_dir_with_config`] with the plugins copied under other names (`file name <-
-/// plugin`): one plugin loaded twice, with different settings.
-fn plugin_copies_with_config(copies: &[(&str, &str)], config: &str) -> (tempfile::TempDir, String) {
-    let (dir, config_path) = plugins_dir_with_config(&[], config);
-    for (file, plugin_name) in copies {
-        std::fs::copy(plugin(plugin_name), dir.path().join(format!("{file}.wasm")))
-            .expect("copy plugin");
-    }
-    (dir, config_path)
-}
-
-/// The host's ERROR lines about `plugin` failing a call.
-fn failures_of(controller: &Controller, plugin: &str) -> Vec<Value> {
-    controller
-        .logs()
-        .into_iter()
-        .filter(|l| {
-            l["plugin"] == plugin
-                && l["target"] != "plugin"
-                && l["level"] == "ERROR"
-                && str_of(l, "message").starts_with("plugin failed on")
-        })
-        .collect()
-}
-
 /// Waits until `plugin` has failed at least `n` times; returns those log lines.
 fn wait_for_failures(controller: &Controller, plugin: &str, n: usize) -> Vec<Value> {
     wait::until(
         PATIENCE,
         || {
-            let failures = failures_of(controller, plugin);
+            let failures = controller.call_failures(plugin);
             (failures.len() >= n).then_some(failures)
         },
         || {
             format!(
                 "{plugin} failed {} of {n} times:\n{:#?}",
-                failures_of(controller, plugin).len(),
+                controller.call_failures(plugin).len(),
                 controller.logs()
             )
         },
@@ -149,7 +124,7 @@ fn hostile_plugins_cannot_hurt_the_host_or_each_other() {
     let listed = controller.wait_for_events(PODS);
     assert_eq!(listed.len(), PODS, "{listed:#?}");
     assert!(
-        failures_of(&controller, "hostile_loop").len() < 2,
+        controller.call_failures("hostile_loop").len() < 2,
         "test_echo waited for hostile_loop"
     );
 
@@ -199,7 +174,7 @@ fn hostile_plugins_cannot_hurt_the_host_or_each_other() {
     let backoff = controller.wait_for_log("plugin failed 3 times in a row");
     assert_eq!(backoff["level"], "WARN");
     for (plugin, kind, _) in CALL_FAILURES {
-        let logged = failures_of(&controller, plugin).len() as f64;
+        let logged = controller.call_failures(plugin).len() as f64;
         let series = format!(
             "event_controller_plugin_failures_total{{plugin=\"{plugin}\",kind=\"{kind}\"}}"
         );
@@ -514,7 +489,7 @@ fn a_stuck_plugin_holds_nobody_back() {
     assert_eq!(echoed.len(), sent.len(), "{echoed:#?}");
     assert_per_object_order(&echoed);
     assert!(
-        failures_of(&controller, "hostile_loop").len() < 8,
+        controller.call_failures("hostile_loop").len() < 8,
         "test_echo waited for hostile_loop ({took:?})"
     );
     let lag = controller.metric("event_controller_plugin_lag_seconds{plugin=\"hostile_loop\"}");

@@ -12,6 +12,7 @@ mod apiserver;
 mod capabilities;
 mod certs;
 mod checkpoint_configmaps;
+mod components;
 mod conformance;
 mod dns;
 mod election;

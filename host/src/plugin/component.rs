@@ -148,6 +148,11 @@ impl ComponentInstance {
         }
     }
 
+    /// Bytes of linear memory the instance's memories hold together.
+    pub fn memory_bytes(&mut self) -> usize {
+        self.store.data_mut().limiter().memory_in_use()
+    }
+
     /// Calls `handle-event` with one event's JSON and converts the outcome, within the
     /// plugin's `call_timeout` (and fuel).
     pub fn handle_event(&mut self, event: &[u8]) -> Result<Outcome, CallError> {
@@ -190,4 +195,96 @@ fn convert(outcome: wit::Outcome) -> Result<Outcome, CallError> {
         }),
         retry,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugin::{LoadError, Plugin};
+    use crate::runtime::Runtime;
+    use std::path::Path;
+
+    fn load(wat: &str) -> Result<Plugin, LoadError> {
+        let runtime = Runtime::new().expect("runtime");
+        let bytes = wat::parse_str(wat).expect("valid WAT");
+        Plugin::from_bytes(
+            &runtime,
+            Path::new("c.wasm"),
+            &bytes,
+            PluginSettings::default(),
+        )
+    }
+
+    fn load_error(wat: &str) -> String {
+        match load(wat) {
+            Ok(_) => panic!("loaded"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_component_must_export_handle_event() {
+        let error = load_error("(component)");
+        assert!(error.contains("missing export `handle-event`"), "{error}");
+    }
+
+    #[test]
+    fn a_component_may_import_only_the_host_and_wasi() {
+        let error = load_error(r#"(component (import "evil:steal/token" (instance)))"#);
+        assert!(
+            error.contains(
+                "imports `evil:steal/token` (an instance), which the host does not provide"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn handle_event_must_be_a_function() {
+        let error =
+            load_error(r#"(component (core module $m) (export "handle-event" (core module $m)))"#);
+        assert!(
+            error.contains("export `handle-event` is a core module, expected a function"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_handle_event_of_the_wrong_type_is_named() {
+        let error = load_error(
+            r#"(component
+                (core module $m (func (export "f")))
+                (core instance $i (instantiate $m))
+                (func $f (canon lift (core func $i "f")))
+                (export "handle-event" (func $f)))"#,
+        );
+        assert!(error.contains("handle-event"), "{error}");
+        assert!(error.contains("type"), "{error}");
+    }
+
+    #[test]
+    fn outcomes_convert_with_their_retry() {
+        let outcome = |retry, retry_after_ms| wit::Outcome {
+            level: wit::WitLevel::Warn,
+            message: Some("m".to_owned()),
+            retry,
+            retry_after_ms,
+        };
+        let converted = convert(outcome(false, None)).expect("valid");
+        assert_eq!(
+            converted,
+            Outcome::log(event_controller_guest::abi::Level::Warn, "m")
+        );
+        assert_eq!(
+            convert(outcome(true, None)).expect("valid").retry,
+            Some(Retry::Backoff)
+        );
+        assert_eq!(
+            convert(outcome(false, Some(1500))).expect("valid").retry,
+            Some(Retry::After(Duration::from_millis(1500)))
+        );
+        let mut huge = outcome(false, None);
+        huge.message = Some("x".repeat(MAX_RESULT_LEN + 1));
+        assert!(matches!(convert(huge), Err(CallError::BadResult(_))));
+    }
 }

@@ -228,6 +228,11 @@ impl Instance {
         }
     }
 
+    /// Bytes of linear memory the instance holds.
+    pub fn memory_bytes(&mut self) -> usize {
+        self.memory.data_size(&self.store)
+    }
+
     /// Calls `handle_event` with one event's JSON and reads the outcome, within the plugin's
     /// `call_timeout` (and fuel).
     pub fn handle_event(&mut self, event: &[u8]) -> Result<Outcome, CallError> {

@@ -300,6 +300,12 @@ impl Plugin {
         self.compile_time
     }
 
+    /// Bytes of linear memory its live instance holds (all of a component's memories together;
+    /// 0 with no live instance).
+    pub fn memory_bytes(&mut self) -> usize {
+        self.instance.as_mut().map_or(0, Live::memory_bytes)
+    }
+
     /// Hands one event's JSON to the plugin: what it asked for (a message to log, a retry,
     /// both, or [`Outcome::none`]). After a trap the instance is dropped and the next call
     /// starts a fresh one (re-running `_initialize` and `init`).
@@ -360,13 +366,22 @@ impl Linked {
     }
 }
 
-/// A live instance of either kind.
+/// A live instance of either kind. One per plugin lane, so its size does not matter, and
+/// boxing the core instance would add an indirection to every v1 call.
+#[allow(clippy::large_enum_variant)]
 enum Live {
     Module(Instance),
     Component(ComponentInstance),
 }
 
 impl Live {
+    fn memory_bytes(&mut self) -> usize {
+        match self {
+            Live::Module(instance) => instance.memory_bytes(),
+            Live::Component(instance) => instance.memory_bytes(),
+        }
+    }
+
     fn handle_event(&mut self, event: &[u8]) -> Result<Outcome, CallError> {
         match self {
             Live::Module(instance) => instance.handle_event(event),

@@ -139,6 +139,12 @@ impl Limiter {
         }
     }
 
+    /// Bytes of linear memory the store's memories hold together (as far as the limiter saw
+    /// them grow: it is installed whenever a memory cap is set, the default).
+    pub fn memory_in_use(&self) -> usize {
+        self.memory_in_use
+    }
+
     /// Lets the store hold a component's core instances, memories and tables (the memory cap
     /// still covers them all together).
     pub fn allow_component(&mut self) {

@@ -89,6 +89,19 @@ impl Controller {
             .collect()
     }
 
+    /// The host's ERROR lines about `plugin` failing a call (`plugin failed on ...`).
+    pub fn call_failures(&self, plugin: &str) -> Vec<Value> {
+        self.logs()
+            .into_iter()
+            .filter(|l| {
+                l["plugin"] == plugin
+                    && l["target"] != "plugin"
+                    && l["level"] == "ERROR"
+                    && str_of(l, "message").starts_with("plugin failed on")
+            })
+            .collect()
+    }
+
     /// What `plugin` logged so far, as (level, message).
     pub fn plugin_lines(&self, plugin: &str) -> Vec<(String, String)> {
         self.logs()

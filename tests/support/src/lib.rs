@@ -81,6 +81,20 @@ pub fn plugins_dir_with_config(names: &[&str], config: &str) -> (tempfile::TempD
     (dir, path)
 }
 
+/// [`plugins_dir_with_config`] with the plugins copied under other names (`file name <-
+/// plugin`): one plugin loaded several times, with different settings.
+pub fn plugin_copies_with_config(
+    copies: &[(&str, &str)],
+    config: &str,
+) -> (tempfile::TempDir, String) {
+    let (dir, config_path) = plugins_dir_with_config(&[], config);
+    for (file, plugin_name) in copies {
+        std::fs::copy(plugin(plugin_name), dir.path().join(format!("{file}.wasm")))
+            .expect("copy plugin");
+    }
+    (dir, config_path)
+}
+
 /// The binary, with no configuration leaking in from the environment, its metrics on a free
 /// loopback port (tests run in parallel; the log line "serving /metrics" names the port), and
 /// no module cache.
