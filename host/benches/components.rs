@@ -4,8 +4,10 @@
 //! - `per_event/*`: one `handle_event` call, the plugin's `plugin_simple` port (the seed's own
 //!   Python file, unchanged; its JavaScript port; the Rust reference).
 //! - `cached_load/*`: the compiled code from a warm module cache (`Runtime::compile*` on a hit).
-//! - `cached_start/*`: what a restart costs per plugin with a warm cache: load, check, link,
-//!   instantiate and `init` (`Plugin::from_bytes`).
+//! - `cached_start/*`: what a restart costs per plugin with a warm cache: the file's sha256 (the
+//!   cache key), load, check, link, instantiate and `init` (`Plugin::from_bytes`).
+//! - `fresh_instance/*`: what a trap costs the next event: a new instance and `init` from the
+//!   linked plugin (`Plugin::another_instance`).
 //! - memory per live instance, printed after the criterion groups: the growth of the process's
 //!   resident memory over 16 more instances of each, divided by 16.
 //!
@@ -94,6 +96,16 @@ fn cached_load_and_start(c: &mut Criterion) {
     for (label, path, bytes) in &files {
         group.bench_function(*label, |b| {
             b.iter(|| Plugin::from_bytes(&runtime, path, bytes, PluginSettings::default()))
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("fresh_instance");
+    group.sample_size(20);
+    for (label, path, bytes) in &files {
+        let loaded =
+            Plugin::from_bytes(&runtime, path, bytes, PluginSettings::default()).expect("load");
+        group.bench_function(*label, |b| {
+            b.iter(|| loaded.another_instance().expect("instance"))
         });
     }
     group.finish();

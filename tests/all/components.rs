@@ -353,3 +353,34 @@ fn components_reload_in_place_and_start_from_the_module_cache() {
     controller.wait_for_plugin_lines("simple", "Kind: Pod; Name: web", 1);
     std::thread::sleep(Duration::from_millis(10));
 }
+
+/// Checkpoints are the host's, whatever the plugin is: a restarted controller hands a Python
+/// plugin only what changed while it was down.
+#[test]
+fn a_component_resumes_from_its_checkpoint() {
+    let server = ApiServer::start();
+    for name in ["a", "b", "c"] {
+        server.create("pods", &pod_object("shop", name, "nginx:1"));
+    }
+    let state = tempfile::tempdir().expect("state dir");
+    let state_dir = state.path().to_str().expect("UTF-8").to_owned();
+    let cache = component_cache();
+    let env = cached(
+        &cache,
+        &[("STATE_DIR", &state_dir), ("CHECKPOINT_INTERVAL_MS", "200")],
+    );
+    let first = Controller::start_with(&server, &["python_simple"], &env);
+    first.wait_for_plugin_lines("python_simple", "Kind: Pod", 3);
+    assert!(first.terminate().success());
+    assert!(state.path().join("python_simple.checkpoint").is_file());
+
+    server.modify("pods", &pod_object("shop", "b", "nginx:2"));
+    let second = Controller::start_with(&server, &["python_simple"], &env);
+    second.wait_for_plugin_lines("python_simple", "Kind: Pod", 1);
+    std::thread::sleep(support::controller::QUIET);
+    assert_eq!(
+        second.plugin_lines("python_simple"),
+        [("INFO".to_owned(), "Kind: Pod; Name: b".to_owned())],
+        "only the Pod that changed while the controller was down"
+    );
+}

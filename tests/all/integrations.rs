@@ -110,6 +110,14 @@ allow = ["{url}/api/v2/"]
         )
     };
 
+    // The module's own default subscription (its custom section) is read, from a core module
+    // and from a component alike.
+    let loaded = controller.wait_for_log("plugin loaded");
+    assert!(
+        str_of(&loaded, "subscription").contains("jobs.batch"),
+        "{loaded}"
+    );
+
     // Firing: one active alert with exactly the plugin's labels.
     let alerts = am.wait_for_alerts(&context, |alerts| !alerts.is_empty());
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
