@@ -15,8 +15,9 @@
 //! - [`redact`]: Secrets' values removed for plugins not granted them;
 //! - [`worker`]: each plugin's lanes, backlog, calls, retries, back-off and priority;
 //! - [`checkpoint`]: what each plugin has handled, kept in a directory or in ConfigMaps;
-//! - [`plugin`]: one plugin's module and live instance, the ABI check and the outcome;
-//! - [`runtime`]: the one wasmtime engine and linker, and the compiled-module cache;
+//! - [`plugin`]: one plugin's module or component (ABI v1 or v2) and live instance, the ABI
+//!   checks and the outcome;
+//! - [`runtime`]: the one wasmtime engine, its linkers, and the compiled-module cache;
 //! - [`sandbox`]: an instance's store data, its limits and every function a plugin imports;
 //! - [`capabilities`]: the outbound HTTP and Kubernetes requests granted per plugin;
 //! - [`logging`]: the log lines plugins cause;

@@ -137,51 +137,16 @@ impl Plugin {
             reason,
         })?;
         let sha256 = sha256_hex(bytes);
-        let started = Instant::now();
-        let compile_error = |e: wasmtime::Error| LoadError::Compile {
-            path: path.to_owned(),
-            message: format!("{e:#}"),
-        };
-        let abi_error = |cause| LoadError::Abi {
-            path: path.to_owned(),
-            cause,
-        };
+        let Compiled {
+            pre,
+            shape,
+            cache_status,
+            compile_time,
+        } = Compiled::new(runtime, path, kind, bytes, &sha256)?;
         let start_error = |cause| LoadError::Start {
             path: path.to_owned(),
             cause,
         };
-        let link_error = |e: wasmtime::Error| {
-            start_error(StartError::Failed {
-                stage: "linking",
-                message: format!("{e:#}"),
-            })
-        };
-        let (shape, pre, cache_status) = match kind {
-            WasmKind::Module => {
-                let (module, cache_status) =
-                    runtime.compile(bytes, &sha256).map_err(compile_error)?;
-                let shape = abi::check(&module).map_err(abi_error)?;
-                let pre = runtime.linker().instantiate_pre(&module);
-                (
-                    shape,
-                    Linked::Module(pre.map_err(link_error)?),
-                    cache_status,
-                )
-            }
-            WasmKind::Component => {
-                let (code, cache_status) = runtime
-                    .compile_component(bytes, &sha256)
-                    .map_err(compile_error)?;
-                let shape = component::check(&code, runtime.engine()).map_err(abi_error)?;
-                let pre = runtime.component_linker().instantiate_pre(&code);
-                (
-                    shape,
-                    Linked::Component(pre.map_err(link_error)?),
-                    cache_status,
-                )
-            }
-        };
-        let compile_time = started.elapsed();
         let name: Arc<str> = plugin_name(path).into();
         let services = runtime.services();
         let instance = pre
@@ -333,6 +298,71 @@ enum WasmKind {
     Module,
     /// A component: guest ABI v2.
     Component,
+}
+
+/// A plugin compiled (or loaded from the cache), checked against its ABI and linked.
+struct Compiled {
+    pre: Linked,
+    shape: ModuleShape,
+    cache_status: CacheStatus,
+    /// How long compiling (or loading from the cache) took.
+    compile_time: Duration,
+}
+
+impl Compiled {
+    fn new(
+        runtime: &Runtime,
+        path: &Path,
+        kind: WasmKind,
+        bytes: &[u8],
+        sha256: &str,
+    ) -> Result<Compiled, LoadError> {
+        let compile_error = |e: wasmtime::Error| LoadError::Compile {
+            path: path.to_owned(),
+            message: format!("{e:#}"),
+        };
+        let abi_error = |cause| LoadError::Abi {
+            path: path.to_owned(),
+            cause,
+        };
+        let link_error = |e: wasmtime::Error| LoadError::Start {
+            path: path.to_owned(),
+            cause: StartError::Failed {
+                stage: "linking",
+                message: format!("{e:#}"),
+            },
+        };
+        let started = Instant::now();
+        match kind {
+            WasmKind::Module => {
+                let (module, cache_status) =
+                    runtime.compile(bytes, sha256).map_err(compile_error)?;
+                let compile_time = started.elapsed();
+                let shape = abi::check(&module).map_err(abi_error)?;
+                let pre = runtime.linker().instantiate_pre(&module);
+                Ok(Compiled {
+                    pre: Linked::Module(pre.map_err(link_error)?),
+                    shape,
+                    cache_status,
+                    compile_time,
+                })
+            }
+            WasmKind::Component => {
+                let (code, cache_status) = runtime
+                    .compile_component(bytes, sha256)
+                    .map_err(compile_error)?;
+                let compile_time = started.elapsed();
+                let shape = component::check(&code, runtime.engine()).map_err(abi_error)?;
+                let pre = runtime.component_linker().instantiate_pre(&code);
+                Ok(Compiled {
+                    pre: Linked::Component(pre.map_err(link_error)?),
+                    shape,
+                    cache_status,
+                    compile_time,
+                })
+            }
+        }
+    }
 }
 
 /// A compiled and linked plugin, ready to be instantiated.
