@@ -240,6 +240,24 @@ mod tests {
     }
 
     #[test]
+    fn wasi_interfaces_the_host_does_not_provide_are_refused_by_name() {
+        let error = load_error(
+            r#"(component
+                (import "wasi:http/types@0.2.0" (instance (export "f" (func))))
+                (core module $m
+                    (memory (export "m") 1)
+                    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 0))
+                    (func (export "f") (param i32 i32) (result i32) (i32.const 0)))
+                (core instance $i (instantiate $m))
+                (func $f (param "event" string) (result (option u8))
+                    (canon lift (core func $i "f") (memory (core memory $i "m"))
+                        (realloc (core func $i "realloc"))))
+                (export "handle-event" (func $f)))"#,
+        );
+        assert!(error.contains("wasi:http/types@0.2.0"), "{error}");
+    }
+
+    #[test]
     fn handle_event_must_be_a_function() {
         let error =
             load_error(r#"(component (core module $m) (export "handle-event" (core module $m)))"#);
