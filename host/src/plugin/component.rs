@@ -28,7 +28,7 @@ pub fn check(component: &Component, engine: &Engine) -> Result<ModuleShape, AbiE
     let mut shape = ModuleShape {
         has_init: false,
         has_initialize: false,
-        declares_version: true,
+        declares_version: false,
         uses_wasi: false,
         abi_version: 2,
     };
