@@ -3,7 +3,7 @@
 
 use crate::config::FileConfig;
 use crate::plugin::{plugin_name, LoadError, Plugin};
-use crate::runtime::Runtime;
+use crate::runtime::{sha256_hex, Runtime};
 use crate::subscription::{self, SubscriptionError};
 use crate::worker::WorkerOptions;
 use std::path::{Path, PathBuf};
@@ -80,12 +80,13 @@ pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, DirError> {
     Ok(files)
 }
 
-/// Makes a running plugin of `bytes` (the content of `path`) with its config section and its
-/// subscription (the config's over the module's own defaults).
+/// Makes a running plugin of `bytes` (the content of `path`, whose sha256 is `sha256`) with its
+/// config section and its subscription (the config's over the module's own defaults).
 pub fn load_plugin(
     runtime: &Runtime,
     path: &Path,
     bytes: &[u8],
+    sha256: String,
     config: &FileConfig,
 ) -> Result<LoadedPlugin, PluginFileError> {
     let name = plugin_name(path);
@@ -94,7 +95,8 @@ pub fn load_plugin(
         cause,
     };
     // The module first: its errors ("not a WebAssembly module", a missing export) say most.
-    let plugin = Plugin::from_bytes(runtime, path, bytes, config.plugin_settings(&name))?;
+    let settings = config.plugin_settings(&name);
+    let plugin = Plugin::from_hashed_bytes(runtime, path, bytes, sha256, settings)?;
     let defaults = subscription::module_defaults(bytes).map_err(subscription_error)?;
     let options = config
         .worker_options(&name, defaults.as_ref())
@@ -113,7 +115,7 @@ pub fn load_file(
         cause,
     })?;
     let started = Instant::now();
-    let loaded = load_plugin(runtime, path, &bytes, config)?;
+    let loaded = load_plugin(runtime, path, &bytes, sha256_hex(&bytes), config)?;
     log_loaded(&loaded, path, started);
     Ok(loaded)
 }

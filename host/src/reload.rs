@@ -211,7 +211,8 @@ impl Reloader {
             return;
         }
         let started = Instant::now();
-        match loader::load_plugin(&self.runtime, path, &bytes, &self.config) {
+        let sha256 = version.sha256.clone();
+        match loader::load_plugin(&self.runtime, path, &bytes, sha256, &self.config) {
             Ok(loaded) => self.start(name, path, loaded, version, started),
             Err(error) if Stamp::of(path) != stamp => {
                 tracing::debug!(

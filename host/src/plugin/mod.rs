@@ -132,11 +132,22 @@ impl Plugin {
         bytes: &[u8],
         settings: PluginSettings,
     ) -> Result<Plugin, LoadError> {
+        Self::from_hashed_bytes(runtime, path, bytes, sha256_hex(bytes), settings)
+    }
+
+    /// Like [`Plugin::from_bytes`] for a caller that has already hashed `bytes` (`sha256`, as
+    /// [`sha256_hex`] gives it): a 19 MB component takes about 11 ms to hash.
+    pub fn from_hashed_bytes(
+        runtime: &Runtime,
+        path: &Path,
+        bytes: &[u8],
+        sha256: String,
+        settings: PluginSettings,
+    ) -> Result<Plugin, LoadError> {
         let kind = check_header(bytes).map_err(|reason| LoadError::NotAModule {
             path: path.to_owned(),
             reason,
         })?;
-        let sha256 = sha256_hex(bytes);
         let Compiled {
             pre,
             shape,
