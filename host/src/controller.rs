@@ -431,8 +431,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Waits for SIGTERM or SIGINT and names it.
-async fn shutdown_signal() -> &'static str {
+/// Waits for SIGTERM or SIGINT and names the one that came.
+pub(crate) async fn shutdown_signal() -> &'static str {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(term) => term,
         Err(error) => {

@@ -29,7 +29,7 @@
 //! - [`loader`]: a directory of plugins, loaded once;
 //! - [`reload`]: hot reload of the directory and the config;
 //! - [`controller`]: the live controller wired together;
-//! - [`commands`]: the one-shot `replay` and `check`;
+//! - [`commands`]: the one-shot `replay`, `record` and `check`;
 //! - [`backoff`]: the one doubling delay (reconnects, plugin pauses, retries).
 //!
 //! Layers point down: no module imports one that imports it back, directly or through others

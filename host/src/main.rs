@@ -254,6 +254,18 @@ enum Command {
         /// The file of events, or `-` for stdin.
         file: PathBuf,
     },
+    /// Record the configured resources' watch events into FILE (`-`: stdout), in the form
+    /// `replay` reads, until --count events, --seconds, or Ctrl-C.
+    Record {
+        /// The file to write, or `-` for stdout.
+        file: PathBuf,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
     /// Check a plugin against the ABI and call it with a sample event.
     Check {
         /// The plugin's `.wasm` file.
@@ -360,6 +372,25 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
         Command::Replay { file } => {
             let cache = cli.module_cache_dir.as_deref();
             commands::replay::run(&file, &plugins_dir, &file_config, cache)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Record {
+            file,
+            count,
+            seconds,
+        } => {
+            let settings = cli.kube.settings(&file_config);
+            let until = commands::record::RecordUntil {
+                count,
+                duration: seconds.map(Duration::from_secs),
+            };
+            let recorded = commands::record::run(&settings, &file, until)?;
+            tracing::info!(
+                events = recorded.events,
+                stopped_by = recorded.stopped_by,
+                file = %file.display(),
+                "recording finished"
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { plugin, event } => {

@@ -498,3 +498,71 @@ fn reactors_are_initialised_first_and_abi_versions_are_checked() {
         run.stderr
     );
 }
+
+/// `record` writes the watch events the live controller delivers, in the form `replay` reads:
+/// replayed through `test_echo`, the recording gives exactly the live run's lines, the initial
+/// list and the changes after it alike; it stops by itself after `--count` events.
+#[test]
+fn a_recording_replays_exactly_like_the_live_run() {
+    use support::apiserver::ApiServer;
+    use support::controller::{Controller, PATIENCE};
+    let server = ApiServer::start();
+    for name in ["a", "b", "c"] {
+        server.create("pods", &pod_object("shop", name, "nginx:1"));
+    }
+    let live = Controller::start(&server, &[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("recorded.jsonl");
+    let mut recorder = controller()
+        .arg("record")
+        .arg(&file)
+        .args(["--count", "5", "--log-format", "json"])
+        .env("K8S_API_ENDPOINT", server.url())
+        .env("K8S_RESOURCE", "pods")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the recorder");
+    let lines = || {
+        std::fs::read_to_string(&file)
+            .map(|text| text.lines().count())
+            .unwrap_or(0)
+    };
+    wait::until(
+        PATIENCE,
+        || (lines() >= 3).then_some(()),
+        || format!("the recorder wrote {} lines of the initial list", lines()),
+    );
+    live.wait_for_events(3);
+    server.modify("pods", &pod_object("shop", "b", "nginx:2"));
+    server.delete("pods", &pod_object("shop", "c", ""));
+    let status = wait::until(
+        PATIENCE,
+        || recorder.try_wait().expect("the recorder's status"),
+        || {
+            format!(
+                "the recorder did not stop after 5 events ({} written)",
+                lines()
+            )
+        },
+    );
+    assert!(status.success(), "{status:?}");
+    assert_eq!(lines(), 5);
+
+    let live_lines = live.wait_for_events(5);
+    let plugins = plugins_dir(&["test_echo"]);
+    let replayed = replay(plugins.path(), &file, &[]);
+    assert!(replayed.status.success(), "{}", replayed.stderr);
+    let replayed: Vec<String> = replayed
+        .plugin_messages("test_echo")
+        .into_iter()
+        .map(|(_, message)| message)
+        .collect();
+    assert_eq!(replayed, live_lines);
+    assert_eq!(
+        live_lines[3..],
+        [
+            "MODIFIED shop/b rv=4".to_owned(),
+            "DELETED shop/c rv=5".to_owned()
+        ]
+    );
+}

@@ -1,8 +1,10 @@
 //! The one-shot commands beside the live controller ([`crate::controller`]): [`replay`] runs a
-//! file of recorded watch events through the plugins, and [`check`] tries one plugin against
-//! the ABI with a sample event. The binary parses the command line and calls them.
+//! file of recorded watch events through the plugins, [`record`] writes such a file from a
+//! cluster's watches, and [`check`] tries one plugin against the ABI with a sample event. The
+//! binary parses the command line and calls them.
 
 pub mod check;
+pub mod record;
 pub mod replay;
 
 use crate::config::FileConfig;
