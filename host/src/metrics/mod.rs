@@ -589,6 +589,7 @@ fn unix_now() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
     use std::sync::Arc;
 
     /// The metric names docs/metrics.md's table documents.
@@ -664,6 +665,71 @@ mod tests {
             undocumented.is_empty() && stale.is_empty(),
             "exported but not in docs/metrics.md's table: {undocumented:?}; \
              in the table but not exported: {stale:?}"
+        );
+    }
+
+    /// Every `event_controller_*` name in `text` (a histogram's `_bucket`, `_sum` and `_count`
+    /// series included as they are written).
+    fn metric_names_in(text: &str) -> std::collections::BTreeSet<String> {
+        const PREFIX: &str = "event_controller_";
+        let mut names = std::collections::BTreeSet::new();
+        let mut rest = text;
+        while let Some(at) = rest.find(PREFIX) {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(tail.len());
+            names.insert(tail[..end].to_owned());
+            rest = &tail[end..];
+        }
+        names
+    }
+
+    #[test]
+    fn the_monitoring_kit_names_only_exported_metrics() {
+        let exported = exported_metrics();
+        let is_exported = |name: &str| {
+            exported.contains(name)
+                || ["_bucket", "_sum", "_count"].iter().any(|suffix| {
+                    name.strip_suffix(suffix)
+                        .is_some_and(|base| exported.contains(base))
+                })
+        };
+        let kit = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/monitoring"));
+        let alerts = std::fs::read_to_string(kit.join("alerts.yaml")).expect("alerts.yaml");
+        let dashboard = std::fs::read_to_string(kit.join("dashboard.json")).expect("dashboard");
+        let parsed: serde_json::Value = serde_json::from_str(&dashboard).expect("valid JSON");
+        assert!(parsed["panels"].as_array().is_some_and(|p| p.len() >= 10));
+        for (file, text) in [("alerts.yaml", &alerts), ("dashboard.json", &dashboard)] {
+            let names = metric_names_in(text);
+            assert!(names.len() >= 8, "{file} names only {names:?}");
+            let unknown: Vec<_> = names.iter().filter(|n| !is_exported(n)).collect();
+            assert!(
+                unknown.is_empty(),
+                "{file} names metrics /metrics does not export: {unknown:?}"
+            );
+        }
+        for alert in [
+            "PluginBackedOff",
+            "PluginLoadFailed",
+            "WatchNotSynced",
+            "NoLeader",
+            "CapabilityErrors",
+        ] {
+            assert!(
+                alerts.contains(&format!("alert: EventController{alert}")),
+                "no {alert} alert"
+            );
+        }
+        // The dashboard shows every metric there is.
+        let shown = metric_names_in(&dashboard);
+        let missing: Vec<_> = exported
+            .iter()
+            .filter(|name| !shown.iter().any(|s| s.starts_with(name.as_str())))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "the dashboard shows nothing of {missing:?}"
         );
     }
 
