@@ -566,3 +566,64 @@ fn a_recording_replays_exactly_like_the_live_run() {
         ]
     );
 }
+
+/// `record` also stops after `--seconds` (here writing to stdout) and on SIGINT, with what it
+/// recorded so far complete.
+#[test]
+fn a_recording_stops_after_its_seconds_and_on_ctrl_c() {
+    use support::apiserver::ApiServer;
+    use support::controller::PATIENCE;
+    let server = ApiServer::start();
+    for name in ["a", "b"] {
+        server.create("pods", &pod_object("shop", name, "nginx:1"));
+    }
+    let record = || {
+        let mut command = controller();
+        command
+            .env("K8S_API_ENDPOINT", server.url())
+            .env("K8S_RESOURCE", "pods")
+            .arg("record");
+        command
+    };
+    let timed = record()
+        .args(["-", "--seconds", "1"])
+        .output()
+        .expect("run the recorder");
+    assert!(timed.status.success(), "{timed:?}");
+    let stdout = String::from_utf8(timed.stdout).expect("UTF-8");
+    let names: Vec<String> = stdout
+        .lines()
+        .map(|line| {
+            let event: Value = serde_json::from_str(line).expect("a JSON event per line");
+            assert_eq!(event["type"], "ADDED", "{line}");
+            str_of(&event["object"]["metadata"], "name")
+        })
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("interrupted.jsonl");
+    let mut recorder = record().arg(&file).spawn().expect("start the recorder");
+    let lines = || {
+        std::fs::read_to_string(&file)
+            .map(|text| text.lines().count())
+            .unwrap_or(0)
+    };
+    wait::until(
+        PATIENCE,
+        || (lines() == 2).then_some(()),
+        || format!("the recorder wrote {} of 2 lines", lines()),
+    );
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &recorder.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(interrupted.success());
+    let status = wait::until(
+        PATIENCE,
+        || recorder.try_wait().expect("the recorder's status"),
+        || "the recorder did not stop on SIGINT".to_owned(),
+    );
+    assert!(status.success(), "{status:?}");
+    assert_eq!(lines(), 2);
+}

@@ -85,6 +85,10 @@ pub fn run(
     ));
     let deadline = until.duration.map(|d| Instant::now() + d);
     let recorded = tokio.block_on(async {
+        // Made once: a signal or the deadline is not missed while an event is written.
+        let shutdown = controller::shutdown_signal();
+        let time_up = sleep_until(deadline);
+        tokio::pin!(shutdown, time_up);
         let mut written = 0u64;
         loop {
             if until.count.is_some_and(|count| written >= count) {
@@ -95,8 +99,8 @@ pub fn run(
             }
             let next = tokio::select! {
                 next = received.recv() => next,
-                () = sleep_until(deadline) => return Ok(Recorded { events: written, stopped_by: "duration" }),
-                signal = controller::shutdown_signal() => return Ok(Recorded { events: written, stopped_by: signal }),
+                () = &mut time_up => return Ok(Recorded { events: written, stopped_by: "duration" }),
+                signal = &mut shutdown => return Ok(Recorded { events: written, stopped_by: signal }),
             };
             match next {
                 Some(SourceEvent::Event(event)) => {
