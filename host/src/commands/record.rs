@@ -24,9 +24,7 @@ pub struct RecordUntil {
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
     /// No resource to watch was configured.
-    #[error(
-        "no resources to record: set K8S_RESOURCE, --resource or `resources` in the config file"
-    )]
+    #[error("nothing to record: set K8S_RESOURCE, --resource, or `resources` in the config file")]
     NothingToWatch,
     /// The async runtime could not be started.
     #[error("cannot start the async runtime: {0}")]

@@ -6,7 +6,7 @@
 //! [`super::Plugin`], starts a fresh one for the next event).
 
 use super::abi::{AbiError, ModuleShape};
-use super::instance::{arm, failed, start_failed, CallError, StartError};
+use super::instance::{arm, failed, start_failed, start_store, CallError, StartError};
 use super::outcome::{Message, Outcome, Retry};
 use super::PluginSettings;
 use crate::sandbox::component::{self as wit, HANDLE_EVENT, HOST_INTERFACE, INIT, TYPES_INTERFACE};
@@ -103,13 +103,7 @@ impl ComponentInstance {
         let limits = &settings.limits;
         let mut state = HostState::new(plugin, limits, &settings.capabilities, services);
         state.limiter().allow_component();
-        let mut store = Store::new(pre.engine(), state);
-        if limits.memory != usize::MAX || limits.table_elements != usize::MAX {
-            store.limiter(|state| state.limiter());
-        }
-        store.epoch_deadline_trap();
-        let metered = store.get_fuel().is_ok();
-        arm(&mut store, limits.init_timeout, limits.fuel, metered);
+        let (mut store, metered) = start_store(pre.engine(), state, limits);
         let instantiated = pre.instantiate(&mut store);
         store.data().flush_output();
         let instance = instantiated.map_err(start_failed("instantiation", limits))?;

@@ -10,7 +10,7 @@ use crate::sandbox::{HostServices, HostState, LimitExceeded, Limits};
 use event_controller_guest::abi;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmtime::{Func, InstancePre, Memory, Store, Trap, TypedFunc};
+use wasmtime::{Engine, Func, InstancePre, Memory, Store, Trap, TypedFunc};
 
 /// Why an instance could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -145,13 +145,7 @@ impl Instance {
     ) -> Result<Instance, StartError> {
         let (config_json, limits) = (settings.config_json.as_str(), &settings.limits);
         let state = HostState::new(plugin, limits, &settings.capabilities, services);
-        let mut store = Store::new(pre.module().engine(), state);
-        if limits.memory != usize::MAX || limits.table_elements != usize::MAX {
-            store.limiter(|state| state.limiter());
-        }
-        store.epoch_deadline_trap();
-        let metered = store.get_fuel().is_ok();
-        arm(&mut store, limits.init_timeout, limits.fuel, metered);
+        let (mut store, metered) = start_store(pre.module().engine(), state, limits);
         let instance = pre
             .instantiate(&mut store)
             .map_err(start_failed("instantiation", limits))?;
@@ -325,6 +319,24 @@ impl Instance {
             .map_err(|e| self.failure(e, "in dealloc: "))?;
         parsed
     }
+}
+
+/// The store of a new instance holding `state`: the limiter installed when there is a cap, a
+/// deadline trap, and armed with `init_timeout` for instantiation and `init`. Also says whether
+/// the engine meters fuel.
+pub(super) fn start_store(
+    engine: &Engine,
+    state: HostState,
+    limits: &Limits,
+) -> (Store<HostState>, bool) {
+    let mut store = Store::new(engine, state);
+    if limits.memory != usize::MAX || limits.table_elements != usize::MAX {
+        store.limiter(|state| state.limiter());
+    }
+    store.epoch_deadline_trap();
+    let metered = store.get_fuel().is_ok();
+    arm(&mut store, limits.init_timeout, limits.fuel, metered);
+    (store, metered)
 }
 
 /// Gives the guest code about to run its deadline and, when the engine meters fuel, its fuel
