@@ -5,6 +5,7 @@
 //! Unknown keys and wrong types are errors that name the file, line and key.
 
 use crate::capabilities::CapabilitiesSection;
+use crate::oci::{OciReference, RegistrySettings};
 use crate::plugin::PluginSettings;
 use crate::sandbox::Limits;
 use crate::subscription::{Subscription, SubscriptionError, SubscriptionSection};
@@ -101,9 +102,40 @@ pub struct FileConfig {
     /// `[limits]`: every plugin's limits, unless its own section overrides them.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// `[registry]`: how plugins with an `oci://` source are pulled.
+    #[serde(default)]
+    pub registry: RegistrySection,
     /// Per-plugin sections, `[plugins.NAME]`, keyed by the plugin's file stem.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSection>,
+}
+
+/// `[registry]`: credentials, trust and the local store for plugins pulled from OCI registries.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySection {
+    /// A docker `config.json` (a pull secret's `.dockerconfigjson`) with registry credentials
+    /// (default: `$REGISTRY_AUTH_FILE`, `$DOCKER_CONFIG/config.json`, `~/.docker/config.json`).
+    pub auth_file: Option<PathBuf>,
+    /// Extra CA certificates (PEM) to trust for registries.
+    pub ca_file: Option<PathBuf>,
+    /// Registries (`HOST:PORT`) spoken to over plain HTTP.
+    #[serde(default)]
+    pub insecure: Vec<String>,
+    /// Where pulled plugins are kept (default: `~/.cache/event-controller/oci`).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl RegistrySection {
+    /// The settings of the registry client.
+    pub fn settings(&self) -> RegistrySettings {
+        RegistrySettings {
+            auth_file: self.auth_file.clone(),
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure.clone(),
+            cache_dir: self.cache_dir.clone(),
+        }
+    }
 }
 
 /// A value given as one string (`"a,b"`) or a list (`["a", "b"]`).
@@ -166,6 +198,12 @@ pub struct PluginSection {
     /// `[plugins.NAME.capabilities]`: what it may do beyond logging (default: nothing).
     #[serde(default)]
     pub capabilities: CapabilitiesSection,
+    /// Where the plugin comes from instead of the plugins directory: `oci://HOST/REPO:TAG`
+    /// (re-resolved on every rescan) or `oci://HOST/REPO@sha256:HEX` (pinned).
+    pub source: Option<OciReference>,
+    /// A public key (PEM, ECDSA P-256, as `cosign.pub`): the `source` must carry a cosign
+    /// signature by it.
+    pub verify_key: Option<PathBuf>,
 }
 
 fn enabled_by_default() -> bool {
@@ -185,6 +223,8 @@ impl Default for PluginSection {
             allow_secrets: false,
             subscribe: None,
             capabilities: CapabilitiesSection::default(),
+            source: None,
+            verify_key: None,
         }
     }
 }
@@ -315,6 +355,7 @@ impl FileConfig {
             }
         })?;
         config.check_subscriptions(path, text)?;
+        config.check_sources(path, text)?;
         Ok(config)
     }
 
@@ -338,6 +379,34 @@ impl FileConfig {
             }
         }
         Ok(())
+    }
+
+    /// A `verify_key` needs a `source`: signatures are of registry artifacts.
+    fn check_sources(&self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        for (name, section) in &self.plugins {
+            if section.verify_key.is_some() && section.source.is_none() {
+                let header = format!("[plugins.{name}]");
+                let offset = text.find(&header).unwrap_or(0);
+                let (line, column) = line_and_column(text, offset);
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line,
+                    column,
+                    message: format!(
+                        "{header}: verify_key needs a source = \"oci://...\" (files in the \
+                         plugins directory are not signed)"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The plugins whose section names an OCI `source`, enabled or not, by name.
+    pub fn oci_plugins(&self) -> impl Iterator<Item = (&String, &PluginSection)> {
+        self.plugins
+            .iter()
+            .filter(|(_, section)| section.source.is_some())
     }
 
     /// The section for plugin `name`, or the default (enabled, empty config).
@@ -434,6 +503,35 @@ mod tests {
         );
         let err = parse("initial_events = \"sometimes\"\n").expect_err("bad value");
         assert!(err.to_string().starts_with("conf/test.toml:1:"), "{err}");
+    }
+
+    #[test]
+    fn oci_sources_are_checked_where_they_are_written() {
+        let config = parse(
+            "[registry]\nca_file = \"/ca.pem\"\n\n[plugins.simple]\nsource = \"oci://127.0.0.1:5000/plugins/simple:v1\"\nverify_key = \"/cosign.pub\"\n",
+        )
+        .expect("valid");
+        let section = config.plugin("simple");
+        let source = section.source.expect("a source");
+        assert_eq!(source.registry(), "127.0.0.1:5000");
+        assert_eq!(config.oci_plugins().count(), 1);
+        assert_eq!(
+            config.registry.settings().ca_file.as_deref(),
+            Some(Path::new("/ca.pem"))
+        );
+
+        let err = parse("\n[plugins.simple]\nsource = \"http://r.example/p:1\"\n")
+            .expect_err("not oci://");
+        assert!(
+            err.to_string().starts_with("conf/test.toml:3:") && err.to_string().contains("oci://"),
+            "{err}"
+        );
+        let err = parse("\n\n[plugins.simple]\nverify_key = \"/k.pub\"\n").expect_err("no source");
+        assert!(
+            err.to_string().starts_with("conf/test.toml:3:")
+                && err.to_string().contains("verify_key needs a source"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -21,15 +21,16 @@
 //! - [`sandbox`]: an instance's store data, its limits and every function a plugin imports;
 //! - [`capabilities`]: the outbound HTTP and Kubernetes requests granted per plugin;
 //! - [`logging`]: the log lines plugins cause;
-//! - [`metrics`]: what is counted, and the health endpoints;
+//! - [`metrics`]: what is counted, what runs (`/plugins`), and the health endpoints;
 //!
 //! and around them:
 //!
 //! - [`config`]: the TOML file, with file and line in every error;
 //! - [`loader`]: a directory of plugins, loaded once;
+//! - [`oci`]: plugins pulled from OCI registries, signatures, credentials, the local store;
 //! - [`reload`]: hot reload of the directory and the config;
 //! - [`controller`]: the live controller wired together;
-//! - [`commands`]: the one-shot `replay`, `record` and `check`;
+//! - [`commands`]: the one-shot `replay`, `record` and `check`, and `status`;
 //! - [`backoff`]: the one doubling delay (reconnects, plugin pauses, retries).
 //!
 //! Layers point down: no module imports one that imports it back, directly or through others
@@ -48,6 +49,7 @@ pub mod event;
 pub mod loader;
 pub mod logging;
 pub mod metrics;
+pub mod oci;
 pub mod plugin;
 pub mod redact;
 pub mod relay;

@@ -80,26 +80,27 @@ pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, DirError> {
     Ok(files)
 }
 
-/// Makes a running plugin of `bytes` (the content of `path`, whose sha256 is `sha256`) with its
-/// config section and its subscription (the config's over the module's own defaults).
+/// Makes the running plugin `name` of `bytes` (from `path`, a file or a registry reference;
+/// `sha256` is their hash) with its config section and its subscription (the config's over the
+/// module's own defaults).
 pub fn load_plugin(
     runtime: &Runtime,
+    name: &str,
     path: &Path,
     bytes: &[u8],
     sha256: String,
     config: &FileConfig,
 ) -> Result<LoadedPlugin, PluginFileError> {
-    let name = plugin_name(path);
     let subscription_error = |cause| PluginFileError::Subscription {
         path: path.to_owned(),
         cause,
     };
     // The module first: its errors ("not a WebAssembly module", a missing export) say most.
-    let settings = config.plugin_settings(&name);
-    let plugin = Plugin::from_hashed_bytes(runtime, path, bytes, sha256, settings)?;
+    let settings = config.plugin_settings(name);
+    let plugin = Plugin::from_hashed_bytes(runtime, name, path, bytes, sha256, settings)?;
     let defaults = subscription::module_defaults(bytes).map_err(subscription_error)?;
     let options = config
-        .worker_options(&name, defaults.as_ref())
+        .worker_options(name, defaults.as_ref())
         .map_err(subscription_error)?;
     Ok(LoadedPlugin { plugin, options })
 }
@@ -115,7 +116,8 @@ pub fn load_file(
         cause,
     })?;
     let started = Instant::now();
-    let loaded = load_plugin(runtime, path, &bytes, sha256_hex(&bytes), config)?;
+    let name = plugin_name(path);
+    let loaded = load_plugin(runtime, &name, path, &bytes, sha256_hex(&bytes), config)?;
     log_loaded(&loaded, path, started);
     Ok(loaded)
 }

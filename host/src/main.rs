@@ -15,7 +15,7 @@ use event_controller::source::reconcile::InitialEvents;
 use event_controller::{checkpoint, commands};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 #[derive(Parser)]
 #[command(name = "event-controller", version, about, long_about = None)]
@@ -36,7 +36,8 @@ struct Cli {
     /// Write the log to this file instead of stderr.
     #[arg(long, env = "LOG_FILE", global = true)]
     log_file: Option<PathBuf>,
-    /// Address of /metrics, /healthz and /readyz for `run`, or `off` [default: 0.0.0.0:9090].
+    /// Address of /metrics, /plugins, /healthz and /readyz for `run` (and the one `status` asks),
+    /// or `off` [default: 0.0.0.0:9090].
     #[arg(long, env = "METRICS_ADDRESS", global = true)]
     metrics_address: Option<String>,
     /// Directory of compiled plugins, or `off` [default: $XDG_CACHE_HOME or ~/.cache
@@ -274,6 +275,43 @@ enum Command {
         #[arg(long)]
         event: Option<PathBuf>,
     },
+    /// Show what runs in a live controller (its /plugins endpoint): each plugin's state,
+    /// source, sha256, load time, queue, calls, failures, back-off and refused version.
+    Status {
+        /// The controller's metrics address, HOST:PORT [default: --metrics-address,
+        /// METRICS_ADDRESS or `metrics_address` (a wildcard host as loopback), else
+        /// 127.0.0.1:9090].
+        #[arg(long)]
+        address: Option<String>,
+        /// Print the JSON of /plugins instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a new plugin project in DIR/NAME: the `Kind: X; Name: Y` plugin with the language's
+    /// guest helper, unit tests, sample events and a README of three commands (build, check,
+    /// replay).
+    New {
+        /// The plugin's name: lowercase letters, digits, `_` and `-`, starting with a letter.
+        name: String,
+        /// The plugin's language.
+        #[arg(long, value_enum)]
+        lang: commands::new::Lang,
+        /// The directory to write the project's directory in.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Publish a plugin to an OCI registry (CNCF wasm artifact layout), optionally with a
+    /// cosign signature; prints its digest reference. Credentials, CA and plain-HTTP hosts come
+    /// from the config's `[registry]` section.
+    Push {
+        /// The plugin's `.wasm` file.
+        plugin: PathBuf,
+        /// Where to push it: oci://HOST/REPO:TAG.
+        target: String,
+        /// Sign it with this ECDSA P-256 private key (PEM: PKCS#8 or SEC1, unencrypted).
+        #[arg(long)]
+        sign_key: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -401,6 +439,38 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
                 Some(error) => bail!("plugin {}: handle_event failed: {error}", report.name()),
                 None => Ok(ExitCode::SUCCESS),
             }
+        }
+        Command::Status { address, json } => {
+            let configured = address
+                .or_else(|| cli.metrics_address.clone())
+                .or_else(|| file_config.metrics_address.clone());
+            let address = commands::status::address_to_ask(configured.as_deref())?;
+            let answer = commands::status::fetch(&address)?;
+            if json {
+                println!("{}", answer.json.trim_end());
+            } else {
+                let table = commands::status::table(&answer.report, SystemTime::now());
+                print!("{table}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::New { name, lang, dir } => {
+            let project = commands::new::scaffold(&name, lang, &dir)?;
+            print!("{project}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Push {
+            plugin,
+            target,
+            sign_key,
+        } => {
+            let settings = file_config.registry.settings();
+            let pushed = commands::push::run(&plugin, &target, sign_key.as_deref(), &settings)?;
+            println!("pushed {}", pushed.pinned);
+            if let Some(tag) = pushed.signature_tag {
+                println!("signed: {tag}");
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -25,7 +25,8 @@
 use crate::config::{FileConfig, PluginSection};
 use crate::dispatch::PluginSet;
 use crate::loader::{self, LoadedPlugin};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, PluginOrigin};
+use crate::oci::{self, OciError, OciReference, Registry, RegistrySettings};
 use crate::plugin::plugin_name;
 use crate::runtime::sha256_hex;
 use crate::runtime::Runtime;
@@ -69,9 +70,23 @@ impl Stamp {
 /// A plugin version that runs, or that was tried and failed.
 #[derive(Debug, Clone, PartialEq)]
 struct PluginVersion {
+    /// The file's identity; `None` for a plugin from a registry.
     stamp: Option<Stamp>,
     sha256: String,
     section: PluginSection,
+    /// The registry's manifest digest, for a plugin from a registry.
+    digest: Option<String>,
+}
+
+impl PluginVersion {
+    /// Where it came from, for `/plugins`.
+    fn origin(&self, path: &Path) -> PluginOrigin {
+        PluginOrigin {
+            source: path.display().to_string(),
+            sha256: self.sha256.clone(),
+            digest: self.digest.clone(),
+        }
+    }
 }
 
 /// Keeps the running plugins in line with the plugins directory and the config file.
@@ -87,6 +102,8 @@ pub struct Reloader {
     rejected: BTreeMap<String, PluginVersion>,
     /// The directory could not be listed last time (said once).
     dir_missing: bool,
+    /// The plugins whose section names an `oci://` source.
+    sources: RegistrySources,
 }
 
 impl Reloader {
@@ -115,6 +132,7 @@ impl Reloader {
             running: BTreeMap::new(),
             rejected: BTreeMap::new(),
             dir_missing: false,
+            sources: RegistrySources::new(DEFAULT_RESCAN),
         }
     }
 
@@ -140,10 +158,23 @@ impl Reloader {
         let mut present = Vec::new();
         for path in files {
             let name = plugin_name(&path);
-            if self.config.plugin(&name).enabled {
+            let section = self.config.plugin(&name);
+            if section.source.is_some() {
+                tracing::debug!(plugin = %name, path = %path.display(), "the config names a registry source; the file is ignored");
+            } else if section.enabled {
                 self.sync_file(&name, &path);
                 present.push(name);
             }
+        }
+        let sources: Vec<(String, PluginSection)> = self
+            .config
+            .oci_plugins()
+            .filter(|(_, section)| section.enabled)
+            .map(|(name, section)| (name.clone(), section.clone()))
+            .collect();
+        for (name, section) in sources {
+            self.sync_source(&name, section);
+            present.push(name);
         }
         let gone: Vec<String> = self
             .running
@@ -154,6 +185,7 @@ impl Reloader {
         for name in gone {
             self.unload(&name);
         }
+        self.metrics.statuses().retain(&present);
     }
 
     /// Reads the config file again when its content changed.
@@ -201,6 +233,7 @@ impl Reloader {
             stamp,
             sha256: sha256_hex(&bytes),
             section,
+            digest: None,
         };
         let same = |v: Option<&PluginVersion>| {
             v.is_some_and(|v| v.sha256 == version.sha256 && v.section == version.section)
@@ -212,7 +245,7 @@ impl Reloader {
         }
         let started = Instant::now();
         let sha256 = version.sha256.clone();
-        match loader::load_plugin(&self.runtime, path, &bytes, sha256, &self.config) {
+        match loader::load_plugin(&self.runtime, name, path, &bytes, sha256, &self.config) {
             Ok(loaded) => self.start(name, path, loaded, version, started),
             Err(error) if Stamp::of(path) != stamp => {
                 tracing::debug!(
@@ -220,15 +253,143 @@ impl Reloader {
                     "{error}; the file is still changing, trying again later"
                 );
             }
-            Err(error) => {
-                self.metrics.plugin_load_failed(name);
-                if self.running.contains_key(name) {
-                    tracing::error!(plugin = name, sha256 = %version.sha256, "{error}; the running version stays in place");
-                } else {
-                    tracing::error!(plugin = name, sha256 = %version.sha256, "{error}; the other plugins go on without it");
-                }
-                self.rejected.insert(name.to_owned(), version);
+            Err(error) => self.refuse(name, path, version, &error),
+        }
+    }
+
+    /// Logs and remembers a version that did not load, so that it is not tried again until it
+    /// (or its config) changes.
+    fn refuse(
+        &mut self,
+        name: &str,
+        path: &Path,
+        version: PluginVersion,
+        error: &loader::PluginFileError,
+    ) {
+        self.metrics.plugin_load_failed(name);
+        let statuses = self.metrics.statuses();
+        statuses.load_failed(name, version.origin(path), &error.to_string());
+        if self.running.contains_key(name) {
+            tracing::error!(plugin = name, sha256 = %version.sha256, "{error}; the running version stays in place");
+        } else {
+            tracing::error!(plugin = name, sha256 = %version.sha256, "{error}; the other plugins go on without it");
+        }
+        self.rejected.insert(name.to_owned(), version);
+    }
+
+    /// Loads or replaces the plugin `name` from its registry `source` when the reference moved
+    /// (tags are resolved again at most every rescan interval; a digest never moves) or its
+    /// config changed. While the registry cannot be reached, the running version stays; with
+    /// nothing running, the last good copy pulled here starts, with a warning.
+    fn sync_source(&mut self, name: &str, section: PluginSection) {
+        let Some(source) = section.source.clone() else {
+            return;
+        };
+        let known = |version: Option<&PluginVersion>| {
+            version
+                .filter(|v| v.section == section)
+                .and_then(|v| v.digest.clone())
+        };
+        let current_digest = known(self.running.get(name)).or(known(self.rejected.get(name)));
+        if current_digest.is_some() && (source.is_pinned() || !self.sources.is_due(name)) {
+            return;
+        }
+        self.sources.checked(name);
+        let Some(registry) = self.sources.registry(&self.config) else {
+            return;
+        };
+        let artifact = match fetch(registry, &source, &section, current_digest.as_deref()) {
+            Ok(Fetched::Unchanged) => {
+                self.sources.reachable(name);
+                return;
             }
+            Ok(Fetched::Pulled(artifact)) => {
+                self.sources.reachable(name);
+                artifact
+            }
+            Err(error) => match self.fallback(name, &source, &section, &error) {
+                Some(artifact) => artifact,
+                None => return,
+            },
+        };
+        let version = PluginVersion {
+            stamp: None,
+            sha256: sha256_hex(&artifact.bytes),
+            section,
+            digest: Some(artifact.manifest_digest.clone()),
+        };
+        let same = |v: Option<&PluginVersion>| {
+            v.is_some_and(|v| v.digest == version.digest && v.section == version.section)
+        };
+        if same(self.running.get(name)) || same(self.rejected.get(name)) {
+            return;
+        }
+        let location = PathBuf::from(source.to_string());
+        let started = Instant::now();
+        let sha256 = version.sha256.clone();
+        let bytes = &artifact.bytes;
+        match loader::load_plugin(&self.runtime, name, &location, bytes, sha256, &self.config) {
+            Ok(loaded) => {
+                let how = if artifact.from_store {
+                    "plugin started from the local store"
+                } else {
+                    "plugin pulled from its registry"
+                };
+                tracing::info!(plugin = name, source = %source, digest = %artifact.manifest_digest, signed = artifact.signed, "{how}");
+                self.start(name, &location, loaded, version, started);
+            }
+            Err(error) => self.refuse(name, &location, version, &error),
+        }
+    }
+
+    /// After a failed fetch: nothing when a version runs (it stays; the failure is logged
+    /// once), else the last good copy in the local store, if any.
+    fn fallback(
+        &mut self,
+        name: &str,
+        source: &OciReference,
+        section: &PluginSection,
+        error: &OciError,
+    ) -> Option<oci::Artifact> {
+        let first = self.sources.failed(name, error);
+        if self.running.contains_key(name) {
+            if first {
+                tracing::warn!(plugin = name, "{error}; the running version stays");
+            }
+            return None;
+        }
+        let stored = self.sources.registry(&self.config).map(|registry| {
+            let key = section
+                .verify_key
+                .as_deref()
+                .map(oci::verifying_key)
+                .transpose()?;
+            registry.stored(source, key.as_ref())
+        });
+        match stored {
+            Some(Ok(artifact)) => {
+                tracing::warn!(plugin = name, digest = %artifact.manifest_digest, "{error}; starting the last good copy pulled here");
+                Some(artifact)
+            }
+            Some(Err(stored_error)) => {
+                if first {
+                    self.metrics.plugin_load_failed(name);
+                    let origin = PluginOrigin {
+                        source: source.to_string(),
+                        sha256: String::new(),
+                        digest: None,
+                    };
+                    self.metrics
+                        .statuses()
+                        .load_failed(name, origin, &error.to_string());
+                    tracing::error!(
+                        plugin = name,
+                        "{error} ({stored_error}); not loaded, trying again every rescan"
+                    );
+                }
+                None
+            }
+            None => None,
         }
     }
 
@@ -252,6 +413,7 @@ impl Reloader {
         version: PluginVersion,
         started: Instant,
     ) {
+        let (took, subscription) = (started.elapsed(), loaded.options.subscription.describe());
         self.rejected.remove(name);
         if self.running.contains_key(name) {
             tracing::debug!(
@@ -279,10 +441,14 @@ impl Reloader {
                 return;
             }
         }
+        let origin = version.origin(path);
         self.running.insert(name.to_owned(), version);
+        let statuses = self.metrics.statuses();
+        statuses.loaded(name, origin, subscription, took);
     }
 
     fn unload(&mut self, name: &str) {
+        self.sources.forget(name);
         self.running.remove(name);
         self.rejected.remove(name);
         if let Some(stats) = self.plugins.remove(name) {
@@ -293,11 +459,13 @@ impl Reloader {
                 "plugin removed or disabled: unloaded after its queued events"
             );
         }
+        self.metrics.statuses().removed(name);
     }
 
     /// Watches the directory and the config file on a thread of its own, reconciling after
     /// each burst of changes and every `rescan`, until the returned handle is dropped.
     pub fn spawn(mut self, rescan: Duration) -> std::io::Result<ReloadHandle> {
+        self.sources.every = rescan;
         let stop = Arc::new(AtomicBool::new(false));
         let (notified, changes) = channel();
         let watcher = notify::recommended_watcher(notified)
@@ -324,6 +492,107 @@ impl Reloader {
             }
         })?;
         Ok(ReloadHandle { stop })
+    }
+}
+
+/// What fetching a registry source found.
+enum Fetched {
+    /// The reference still resolves to the digest already known.
+    Unchanged,
+    /// A version to load.
+    Pulled(oci::Artifact),
+}
+
+/// Resolves `source` and, when it moved away from `known` (a manifest digest), pulls it,
+/// checking its signature when the section names a key (read again each time: rotated keys
+/// apply).
+fn fetch(
+    registry: &Registry,
+    source: &OciReference,
+    section: &PluginSection,
+    known: Option<&str>,
+) -> Result<Fetched, OciError> {
+    let key = section
+        .verify_key
+        .as_deref()
+        .map(oci::verifying_key)
+        .transpose()?;
+    if let Some(known) = known {
+        if registry.resolve(source)? == known {
+            return Ok(Fetched::Unchanged);
+        }
+    }
+    Ok(Fetched::Pulled(registry.pull(source, key.as_ref())?))
+}
+
+/// The registry client (made when a plugin first needs it), when each source was last
+/// resolved, and the failure last logged per plugin (each is logged once, until it changes).
+struct RegistrySources {
+    /// The client and the `[registry]` settings it was made with (or failed to be made with).
+    registry: Option<(RegistrySettings, Option<Registry>)>,
+    every: Duration,
+    last_checked: BTreeMap<String, Instant>,
+    last_failure: BTreeMap<String, String>,
+}
+
+impl RegistrySources {
+    fn new(every: Duration) -> RegistrySources {
+        RegistrySources {
+            registry: None,
+            every,
+            last_checked: BTreeMap::new(),
+            last_failure: BTreeMap::new(),
+        }
+    }
+
+    /// True when plugin `name`'s source was not resolved within the interval.
+    fn is_due(&self, name: &str) -> bool {
+        self.last_checked
+            .get(name)
+            .is_none_or(|at| at.elapsed() >= self.every)
+    }
+
+    fn checked(&mut self, name: &str) {
+        self.last_checked.insert(name.to_owned(), Instant::now());
+    }
+
+    /// Records a failure; true when it differs from the last one logged for `name`.
+    fn failed(&mut self, name: &str, error: &OciError) -> bool {
+        let text = error.to_string();
+        self.last_failure.insert(name.to_owned(), text.clone()) != Some(text)
+    }
+
+    /// Forgets the last failure of `name`, saying so if there was one.
+    fn reachable(&mut self, name: &str) {
+        if self.last_failure.remove(name).is_some() {
+            tracing::info!(plugin = name, "registry source reachable again");
+        }
+    }
+
+    /// Forgets plugin `name` (unloaded): a source added again is resolved at once.
+    fn forget(&mut self, name: &str) {
+        self.last_checked.remove(name);
+        self.last_failure.remove(name);
+    }
+
+    /// The client, made from the config's `[registry]` on first use and again when it changes.
+    fn registry(&mut self, config: &FileConfig) -> Option<&Registry> {
+        let settings = config.registry.settings();
+        if self
+            .registry
+            .as_ref()
+            .is_none_or(|(made, _)| *made != settings)
+        {
+            let registry = Registry::new(&settings)
+                .map_err(|error| {
+                    tracing::error!("{error}; plugins with a registry source are not loaded")
+                })
+                .ok();
+            self.registry = Some((settings, registry));
+        }
+        self.registry
+            .as_ref()
+            .and_then(|(_, registry)| registry.as_ref())
     }
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The real services the integration tests (tests/all/integrations.rs) talk to, from Debian's
-# packages. Now: Prometheus Alertmanager, for plugins-wasm/plugin_alertmanager.
+# packages: Prometheus Alertmanager, for plugins-wasm/plugin_alertmanager, and the CNCF
+# Distribution registry (`docker-registry`), for plugins pulled from OCI registries (tests/all/oci.rs).
 #
 #   bash scripts/toolchains/integrations.sh install   install the distribution's package (a quick no-op when present)
 #   bash scripts/toolchains/integrations.sh check     exit 0 when every service binary runs, else say how to get it
@@ -14,7 +15,8 @@ set -euo pipefail
 # shellcheck source=scripts/toolchains/debian.sh
 source "$(dirname "${BASH_SOURCE[0]}")/debian.sh"
 
-readonly PACKAGES=(prometheus-alertmanager)
+readonly PACKAGES=(prometheus-alertmanager docker-registry)
+readonly REGISTRY=/usr/bin/docker-registry
 readonly ALERTMANAGER=/usr/bin/prometheus-alertmanager
 readonly MIN_ALERTMANAGER=0.25
 readonly INSTALL_HINT="run \`bash scripts/toolchains/integrations.sh install\`"
@@ -32,6 +34,9 @@ cmd_check() {
     version="$(grep -o 'version [0-9][0-9.]*' <<<"$banner" | head -n 1 | cut -d ' ' -f 2 || true)"
     require_version "Alertmanager" "$version" "$MIN_ALERTMANAGER" prometheus-alertmanager
     echo "integration services: $banner"
+    [[ -x "$REGISTRY" ]] ||
+        die "the OCI registry is missing ($REGISTRY not found, package docker-registry); $INSTALL_HINT"
+    echo "integration services: $("$REGISTRY" --version 2>&1 | head -n 1)"
 }
 
 case "${1:-}" in

@@ -1,11 +1,17 @@
 //! The one-shot commands beside the live controller ([`crate::controller`]): [`replay`] runs a
 //! file of recorded watch events through the plugins, [`record`] writes such a file from a
-//! cluster's watches, and [`check`] tries one plugin against the ABI with a sample event. The
-//! binary parses the command line and calls them.
+//! cluster's watches, and [`check`] tries one plugin against the ABI with a sample event;
+//! [`status`] asks a running controller what runs (its `/plugins` endpoint). [`new`] writes a
+//! new plugin project (Rust, C, Go, Zig or AssemblyScript) that builds, checks and replays as
+//! written. [`push`] publishes a plugin to an OCI registry, signed or not. The binary parses the
+//! command line and calls them.
 
 pub mod check;
+pub mod new;
+pub mod push;
 pub mod record;
 pub mod replay;
+pub mod status;
 
 use crate::config::FileConfig;
 use crate::controller;

@@ -1,17 +1,19 @@
-//! Prometheus metrics and the health endpoints.
+//! Prometheus metrics, what runs, and the health endpoints.
 //!
 //! [`Metrics`] holds every metric the controller exports, all under the `event_controller_`
-//! prefix; [`Health`] tracks readiness; [`serve`] answers `/metrics`, `/healthz` and `/readyz`
-//! over HTTP/1.
+//! prefix, and each plugin's status ([`PluginStatuses`], in [`status`]); [`Health`] tracks
+//! readiness; [`serve`] answers `/metrics`, `/plugins`, `/healthz` and `/readyz` over HTTP/1.
 //!
 //! The one table of what is exported, with labels and meaning, is in docs/metrics.md; a test
 //! (`the_docs_document_exactly_the_exported_metrics`) fails when it and the registry disagree.
 
 mod health;
 mod server;
+pub mod status;
 
 pub use self::health::Health;
 pub use self::server::serve;
+pub use self::status::{PluginOrigin, PluginStatus, PluginStatuses, PluginsReport};
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, PoisonError, Weak};
@@ -55,6 +57,18 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    /// Every kind.
+    pub const ALL: [FailureKind; 8] = [
+        FailureKind::Trap,
+        FailureKind::Timeout,
+        FailureKind::Memory,
+        FailureKind::Stack,
+        FailureKind::Fuel,
+        FailureKind::BadResult,
+        FailureKind::BadAlloc,
+        FailureKind::Restart,
+    ];
+
     /// The label value: `trap`, `timeout`, `memory`, `stack`, `fuel`, `bad_result`, `bad_alloc`
     /// or `restart`.
     pub fn as_str(self) -> &'static str {
@@ -208,6 +222,8 @@ pub struct Metrics {
     /// The plugins' backlogs, read for `plugin_lag_seconds` and `plugin_backlog_objects` when
     /// the metrics are encoded.
     backlog_probes: Mutex<Vec<(String, Weak<dyn BacklogProbe>)>>,
+    /// What runs: each plugin's origin, load, last failure, back-off and refused version.
+    statuses: PluginStatuses,
 }
 
 /// What `/metrics` asks a plugin's backlog when scraped.
@@ -244,6 +260,7 @@ impl Metrics {
             plugin_lag: Family::default(),
             plugin_backlog_objects: Family::default(),
             backlog_probes: Mutex::new(Vec::new()),
+            statuses: PluginStatuses::new(),
         };
         metrics.registered()
     }
@@ -534,6 +551,48 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// Each plugin's status, fed by the reloader and the workers.
+    pub fn statuses(&self) -> &PluginStatuses {
+        &self.statuses
+    }
+
+    /// What runs, for `GET /plugins`: every plugin [`Metrics::statuses`] knows, with its
+    /// counts, queue, backlog and pending retries as the metrics have them now.
+    pub fn plugins_report(&self) -> PluginsReport {
+        self.refresh_backlogs();
+        let mut plugins = self.statuses.snapshot();
+        for status in &mut plugins {
+            self.fill_counts(status);
+        }
+        PluginsReport { plugins }
+    }
+
+    /// Sets the counts of `status` from the plugin's series (0 where it has none yet).
+    fn fill_counts(&self, status: &mut PluginStatus) {
+        let labels = plugin_labels(&status.name);
+        status.calls = self.plugin_calls.get(&labels).map_or(0, |c| c.get());
+        status.failures = FailureKind::ALL
+            .iter()
+            .filter_map(|kind| {
+                let labels = FailureLabels {
+                    plugin: status.name.clone(),
+                    kind: kind.as_str(),
+                };
+                self.plugin_failures.get(&labels).map(|c| c.get())
+            })
+            .sum();
+        status.queue_depth = self.plugin_queue_depth.get(&labels).map_or(0, |g| g.get());
+        status.backlog_objects = self
+            .plugin_backlog_objects
+            .get(&labels)
+            .map_or(0, |g| g.get());
+        status.lag_seconds = self.plugin_lag.get(&labels).map_or(0.0, |g| g.get());
+        status.pending_retries = self
+            .plugin_pending_retries
+            .get(&labels)
+            .map_or(0, |g| g.get());
+    }
+
     /// Every metric in the OpenMetrics text format, ending with `# EOF`.
     pub fn encode(&self) -> String {
         self.refresh_backlogs();
@@ -748,6 +807,32 @@ mod tests {
         for (kind, label) in kinds {
             assert_eq!(kind.as_str(), label);
         }
+    }
+
+    #[test]
+    fn the_plugins_report_reads_the_counts_from_the_metrics() {
+        let m = Metrics::new();
+        assert_eq!(m.plugins_report(), PluginsReport::default());
+        let origin = PluginOrigin::file(Path::new("/plugins/p.wasm"), "aa");
+        m.statuses()
+            .loaded("p", origin, "all events".into(), Duration::ZERO);
+        m.plugin_call("p", 0.001);
+        m.plugin_call("p", 0.001);
+        m.plugin_call("p", 0.001);
+        m.plugin_failure("p", FailureKind::Trap);
+        m.plugin_failure("p", FailureKind::Timeout);
+        m.plugin_call("other", 0.001);
+        m.add_queue_depth("p", 4);
+        m.add_pending_retries("p", 2);
+        let probe: Arc<dyn BacklogProbe> = Arc::new(StillBacklog);
+        m.watch_backlog("p", Arc::downgrade(&probe));
+        let report = m.plugins_report();
+        assert_eq!(report.plugins.len(), 1, "only plugins the statuses know");
+        let p = &report.plugins[0];
+        assert_eq!((p.calls, p.failures), (3, 2));
+        assert_eq!((p.queue_depth, p.pending_retries), (4, 2));
+        assert_eq!((p.backlog_objects, p.lag_seconds), (1, 1.0));
+        assert_eq!(FailureKind::ALL.len(), 8);
     }
 
     #[test]

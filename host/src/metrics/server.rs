@@ -1,4 +1,4 @@
-//! The HTTP/1 server of `/metrics`, `/healthz` and `/readyz`.
+//! The HTTP/1 server of `/metrics`, `/plugins`, `/healthz` and `/readyz`.
 
 use super::{Health, Metrics};
 use bytes::Bytes;
@@ -18,6 +18,8 @@ use tokio::task::JoinSet;
 
 /// Content type of the `/metrics` answer.
 const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of the `/plugins` answer.
+const JSON_CONTENT_TYPE: &str = "application/json";
 /// Content type of every other answer.
 const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 /// How long a client may take to send its request headers.
@@ -41,10 +43,11 @@ enum ServeError {
 }
 
 /// Serves `/metrics` (OpenMetrics text, content type
-/// `application/openmetrics-text; version=1.0.0; charset=utf-8`), `/healthz` (200 "ok"),
-/// `/readyz` (200 "ok", or 503 with the readiness message as text/plain) and 404 otherwise, over
-/// HTTP/1 with one task per connection, until this future is dropped (which also ends the
-/// connections). Only GET and HEAD are allowed on the three paths (405 otherwise).
+/// `application/openmetrics-text; version=1.0.0; charset=utf-8`), `/plugins` (what runs, as
+/// JSON: [`super::PluginsReport`]), `/healthz` (200 "ok"), `/readyz` (200 "ok", or 503 with
+/// the readiness message as text/plain) and 404 otherwise, over HTTP/1 with one task per
+/// connection, until this future is dropped (which also ends the connections). Only GET and
+/// HEAD are allowed on the four paths (405 otherwise).
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Health>) {
     let mut builder = http1::Builder::new();
     builder
@@ -100,7 +103,7 @@ fn respond(
     health: &Health,
 ) -> Response<Full<Bytes>> {
     let path = request.uri().path();
-    if !matches!(path, "/metrics" | "/healthz" | "/readyz") {
+    if !matches!(path, "/metrics" | "/plugins" | "/healthz" | "/readyz") {
         return text(StatusCode::NOT_FOUND, "not found\n");
     }
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
@@ -112,11 +115,26 @@ fn respond(
     }
     match path {
         "/metrics" => response(StatusCode::OK, OPENMETRICS_CONTENT_TYPE, metrics.encode()),
+        "/plugins" => plugins(metrics),
         "/readyz" => match health.readiness() {
             Ok(()) => text(StatusCode::OK, "ok\n"),
             Err(missing) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{missing}\n")),
         },
         _ => text(StatusCode::OK, "ok\n"),
+    }
+}
+
+/// What runs, as JSON (a 500 in the unlikely case it cannot be serialized).
+fn plugins(metrics: &Metrics) -> Response<Full<Bytes>> {
+    match serde_json::to_vec(&metrics.plugins_report()) {
+        Ok(mut json) => {
+            json.push(b'\n');
+            response(StatusCode::OK, JSON_CONTENT_TYPE, json)
+        }
+        Err(error) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot serialize the plugins' status: {error}\n"),
+        ),
     }
 }
 
@@ -169,6 +187,9 @@ mod tests {
         if path == "/metrics" && status.contains("200") {
             assert!(head.contains(OPENMETRICS_CONTENT_TYPE), "{head}");
         }
+        if path == "/plugins" && status.contains("200") {
+            assert!(head.contains(JSON_CONTENT_TYPE), "{head}");
+        }
         (status, body.to_owned())
     }
 
@@ -206,6 +227,22 @@ mod tests {
             Some("2")
         );
         assert!(body.ends_with("# EOF\n"), "{body}");
+
+        let (status, body) = request(addr, "GET", "/plugins").await;
+        assert_eq!(status, "HTTP/1.1 200 OK");
+        assert_eq!(body, "{\"plugins\":[]}\n");
+        let origin = super::super::PluginOrigin::file(std::path::Path::new("/p/a.wasm"), "ab");
+        metrics
+            .statuses()
+            .loaded("a", origin, "all".into(), Duration::ZERO);
+        let (_, body) = request(addr, "GET", "/plugins").await;
+        let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(json["plugins"][0]["name"], "a");
+        assert_eq!(json["plugins"][0]["sha256"], "ab");
+        let (status, body) = request(addr, "HEAD", "/plugins").await;
+        assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 200 OK", ""));
+        let (status, _) = request(addr, "POST", "/plugins").await;
+        assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
 
         let (status, _) = request(addr, "GET", "/nope").await;
         assert_eq!(status, "HTTP/1.1 404 Not Found");

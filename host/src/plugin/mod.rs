@@ -132,13 +132,16 @@ impl Plugin {
         bytes: &[u8],
         settings: PluginSettings,
     ) -> Result<Plugin, LoadError> {
-        Self::from_hashed_bytes(runtime, path, bytes, sha256_hex(bytes), settings)
+        let name = plugin_name(path);
+        Self::from_hashed_bytes(runtime, &name, path, bytes, sha256_hex(bytes), settings)
     }
 
-    /// Like [`Plugin::from_bytes`] for a caller that has already hashed `bytes` (`sha256`, as
-    /// [`sha256_hex`] gives it): a 19 MB component takes about 11 ms to hash.
+    /// Like [`Plugin::from_bytes`] for a caller that names the plugin (`name`; `path` is where
+    /// it came from, a file or a registry reference) and has already hashed `bytes` (`sha256`,
+    /// as [`sha256_hex`] gives it): a 19 MB component takes about 11 ms to hash.
     pub fn from_hashed_bytes(
         runtime: &Runtime,
+        name: &str,
         path: &Path,
         bytes: &[u8],
         sha256: String,
@@ -158,7 +161,7 @@ impl Plugin {
             path: path.to_owned(),
             cause,
         };
-        let name: Arc<str> = plugin_name(path).into();
+        let name: Arc<str> = name.into();
         let services = runtime.services();
         let instance = pre
             .start(name.clone(), &settings, services.clone())

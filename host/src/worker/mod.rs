@@ -518,6 +518,7 @@ fn run(plugin: Plugin, shared: &WorkerShared, retry_limit: usize) -> WorkerStats
             Entry::Control(Control::Replace(new)) => {
                 switch(&mut worker.plugin, *new, shared);
                 worker.streak = FailureStreak::default();
+                shared.metrics.statuses().recovered(&shared.plugin);
             }
             Entry::Control(Control::Resume) => {
                 if let Some(checkpoint) = &mut worker.checkpoint {
@@ -811,6 +812,7 @@ fn call(
                 logging::plugin_message(&shared.plugin, event.meta(), message.level, &message.text);
             }
             if let Some(recovered) = streak.succeeded() {
+                metrics.statuses().recovered(&shared.plugin);
                 tracing::info!(
                     plugin = %shared.plugin,
                     failures = recovered.failures,
@@ -826,9 +828,12 @@ fn call(
             stats.failures += 1;
             metrics.plugin_failure(&shared.plugin, failure_kind(&error));
             log_failure(&shared.plugin, event, &error);
+            record_failure(shared, event, &error);
             // A bad result costs nothing to retry; a dead instance costs a restart.
             let fatal = error.poisons_instance() || matches!(error, CallError::Restart(_));
             if let Some(delay) = fatal.then(|| streak.failed(Instant::now())).flatten() {
+                let statuses = metrics.statuses();
+                statuses.backed_off(&shared.plugin, delay, streak.consecutive);
                 tracing::warn!(
                     plugin = %shared.plugin,
                     failures = streak.consecutive,
@@ -840,6 +845,15 @@ fn call(
             Err(())
         }
     }
+}
+
+/// Keeps the failure as the plugin's last, for `/plugins`.
+fn record_failure(shared: &WorkerShared, event: &WatchEvent, error: &CallError) {
+    let meta = event.meta();
+    let on = format!("{} {} {}", meta.event_type, meta.kind, meta.object_ref());
+    let message = error.to_string();
+    let statuses = shared.metrics.statuses();
+    statuses.call_failed(&shared.plugin, failure_kind(error), on, &message);
 }
 
 fn log_failure(plugin: &str, event: &WatchEvent, error: &CallError) {
@@ -1176,6 +1190,49 @@ mod tests {
             assert_eq!(stats.calls, 1);
             assert_eq!(metric(&metrics, pending).as_deref(), Some("0"));
         }
+    }
+
+    /// A plugin whose every call traps.
+    fn trapping_plugin() -> Plugin {
+        let wat = r#"(module
+            (memory (export "memory") 1)
+            (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+            (func (export "dealloc") (param i32 i32))
+            (func (export "handle_event") (param i32 i32) (result i64) unreachable))"#;
+        let bytes = wat::parse_str(wat).expect("valid wat");
+        let runtime = crate::runtime::Runtime::new().expect("runtime");
+        let path = Path::new("/plugins/retrier.wasm");
+        Plugin::from_bytes(&runtime, path, &bytes, PluginSettings::default()).expect("plugin")
+    }
+
+    #[test]
+    fn failures_and_the_backoff_reach_the_plugin_status() {
+        let metrics = Arc::new(Metrics::new());
+        let origin = crate::metrics::PluginOrigin::file(Path::new("/plugins/retrier.wasm"), "x");
+        let took = Duration::ZERO;
+        metrics
+            .statuses()
+            .loaded("retrier", origin, "all".into(), took);
+        let shared = shared(&metrics);
+        let mut worker = running(trapping_plugin(), 100);
+        for _ in 0..TOLERATED_FAILURES {
+            let handled = worker.handle_queued(pod("crash", Some("uid-crash"), 7), &shared);
+            assert_eq!(handled, Handled::Failed);
+        }
+        let report = metrics.plugins_report();
+        let status = &report.plugins[0];
+        assert_eq!(status.state, crate::metrics::status::PluginState::BackedOff);
+        assert_eq!(status.failures, u64::from(TOLERATED_FAILURES));
+        let failure = status.last_failure.as_ref().expect("a last failure");
+        assert_eq!(failure.kind, "trap");
+        assert_eq!(failure.event, "MODIFIED Pod ns/crash");
+        assert!(failure.message.starts_with("trapped"), "{failure:?}");
+        let backoff = status.backoff.as_ref().expect("backed off");
+        assert_eq!(backoff.consecutive_failures, TOLERATED_FAILURES);
+        assert_eq!(backoff.delay_ms, FIRST_BACKOFF.as_millis() as u64);
+        // The next event is skipped, not tried.
+        let handled = worker.handle_queued(pod("crash", Some("uid-crash"), 8), &shared);
+        assert_eq!(handled, Handled::Skipped);
     }
 
     #[test]

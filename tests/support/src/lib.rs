@@ -10,6 +10,7 @@ pub mod cfssl;
 pub mod cluster;
 pub mod controller;
 pub mod pdns;
+pub mod registry;
 pub mod replicas;
 pub mod server;
 pub mod wait;

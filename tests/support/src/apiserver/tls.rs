@@ -28,17 +28,30 @@ impl TestCa {
         self.issuer.pem()
     }
 
-    /// A TLS acceptor serving a certificate for `127.0.0.1` and `localhost` signed by this CA.
-    pub(super) fn acceptor(&self) -> TlsAcceptor {
+    /// A server certificate for `127.0.0.1` and `localhost` signed by this CA, and its key.
+    fn server_certificate(&self, common_name: &str) -> (rcgen::Certificate, KeyPair) {
         let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
         let mut params = CertificateParams::new(names).expect("server certificate parameters");
         params
             .distinguished_name
-            .push(DnType::CommonName, "kube-apiserver");
+            .push(DnType::CommonName, common_name);
         let key = KeyPair::generate().expect("server key");
         let cert = params
             .signed_by(&key, &self.issuer)
             .expect("server certificate");
+        (cert, key)
+    }
+
+    /// A server certificate for `127.0.0.1` and `localhost` signed by this CA and its private
+    /// key, both in PEM, for a server that reads them from files.
+    pub fn server_pem(&self, common_name: &str) -> (String, String) {
+        let (cert, key) = self.server_certificate(common_name);
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// A TLS acceptor serving a certificate for `127.0.0.1` and `localhost` signed by this CA.
+    pub(super) fn acceptor(&self) -> TlsAcceptor {
+        let (cert, key) = self.server_certificate("kube-apiserver");
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = ServerConfig::builder_with_provider(provider)
