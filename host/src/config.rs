@@ -122,7 +122,8 @@ pub struct RegistrySection {
     /// Registries (`HOST:PORT`) spoken to over plain HTTP.
     #[serde(default)]
     pub insecure: Vec<String>,
-    /// Where pulled plugins are kept (default: `~/.cache/event-controller/oci`).
+    /// Where pulled plugins are kept (default: `oci/` in the compiled-module cache directory,
+    /// else `~/.cache/event-controller/oci`).
     pub cache_dir: Option<PathBuf>,
 }
 

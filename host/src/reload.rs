@@ -295,7 +295,7 @@ impl Reloader {
             return;
         }
         self.sources.checked(name);
-        let Some(registry) = self.sources.registry(&self.config) else {
+        let Some(registry) = self.sources.registry(&self.config, &self.runtime) else {
             return;
         };
         let artifact = match fetch(registry, &source, &section, current_digest.as_deref()) {
@@ -358,14 +358,17 @@ impl Reloader {
             }
             return None;
         }
-        let stored = self.sources.registry(&self.config).map(|registry| {
-            let key = section
-                .verify_key
-                .as_deref()
-                .map(oci::verifying_key)
-                .transpose()?;
-            registry.stored(source, key.as_ref())
-        });
+        let stored = self
+            .sources
+            .registry(&self.config, &self.runtime)
+            .map(|registry| {
+                let key = section
+                    .verify_key
+                    .as_deref()
+                    .map(oci::verifying_key)
+                    .transpose()?;
+                registry.stored(source, key.as_ref())
+            });
         match stored {
             Some(Ok(artifact)) => {
                 tracing::warn!(plugin = name, digest = %artifact.manifest_digest, "{error}; starting the last good copy pulled here");
@@ -576,8 +579,13 @@ impl RegistrySources {
     }
 
     /// The client, made from the config's `[registry]` on first use and again when it changes.
-    fn registry(&mut self, config: &FileConfig) -> Option<&Registry> {
-        let settings = config.registry.settings();
+    /// Without a `cache_dir`, pulled plugins are kept in `oci/` of the compiled-module cache
+    /// (`runtime`'s), if there is one.
+    fn registry(&mut self, config: &FileConfig, runtime: &Runtime) -> Option<&Registry> {
+        let mut settings = config.registry.settings();
+        if settings.cache_dir.is_none() {
+            settings.cache_dir = runtime.module_cache().map(|cache| cache.dir().join("oci"));
+        }
         if self
             .registry
             .as_ref()

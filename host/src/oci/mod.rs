@@ -168,7 +168,8 @@ pub struct RegistrySettings {
     pub ca_file: Option<PathBuf>,
     /// Registries (`HOST:PORT`) reached over plain HTTP.
     pub insecure: Vec<String>,
-    /// Where pulled plugins are kept (default: the user's cache, `event-controller/oci`).
+    /// Where pulled plugins are kept (default: `oci/` in the compiled-module cache, else the
+    /// user's cache, `event-controller/oci`).
     pub cache_dir: Option<PathBuf>,
 }
 
