@@ -353,7 +353,10 @@ impl Reloader {
     ) -> Option<oci::Artifact> {
         let first = self.sources.failed(name, error);
         if self.running.contains_key(name) {
-            if first {
+            if first && error.is_refusal() {
+                self.metrics.plugin_load_failed(name);
+                tracing::error!(plugin = name, "{error}; the running version stays");
+            } else if first {
                 tracing::warn!(plugin = name, "{error}; the running version stays");
             }
             return None;

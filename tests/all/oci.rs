@@ -290,6 +290,7 @@ fn a_required_signature_must_be_there_and_by_the_configured_key() {
     controller.wait_until("the unsigned move is refused", |logs| {
         logs.iter().any(|l| {
             l["plugin"] == "signed"
+                && l["level"] == "ERROR"
                 && str_of(l, "message").contains("signature required")
                 && str_of(l, "message").contains("the running version stays")
         })

@@ -252,6 +252,20 @@ pub enum OciError {
     },
 }
 
+impl OciError {
+    /// True when the registry answered with something that must not run (unsigned or wrongly
+    /// signed, not matching its digest, not a plugin), as opposed to not answering.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            OciError::Signature { .. }
+                | OciError::Digest { .. }
+                | OciError::NotAPlugin { .. }
+                | OciError::Key(_)
+        )
+    }
+}
+
 /// A plugin's bytes as pulled (or read back from the store), with what identifies them.
 #[derive(Debug, Clone)]
 pub struct Artifact {
