@@ -1,9 +1,11 @@
-//! Kubernetes writes through the host's `event_controller.kube_request` import, a capability
-//! (`docs/ABI.md` §6).
+//! Kubernetes reads and writes through the host's `event_controller.kube_request` import, a
+//! capability (`docs/ABI.md` §6).
 //!
-//! The host patches only objects of the resources the operator granted the plugin in
-//! `[plugins.NAME.capabilities.kubernetes] patch = [...]`, with the controller's own credentials
-//! (so its RBAC must allow it too). `patch` (a JSON merge patch, RFC 7386) is the only verb.
+//! The host serves only the verbs and resources the operator granted the plugin in
+//! `[plugins.NAME.capabilities.kubernetes]` (`read`, `create`, `apply`, `patch`, `delete`), with
+//! the controller's own credentials (so its RBAC must allow it too): [`Request::get`],
+//! [`Request::list`], [`Request::create`], [`Request::apply`], [`Request::patch`] (a JSON merge
+//! patch, RFC 7386) and [`Request::delete`].
 //!
 //! ```no_run
 //! use event_controller_guest::kube::Request;
@@ -44,7 +46,8 @@ use serde_json::Value;
 
 use crate::Error;
 
-/// One Kubernetes request, as the plugin hands it to the host.
+/// One Kubernetes request, as the plugin hands it to the host. Fields a verb does not use stay
+/// `None` and are left out of the JSON.
 ///
 /// ```
 /// use event_controller_guest::kube::Request;
@@ -59,30 +62,116 @@ use crate::Error;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
-    /// `patch` (a JSON merge patch), the only verb the host serves.
+    /// `get`, `list`, `create`, `apply`, `patch` or `delete`.
     pub verb: String,
     /// The resource, exactly as the operator granted it, e.g. `routes.route.openshift.io`.
     pub resource: String,
-    /// The object's namespace; `None` for a cluster-scoped resource.
+    /// The object's namespace; `None` for a cluster-scoped resource (or, for `list`, all
+    /// namespaces).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// The object's name.
-    pub name: String,
-    /// The JSON merge patch (RFC 7386: `null` removes a field).
-    pub patch: Value,
+    /// The object's name (`get`, `patch`, `delete`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The JSON merge patch (RFC 7386: `null` removes a field), for `patch`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<Value>,
+    /// The object, for `create` and `apply`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<Value>,
+    /// A label selector, for `list`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<String>,
+    /// A field selector, for `list`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_selector: Option<String>,
+    /// For `apply`: take over fields another manager owns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<bool>,
 }
 
 impl Request {
+    fn new(verb: &str, resource: impl Into<String>) -> Request {
+        Request {
+            verb: verb.to_owned(),
+            resource: resource.into(),
+            namespace: None,
+            name: None,
+            patch: None,
+            object: None,
+            label_selector: None,
+            field_selector: None,
+            force: None,
+        }
+    }
+
     /// A merge patch of the cluster-scoped object `name` of `resource`; add
     /// [`Request::namespace`] for a namespaced one.
     pub fn patch(resource: impl Into<String>, name: impl Into<String>, patch: Value) -> Request {
         Request {
-            verb: "patch".to_owned(),
-            resource: resource.into(),
-            namespace: None,
-            name: name.into(),
-            patch,
+            name: Some(name.into()),
+            patch: Some(patch),
+            ..Request::new("patch", resource)
         }
+    }
+
+    /// Reads the object `name` of `resource` (granted under `read`).
+    pub fn get(resource: impl Into<String>, name: impl Into<String>) -> Request {
+        Request {
+            name: Some(name.into()),
+            ..Request::new("get", resource)
+        }
+    }
+
+    /// Lists `resource` (granted under `read`): every page, the host follows `continue`. Narrow
+    /// it with [`Request::namespace`] and [`Request::label_selector`].
+    pub fn list(resource: impl Into<String>) -> Request {
+        Request::new("list", resource)
+    }
+
+    /// Creates `object` (its `metadata` names it and, for a namespaced resource, its namespace).
+    pub fn create(resource: impl Into<String>, object: Value) -> Request {
+        Request {
+            object: Some(object),
+            ..Request::new("create", resource)
+        }
+    }
+
+    /// Server-side applies `object` (with `metadata.name`) under the plugin's field manager.
+    pub fn apply(resource: impl Into<String>, object: Value) -> Request {
+        Request {
+            object: Some(object),
+            ..Request::new("apply", resource)
+        }
+    }
+
+    /// Deletes the object `name` of `resource`.
+    pub fn delete(resource: impl Into<String>, name: impl Into<String>) -> Request {
+        Request {
+            name: Some(name.into()),
+            ..Request::new("delete", resource)
+        }
+    }
+
+    /// Sets a `list`'s label selector.
+    #[must_use]
+    pub fn label_selector(mut self, selector: impl Into<String>) -> Request {
+        self.label_selector = Some(selector.into());
+        self
+    }
+
+    /// Sets a `list`'s field selector.
+    #[must_use]
+    pub fn field_selector(mut self, selector: impl Into<String>) -> Request {
+        self.field_selector = Some(selector.into());
+        self
+    }
+
+    /// Lets an `apply` take over fields another manager owns.
+    #[must_use]
+    pub fn force(mut self) -> Request {
+        self.force = Some(true);
+        self
     }
 
     /// Sets the object's namespace.
@@ -110,9 +199,13 @@ impl Request {
 pub struct Response {
     /// The HTTP status the API server answered with.
     pub status: u16,
-    /// On success, the object as the API server returned it (patched); `Null` otherwise.
+    /// On success, the object as the API server returned it (read, created, applied, patched or
+    /// deleted); `Null` otherwise.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub object: Value,
+    /// For a `list`, every object of every page.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<Value>,
     /// On a refusal, the API server's Status message; empty otherwise.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
@@ -143,7 +236,7 @@ impl Response {
 
     /// Deserializes [`Response::object`] into `T`.
     pub fn object<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        T::deserialize(&self.object).map_err(|e| Error::json("the patched object", e))
+        T::deserialize(&self.object).map_err(|e| Error::json("the answered object", e))
     }
 }
 
@@ -171,6 +264,8 @@ fn parse_answer(answer: &str) -> Result<Response, Error> {
         #[serde(default)]
         object: Value,
         #[serde(default)]
+        items: Vec<Value>,
+        #[serde(default)]
         message: String,
     }
     const WHAT: &str = "the host's kube_request answer";
@@ -185,6 +280,7 @@ fn parse_answer(answer: &str) -> Result<Response, Error> {
     Ok(Response {
         status,
         object: answer.object,
+        items: answer.items,
         message: answer.message,
     })
 }
@@ -273,6 +369,11 @@ pub mod mock {
         serde_json::json!({ "status": status, "object": object }).to_string()
     }
 
+    /// The host's answer to a `list`: `{"status": 200, "items": items}`.
+    pub fn respond_list(items: Vec<Value>) -> String {
+        serde_json::json!({ "status": 200, "items": items }).to_string()
+    }
+
     /// The host's answer when the API server refused with `status` and the Status `message`:
     /// `{"status": status, "message": message}`.
     pub fn refuse(status: u16, message: &str) -> String {
@@ -313,6 +414,24 @@ mod tests {
     use crate::Failure;
 
     #[test]
+    fn every_verb_writes_the_json_the_host_reads() {
+        let object = json!({"metadata": {"namespace": "shop", "name": "a"}});
+        let cases = [
+            (Request::get("configmaps", "a").namespace("shop"), r#"{"verb":"get","resource":"configmaps","namespace":"shop","name":"a"}"#.to_owned()),
+            (Request::list("configmaps").namespace("shop").label_selector("owner=me"), r#"{"verb":"list","resource":"configmaps","namespace":"shop","label_selector":"owner=me"}"#.to_owned()),
+            (Request::create("configmaps", object.clone()), format!(r#"{{"verb":"create","resource":"configmaps","object":{object}}}"#)),
+            (Request::apply("configmaps", object.clone()).force(), format!(r#"{{"verb":"apply","resource":"configmaps","object":{object},"force":true}}"#)),
+            (Request::delete("configmaps", "a").namespace("shop"), r#"{"verb":"delete","resource":"configmaps","namespace":"shop","name":"a"}"#.to_owned()),
+        ];
+        for (request, json) in cases {
+            assert_eq!(request.to_json(), json);
+        }
+        let _transport = mock::set(|_| mock::respond_list(vec![json!({"kind": "ConfigMap"})]));
+        let listed = Request::list("configmaps").send().expect("listed");
+        assert_eq!(listed.items.len(), 1);
+    }
+
+    #[test]
     fn request_json_is_what_the_abi_says() {
         assert_eq!(
             Request::patch("nodes", "n1", json!({"metadata": {"labels": {"a": null}}})).to_json(),
@@ -350,7 +469,7 @@ mod tests {
             "web"
         );
         let error = patched.object::<u8>().expect_err("not a number");
-        assert!(error.to_string().contains("the patched object"), "{error}");
+        assert!(error.to_string().contains("the answered object"), "{error}");
 
         let minimal = parse_answer(r#"{"status":200}"#).expect("a response");
         assert!(minimal.is_success());
@@ -468,6 +587,7 @@ mod tests {
                 mock::respond_with(&Response {
                     status: 201,
                     object: json!({"kind": "Pod"}),
+                    items: Vec::new(),
                     message: String::new(),
                 })
             });

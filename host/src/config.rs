@@ -8,7 +8,7 @@ use crate::capabilities::CapabilitiesSection;
 use crate::oci::{OciReference, RegistrySettings};
 use crate::plugin::PluginSettings;
 use crate::sandbox::Limits;
-use crate::subscription::{Subscription, SubscriptionError, SubscriptionSection};
+use crate::subscription::{LabelSelector, Subscription, SubscriptionError, SubscriptionSection};
 use crate::worker::{Delivery, WorkerOptions, DEFAULT_QUEUE_SIZE, DEFAULT_SPILL_LIMIT_BYTES};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -357,6 +357,7 @@ impl FileConfig {
         })?;
         config.check_subscriptions(path, text)?;
         config.check_sources(path, text)?;
+        config.check_grants(path, text)?;
         Ok(config)
     }
 
@@ -399,6 +400,30 @@ impl FileConfig {
                     ),
                 });
             }
+        }
+        Ok(())
+    }
+
+    /// A Kubernetes grant's `label_selector` must parse.
+    fn check_grants(&self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        for (name, section) in &self.plugins {
+            let selector = section
+                .capabilities
+                .kubernetes
+                .as_ref()
+                .and_then(|grant| grant.label_selector.as_deref());
+            let Some(Err(error)) = selector.map(LabelSelector::parse) else {
+                continue;
+            };
+            let header = format!("[plugins.{name}.capabilities.kubernetes]");
+            let offset = text.find(&header).unwrap_or(0);
+            let (line, column) = line_and_column(text, offset);
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                message: format!("{header}: label_selector: {error}"),
+            });
         }
         Ok(())
     }
@@ -533,6 +558,25 @@ mod tests {
                 && err.to_string().contains("verify_key needs a source"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_grants_label_selector_is_checked_where_it_is_written() {
+        let text = "\n[plugins.defaults.capabilities.kubernetes]\ncreate = [\"configmaps\"]\nlabel_selector = \"owner in (a\"\n";
+        let err = parse(text).expect_err("an unclosed set");
+        assert!(
+            err.to_string().starts_with("conf/test.toml:2:")
+                && err.to_string().contains("label_selector"),
+            "{err}"
+        );
+        let good = "[plugins.defaults.capabilities.kubernetes]\ncreate = [\"configmaps\"]\nlabel_selector = \"owner=ns-defaults\"\nnamespaces = [\"shop\"]\nmax_writes_per_second = 5\n";
+        let config = parse(good).expect("valid");
+        let grant = config
+            .plugin("defaults")
+            .capabilities
+            .kubernetes
+            .expect("a grant");
+        assert_eq!(grant.max_writes_per_second, Some(5));
     }
 
     #[test]

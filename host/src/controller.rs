@@ -6,7 +6,7 @@
 //! its own. At SIGTERM the watches stop, every plugin finishes its event in flight and saves its
 //! checkpoint, and only then is the Lease handed over.
 
-use crate::capabilities::KubeAccess;
+use crate::capabilities::{KubeAccess, Protected};
 use crate::checkpoint::{CheckpointError, CheckpointStore, ConfigMapStore, FileStore};
 use crate::cluster::{self, ConnectError, Connection};
 use crate::config::FileConfig;
@@ -90,6 +90,28 @@ pub struct ControllerSetup {
     pub election: Option<LeaseSettings>,
     /// Where `/metrics`, `/healthz` and `/readyz` are served, or `off`.
     pub metrics_address: String,
+    /// The controller's own namespace when it is known (`POD_NAMESPACE`, the service
+    /// account's): no plugin request may reach into it.
+    pub own_namespace: Option<String>,
+}
+
+impl ControllerSetup {
+    /// The controller's own objects, which no plugin grant covers.
+    fn protected(&self) -> Protected {
+        Protected {
+            namespace: self.own_namespace.clone(),
+            lease: self
+                .election
+                .as_ref()
+                .map(|lease| (lease.namespace.clone(), lease.name.clone())),
+            checkpoints: match &self.checkpoints.store {
+                StateStore::ConfigMaps { namespace, prefix } => {
+                    Some((namespace.clone(), format!("{prefix}-")))
+                }
+                _ => None,
+            },
+        }
+    }
 }
 
 /// Where the plugins' checkpoints are kept, and how often they are written.
@@ -202,6 +224,7 @@ pub fn run(
     }
     let _reloading = start_plugins(
         &setup.plugins,
+        setup.protected(),
         config,
         &dispatcher,
         &connection,
@@ -247,6 +270,7 @@ pub fn run(
 /// is on (dropping the handle stops that).
 fn start_plugins(
     setup: &PluginsSetup,
+    protected: Protected,
     config: FileConfig,
     dispatcher: &Dispatcher,
     connection: &Connection,
@@ -254,7 +278,7 @@ fn start_plugins(
     metrics: &Arc<Metrics>,
 ) -> Result<Option<ReloadHandle>, ControllerError> {
     let mut runtime = plugin_runtime(&config, setup.module_cache_dir.as_deref())?;
-    let access = KubeAccess::new(connection.client.clone(), tokio.handle().clone());
+    let access = KubeAccess::new(connection.client.clone(), tokio.handle().clone(), protected);
     runtime.set_kube_access(Some(Arc::new(access)));
     runtime.set_metrics(Some(metrics.clone()));
     let mut reloader = Reloader::new(

@@ -173,6 +173,15 @@ impl ElectionArgs {
 }
 
 impl ElectionArgs {
+    /// The namespace the controller runs in, when a pod says so: `POD_NAMESPACE`, else its
+    /// service account's. Plugins may not reach into it.
+    fn known_namespace(&self) -> Option<String> {
+        self.lease_namespace.clone().or_else(|| {
+            let text = std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE).ok()?;
+            Some(text.trim().to_owned()).filter(|ns| !ns.is_empty())
+        })
+    }
+
     /// The controller's own namespace, for its Lease and checkpoint ConfigMaps: `POD_NAMESPACE`,
     /// else `[leader_election] namespace`, else the service account's, else `default`.
     fn namespace(&self, file: &LeaderElectionSection) -> String {
@@ -403,6 +412,7 @@ fn run(mut cli: Cli) -> Result<ExitCode> {
                 checkpoints,
                 election,
                 metrics_address,
+                own_namespace: cli.election.known_namespace(),
             };
             controller::run(&settings, &controller, file_config)?;
             Ok(ExitCode::SUCCESS)

@@ -277,7 +277,7 @@ fn kubernetes_writes_outside_the_grant_or_rbac_are_refused() {
     let answer = kube_patch_answer(&server, "");
     assert_eq!(
         answer["error"],
-        "denied: plugin test_http may not patch routes.route.openshift.io (see [plugins.test_http.capabilities.kubernetes])"
+        "denied: plugin test_http may not patch routes.route.openshift.io (see [plugins.test_http.capabilities.kubernetes], key patch)"
     );
     assert!(server.requests().iter().all(|r| r.method != "PATCH"));
 
@@ -292,4 +292,217 @@ fn kubernetes_writes_outside_the_grant_or_rbac_are_refused() {
             .is_some_and(|m| m.contains("cannot patch resource \"routes\"")),
         "{answer}"
     );
+}
+
+/// `test_http` in `kube_request` mode sends `request` (TOML inline-table members, `{name}` the
+/// Pod's name) on each Pod event, under `grant` (TOML lines of the kubernetes section) and
+/// `env`; the answers it logged, once `n` have come.
+fn kube_answers(
+    server: &support::apiserver::ApiServer,
+    request: &str,
+    grant: &str,
+    env: &[(&str, &str)],
+    n: usize,
+) -> (Vec<Value>, support::controller::Controller) {
+    let (plugins, config) = plugins_dir_with_config(
+        &["test_http"],
+        &format!(
+            "[plugins.test_http.config]\nfunction = \"kube_request\"\nrequest = {{ {request} }}\n\n[plugins.test_http.capabilities.kubernetes]\n{grant}\n"
+        ),
+    );
+    let mut with_config = vec![("CONFIG_FILE", config.as_str())];
+    with_config.extend_from_slice(env);
+    let controller = support::controller::Controller::start_in(server, plugins, &with_config);
+    let said = wait::until(
+        support::controller::PATIENCE,
+        || {
+            let said = controller.plugin_said("test_http");
+            (said.len() >= n).then_some(said)
+        },
+        || {
+            format!(
+                "test_http did not answer {n} times:\n{:#?}",
+                controller.logs()
+            )
+        },
+    );
+    let answers = said
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("the answer is JSON"))
+        .collect();
+    (answers, controller)
+}
+
+fn server_with_pod(pod: &str) -> support::apiserver::ApiServer {
+    let server = support::apiserver::ApiServer::start();
+    server.create("pods", &pod_object("shop", pod, "nginx:1"));
+    server
+}
+
+const CONFIGMAP: &str = r#"verb = "VERB", resource = "configmaps", object = { apiVersion = "v1", kind = "ConfigMap", metadata = { namespace = "shop", name = "for-{name}", labels = { owner = "ns-defaults" } }, data = { pod = "{name}" } }"#;
+
+fn configmap_request(verb: &str) -> String {
+    CONFIGMAP.replace("VERB", verb)
+}
+
+#[test]
+fn a_plugin_creates_applies_reads_lists_and_deletes_within_its_grants() {
+    let server = server_with_pod("web-1");
+    let grant = "create = [\"configmaps\"]\napply = [\"configmaps\"]\nread = [\"configmaps\"]\ndelete = [\"configmaps\"]";
+
+    let (answers, controller) = kube_answers(&server, &configmap_request("create"), grant, &[], 1);
+    assert_eq!(answers[0]["status"], 201, "{}", answers[0]);
+    let created = server
+        .object("configmaps", "shop", "for-web-1")
+        .expect("created");
+    assert!(created.contains("\"pod\":\"web-1\""), "{created}");
+    let logged = controller.wait_for_log("plugin created configmaps shop/for-web-1");
+    assert_eq!(logged["outcome"], "status=201", "{logged}");
+    drop(controller);
+
+    // Apply over it: the applied fields win, the object stays.
+    let apply = configmap_request("apply")
+        .replace("pod = \"{name}\"", "pod = \"{name}\", applied = \"yes\"");
+    let (answers, controller) = kube_answers(&server, &apply, grant, &[], 1);
+    assert_eq!(answers[0]["status"], 200, "{}", answers[0]);
+    assert_eq!(answers[0]["object"]["data"]["applied"], "yes");
+    let patches = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
+    assert_eq!(patches, 1);
+    drop(controller);
+
+    let get = r#"verb = "get", resource = "configmaps", namespace = "shop", name = "for-{name}""#;
+    let (answers, controller) = kube_answers(&server, get, grant, &[], 1);
+    assert_eq!(
+        answers[0]["object"]["data"]["applied"], "yes",
+        "{}",
+        answers[0]
+    );
+    drop(controller);
+
+    let list = r#"verb = "list", resource = "configmaps", namespace = "shop", label_selector = "owner=ns-defaults""#;
+    let (answers, controller) = kube_answers(&server, list, grant, &[], 1);
+    let items = answers[0]["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{}", answers[0]);
+    assert_eq!(items[0]["metadata"]["name"], "for-web-1");
+    let listed = server
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method == "GET" && r.path.ends_with("/configmaps"))
+        .expect("a list");
+    assert_eq!(
+        listed.param("labelSelector").as_deref(),
+        Some("owner=ns-defaults")
+    );
+    assert_eq!(
+        listed.param("limit").as_deref(),
+        Some("500"),
+        "the host pages the list"
+    );
+    drop(controller);
+
+    let delete =
+        r#"verb = "delete", resource = "configmaps", namespace = "shop", name = "for-{name}""#;
+    let (answers, controller) = kube_answers(&server, delete, grant, &[], 1);
+    assert_eq!(answers[0]["status"], 200, "{}", answers[0]);
+    assert_eq!(server.object("configmaps", "shop", "for-web-1"), None);
+    controller.wait_for_log("plugin deleted configmaps shop/for-web-1");
+}
+
+#[test]
+fn writes_outside_the_grants_namespaces_selector_or_into_the_controllers_namespace_are_refused() {
+    let server = server_with_pod("web-1");
+    let create = configmap_request("create");
+
+    let (answers, _c) = kube_answers(&server, &create, "read = [\"configmaps\"]", &[], 1);
+    assert_eq!(
+        answers[0]["error"],
+        "denied: plugin test_http may not create configmaps (see [plugins.test_http.capabilities.kubernetes], key create)"
+    );
+    let (answers, _c) = kube_answers(
+        &server,
+        &create,
+        "create = [\"configmaps\"]\nnamespaces = [\"payments\"]",
+        &[],
+        1,
+    );
+    let error = answers[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("denied: plugin test_http may only reach namespaces [\"payments\"]"),
+        "{error}"
+    );
+
+    // A label selector: the object sent must match, and so must an object to delete.
+    let unlabelled = create.replace("owner = \"ns-defaults\"", "owner = \"someone-else\"");
+    let grant = "create = [\"configmaps\"]\ndelete = [\"configmaps\"]\nlabel_selector = \"owner=ns-defaults\"";
+    let (answers, _c) = kube_answers(&server, &unlabelled, grant, &[], 1);
+    let error = answers[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("does not carry labels matching the plugin's label selector"),
+        "{error}"
+    );
+    server.create("configmaps", r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"namespace":"shop","name":"for-web-1","labels":{"owner":"a-human"}},"data":{"keep":"me"}}"#);
+    let delete =
+        r#"verb = "delete", resource = "configmaps", namespace = "shop", name = "for-{name}""#;
+    let (answers, _c) = kube_answers(&server, delete, grant, &[], 1);
+    let error = answers[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("shop/for-web-1 does not match the plugin's label selector"),
+        "{error}"
+    );
+    assert!(
+        server.object("configmaps", "shop", "for-web-1").is_some(),
+        "not deleted"
+    );
+
+    // The controller's own namespace: refused whatever the grant says.
+    let grant = "create = [\"configmaps\"]\nread = [\"configmaps\"]";
+    let (answers, _c) = kube_answers(&server, &create, grant, &[("POD_NAMESPACE", "shop")], 1);
+    let error = answers[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("namespace shop is the controller's own: no plugin may reach it"),
+        "{error}"
+    );
+    let writes = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" || r.method == "DELETE")
+        .count();
+    assert_eq!(writes, 0, "nothing refused reached the API server");
+}
+
+#[test]
+fn a_write_storm_is_throttled_not_amplified() {
+    let server = server_with_pod("web-0");
+    for i in 1..12 {
+        server.create("pods", &pod_object("shop", &format!("web-{i}"), "nginx:1"));
+    }
+    let grant = "create = [\"configmaps\"]\nmax_writes_per_second = 2";
+    let (answers, controller) = kube_answers(&server, &configmap_request("create"), grant, &[], 12);
+    let created = answers.iter().filter(|a| a["status"] == 201).count();
+    let throttled: Vec<&Value> = answers
+        .iter()
+        .filter(|a| {
+            a["error"].as_str().is_some_and(|e| {
+                e.starts_with("throttled: plugin test_http made more than 2 writes per second")
+            })
+        })
+        .collect();
+    assert!((2..12).contains(&created), "{answers:#?}");
+    assert_eq!(created + throttled.len(), 12, "{answers:#?}");
+    let posts = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, created, "throttled writes are not sent");
+    controller.wait_for_log("write storm: the plugin's writes are throttled");
+    let counted = controller.metric(
+        "event_controller_capability_requests_total{plugin=\"test_http\",capability=\"kubernetes\",outcome=\"throttled\"}",
+    );
+    assert_eq!(counted as usize, throttled.len());
 }

@@ -118,16 +118,19 @@ pub enum CapabilityOutcome {
     /// No response: a malformed request, a connection failure, a timeout, no cluster
     /// connection (`replay`).
     Error,
+    /// Refused by the host because the plugin wrote faster than its `max_writes_per_second`.
+    Throttled,
 }
 
 impl CapabilityOutcome {
-    /// The label value: `ok`, `status_error`, `denied` or `error`.
+    /// The label value: `ok`, `status_error`, `denied`, `error` or `throttled`.
     pub fn as_str(self) -> &'static str {
         match self {
             CapabilityOutcome::Ok => "ok",
             CapabilityOutcome::StatusError => "status_error",
             CapabilityOutcome::Denied => "denied",
             CapabilityOutcome::Error => "error",
+            CapabilityOutcome::Throttled => "throttled",
         }
     }
 
@@ -988,6 +991,7 @@ mod tests {
             (CapabilityOutcome::StatusError, "status_error"),
             (CapabilityOutcome::Denied, "denied"),
             (CapabilityOutcome::Error, "error"),
+            (CapabilityOutcome::Throttled, "throttled"),
         ];
         for (outcome, label) in outcomes {
             assert_eq!(outcome.as_str(), label);

@@ -46,6 +46,8 @@
 
 mod selector;
 
+pub use selector::LabelSelector;
+
 use self::selector::{parse_selector, Requirement};
 use crate::event::{EventType, WatchEvent};
 use serde::Deserialize;

@@ -367,3 +367,32 @@ fn check_prefix(prefix: &str) -> Result<(), String> {
         Err("is not a lowercase DNS subdomain".to_owned())
     }
 }
+
+/// A label selector on its own, for what is not a subscription (a plugin's write grant).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelSelector {
+    requirements: Vec<Requirement>,
+}
+
+impl LabelSelector {
+    /// Parses `k=v,k2 in (a,b),!k3`; errors name the term and its byte offset.
+    pub fn parse(selector: &str) -> Result<LabelSelector, SubscriptionError> {
+        Ok(LabelSelector {
+            requirements: parse_selector(selector)?,
+        })
+    }
+
+    /// Whether an object (its JSON) has labels that satisfy every requirement.
+    pub fn matches_object(&self, object: &serde_json::Value) -> bool {
+        let labels: Labels<'_> = object["metadata"]["labels"]
+            .as_object()
+            .map(|labels| {
+                labels
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.requirements.iter().all(|r| r.matches(&labels))
+    }
+}

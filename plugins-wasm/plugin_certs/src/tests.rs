@@ -211,6 +211,7 @@ impl Host for Fake {
         Ok(kube::Response {
             status: 200,
             object: self.route.clone(),
+            items: Vec::new(),
             message: String::new(),
         })
     }

@@ -216,7 +216,7 @@ fn commit(state: &mut State, def: &'static ResourceDef, kind: EventType, raw: Ve
 }
 
 /// POST: 201 and the stored object, or 409 AlreadyExists.
-fn create(
+pub(super) fn create(
     state: &mut State,
     def: &'static ResourceDef,
     namespace: Option<&str>,
