@@ -32,6 +32,9 @@ pub const LOG_IMPORT: &str = "log";
 pub const HTTP_REQUEST_IMPORT: &str = "http_request";
 /// Import: `kube_request(ptr: i32, len: i32) -> i64` in [`HOST_MODULE`] (a capability).
 pub const KUBE_REQUEST_IMPORT: &str = "kube_request";
+/// Import: `metric(ptr: i32, len: i32) -> i32` in [`HOST_MODULE`]: updates one of the plugin's
+/// own metrics; 0 when recorded, 1 when refused (the host logs why, once per reason).
+pub const METRIC_IMPORT: &str = "metric";
 
 /// Largest result buffer `handle_event` may return, in bytes (1 MiB).
 pub const MAX_RESULT_LEN: usize = 1 << 20;

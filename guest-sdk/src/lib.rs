@@ -51,6 +51,7 @@ pub mod head;
 pub mod http;
 pub mod kube;
 pub mod log;
+pub mod metric;
 #[cfg(not(target_arch = "wasm32"))]
 mod mock;
 mod outcome;

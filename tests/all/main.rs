@@ -20,6 +20,7 @@ mod integrations;
 mod isolation;
 mod live;
 mod oci;
+mod plugin_metrics;
 mod real_cluster;
 mod reload;
 mod replay;

@@ -341,6 +341,7 @@ const RUST: &[Entry] = &[
     vendored!("event-controller-guest/src/", "src/", "http.rs"),
     vendored!("event-controller-guest/src/", "src/", "kube.rs"),
     vendored!("event-controller-guest/src/", "src/", "log.rs"),
+    vendored!("event-controller-guest/src/", "src/", "metric.rs"),
     vendored!("event-controller-guest/src/", "src/", "mock.rs"),
     vendored!("event-controller-guest/src/", "src/", "outcome.rs"),
     vendored!("event-controller-guest/src/", "src/", "rt.rs"),

@@ -8,10 +8,12 @@
 //! (`the_docs_document_exactly_the_exported_metrics`) fails when it and the registry disagree.
 
 mod health;
+pub mod plugin_metrics;
 mod server;
 pub mod status;
 
 pub use self::health::Health;
+pub use self::plugin_metrics::PluginMetrics;
 pub use self::server::serve;
 pub use self::status::{PluginOrigin, PluginStatus, PluginStatuses, PluginsReport};
 
@@ -227,6 +229,8 @@ pub struct Metrics {
     backlog_probes: Mutex<Vec<(String, Weak<dyn BacklogProbe>)>>,
     /// What runs: each plugin's origin, load, last failure, back-off and refused version.
     statuses: PluginStatuses,
+    /// The metrics plugins declare themselves (`event_controller_plugin_*`).
+    plugin_metrics: PluginMetrics,
 }
 
 /// What `/metrics` asks a plugin's backlog when scraped.
@@ -264,6 +268,7 @@ impl Metrics {
             plugin_backlog_objects: Family::default(),
             backlog_probes: Mutex::new(Vec::new()),
             statuses: PluginStatuses::new(),
+            plugin_metrics: PluginMetrics::default(),
         };
         metrics.registered()
     }
@@ -604,7 +609,17 @@ impl Metrics {
         if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
             tracing::warn!(%error, "encoding the metrics failed");
         }
+        // The plugins' own metrics go before the closing `# EOF`.
+        let eof = text.rfind("# EOF").unwrap_or(text.len());
+        let mut plugins = String::new();
+        self.plugin_metrics.encode(&mut plugins);
+        text.insert_str(eof, &plugins);
         text
+    }
+
+    /// The metrics plugins declare and update themselves.
+    pub fn plugin_metrics(&self) -> &PluginMetrics {
+        &self.plugin_metrics
     }
 }
 

@@ -51,7 +51,7 @@ pub enum AbiError {
         found: String,
     },
     /// The module imports something the host does not provide.
-    #[error("imports `{module}::{name}` ({found}), which the host does not provide (it provides `event_controller::log` {LOG_SIGNATURE}, `event_controller::http_request` and `kube_request` {HTTP_REQUEST_SIGNATURE}, and WASI preview 1)")]
+    #[error("imports `{module}::{name}` ({found}), which the host does not provide (it provides `event_controller::log` {LOG_SIGNATURE}, `event_controller::http_request` and `kube_request` {HTTP_REQUEST_SIGNATURE}, `event_controller::metric` {METRIC_SIGNATURE}, and WASI preview 1)")]
     UnknownImport {
         /// The import's module.
         module: String,
@@ -64,6 +64,7 @@ pub enum AbiError {
 
 const LOG_SIGNATURE: &str = "func (i32, i32, i32) -> ()";
 const HTTP_REQUEST_SIGNATURE: &str = "func (i32, i32) -> i64";
+const METRIC_SIGNATURE: &str = "func (i32, i32) -> i32";
 
 /// One export the ABI names: its name, expected type, and whether it is required.
 struct ExportSpec {
@@ -190,6 +191,7 @@ fn check_imports(module: &Module) -> Result<bool, AbiError> {
                 (abi::LOG_IMPORT, LOG_SIGNATURE)
                     | (abi::HTTP_REQUEST_IMPORT, HTTP_REQUEST_SIGNATURE)
                     | (abi::KUBE_REQUEST_IMPORT, HTTP_REQUEST_SIGNATURE)
+                    | (abi::METRIC_IMPORT, METRIC_SIGNATURE)
             ),
             _ => false,
         };

@@ -76,6 +76,10 @@ impl host::Host for HostState {
     fn kube_request(&mut self, request: String) -> String {
         json_answer(&HostState::kube_request(self, request.as_bytes()))
     }
+
+    fn metric(&mut self, request: String) -> Result<(), String> {
+        HostState::metric(self, request.as_bytes())
+    }
 }
 
 /// An answer as the JSON document the guest reads.

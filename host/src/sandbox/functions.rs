@@ -1,6 +1,7 @@
 //! The functions a plugin can import, linked into the runtime's one `Linker` by
 //! [`add_to_linker`]: WASI preview 1 (nothing granted, see [`HostState::new`]) and the
-//! `event_controller` module's `log`, `http_request` and `kube_request` (docs/ABI.md §5–6).
+//! `event_controller` module's `log`, `http_request`, `kube_request` and `metric` (docs/ABI.md
+//! §5–6).
 
 use super::HostState;
 use crate::logging;
@@ -21,6 +22,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         abi::KUBE_REQUEST_IMPORT,
         host_kube_request,
     )?;
+    linker.func_wrap(abi::HOST_MODULE, abi::METRIC_IMPORT, host_metric)?;
     Ok(())
 }
 
@@ -60,6 +62,26 @@ fn host_http_request(caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmt
 fn host_kube_request(caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<i64> {
     request_answer(caller, "kube_request", ptr, len, |state, request| {
         serde_json::to_vec(&state.kube_request(request))
+    })
+}
+
+/// `event_controller::metric(ptr, len) -> 0 | 1`: updates one of the plugin's own metrics
+/// (docs/ABI.md §6); 1 when refused, the reason logged once.
+fn host_metric(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<i32> {
+    let Some(Extern::Memory(memory)) = caller.get_export(abi::MEMORY) else {
+        wasmtime::bail!("metric: the plugin has no memory export");
+    };
+    let (offset, size) = (ptr as u32 as usize, len as u32 as usize);
+    let Some(request) = offset
+        .checked_add(size)
+        .and_then(|end| memory.data(&caller).get(offset..end))
+        .map(<[u8]>::to_vec)
+    else {
+        wasmtime::bail!("metric: range {offset:#x}+{size} lies outside the plugin's memory");
+    };
+    Ok(match caller.data().metric(&request) {
+        Ok(()) => 0,
+        Err(_) => 1,
     })
 }
 

@@ -122,6 +122,23 @@ impl HostState {
         answer
     }
 
+    /// Updates one of the plugin's own metrics (`request` is the update's JSON); a refusal is
+    /// logged at WARN once per reason and returned. Under `replay`, without metrics, it is
+    /// accepted and dropped.
+    pub fn metric(&self, request: &[u8]) -> Result<(), String> {
+        let Some(metrics) = &self.services.metrics else {
+            return Ok(());
+        };
+        let store = metrics.plugin_metrics();
+        store.update(&self.plugin, request).map_err(|error| {
+            let reason = error.to_string();
+            if store.first_refusal(&self.plugin, &reason) {
+                tracing::warn!(plugin = %self.plugin, "metric refused: {reason}");
+            }
+            reason
+        })
+    }
+
     /// Serves the plugin's `http_request` (`request` is its JSON): denied without the
     /// capability, else sent within what is left of the call's deadline. Counted and timed in
     /// the metrics.
