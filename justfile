@@ -13,7 +13,7 @@ demo: plugins
 # The whole test suite: formatting, lints, unit and integration tests on real built plugins,
 # and the conformance suite across every plugin language (it installs their toolchains).
 test: plugins toolchains plugins-polyglot lint guest-tests servers
-    CI="${CI:-}" cargo test -p event-controller -p event-controller-guest -p plugin_simple -p plugin_crashloop -p plugin_alertmanager -p plugin_dns -p plugin_certs
+    CI="${CI:-}" cargo test -p event-controller -p event-controller-guest -p plugin_simple -p plugin_crashloop -p plugin_alertmanager -p plugin_dns -p plugin_certs -p ns_defaults
 
 # Install the real services the integration plugins are tested against (Debian packages):
 # Prometheus Alertmanager, PowerDNS with its sqlite3 backend and dig, and CFSSL with openssl.
@@ -37,7 +37,7 @@ plugins-polyglot:
 # SDKs with their plugins (the JavaScript tests also run the built components under Node).
 guest-tests: toolchains plugins-polyglot
     bash guest-sdk/c/test/run.sh
-    for dir in guest-sdk/go plugins-wasm/go_simple plugins-wasm/go_image_policy; do (cd "$dir" && bash "{{justfile_directory()}}/scripts/toolchains/go.sh" go test ./...); done
+    for dir in guest-sdk/go plugins-wasm/go_simple plugins-wasm/go_image_policy plugins-wasm/go_replicator; do (cd "$dir" && bash "{{justfile_directory()}}/scripts/toolchains/go.sh" go test ./...); done
     bash scripts/toolchains/zig.sh zig test guest-sdk/zig/ec.zig
     npm test --prefix guest-sdk/assemblyscript
     python3 -m unittest discover guest-sdk/python

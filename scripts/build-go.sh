@@ -2,6 +2,7 @@
 # Builds the Go plugins (docs/ABI.md §10 (Go)) from source:
 #   plugins-wasm/go_simple        -> target/plugins/go_simple.wasm
 #   plugins-wasm/go_image_policy  -> target/plugins/go_image_policy.wasm
+#   plugins-wasm/go_replicator    -> target/plugins/go_replicator.wasm
 # as WASI reactors: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared.
 # Needs the pinned Go toolchain (bash scripts/toolchains/go.sh install). Works from any directory;
 # honours CARGO_TARGET_DIR as the target directory, like scripts/build-plugins.sh.
@@ -23,6 +24,7 @@ fi
 # §6): Go cannot emit custom sections itself.
 declare -A subscribe=(
     [go_image_policy]='{"resources":["pods","deployments.apps"],"event_types":["ADDED","MODIFIED"]}'
+    [go_replicator]='{"resources":["namespaces","configmaps"]}'
 )
 
 # Writes the unsigned LEB128 encoding of $1 (bytes) to stdout.
@@ -55,7 +57,7 @@ mkdir -p "$out"
 # -trimpath: no build paths in the module (reproducible); -ldflags=-s -w: no symbol table or
 # DWARF (Go's wasm output keeps a name section otherwise), ~5% smaller. The Go runtime and GC
 # account for most of the size; encoding/json adds ~0.6 MB.
-for plugin in go_simple go_image_policy; do
+for plugin in go_simple go_image_policy go_replicator; do
     echo "==> building $plugin"
     (
         cd "$root/plugins-wasm/$plugin"
@@ -70,6 +72,6 @@ for plugin in go_simple go_image_policy; do
 done
 
 echo "==> Go plugins ($(go env GOVERSION))"
-for plugin in go_simple go_image_policy; do
+for plugin in go_simple go_image_policy go_replicator; do
     printf '%9d bytes  %s\n' "$(wc -c <"$out/$plugin.wasm")" "${out#"$root"/}/$plugin.wasm"
 done

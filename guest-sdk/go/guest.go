@@ -65,22 +65,35 @@ func (l Level) String() string {
 type Outcome struct {
 	Level   Level
 	Message string
+	// Retry asks the host to hand this event over again later, after its per-object back-off
+	// (docs/ABI.md §3, "Retries"). Set it with WithRetry.
+	Retry bool
+}
+
+// WithRetry asks for the event again later (a transient failure: a timeout, a throttled write)
+// and returns o. On a nil outcome it makes one that logs nothing.
+func (o *Outcome) WithRetry() *Outcome {
+	if o == nil {
+		o = &Outcome{Level: LevelInfo}
+	}
+	o.Retry = true
+	return o
 }
 
 // Trace, Debug, Info, Warn and Error make an Outcome at their level.
-func Trace(message string) *Outcome { return &Outcome{LevelTrace, message} }
+func Trace(message string) *Outcome { return &Outcome{Level: LevelTrace, Message: message} }
 
 // Debug makes an Outcome at DEBUG.
-func Debug(message string) *Outcome { return &Outcome{LevelDebug, message} }
+func Debug(message string) *Outcome { return &Outcome{Level: LevelDebug, Message: message} }
 
 // Info makes an Outcome at INFO.
-func Info(message string) *Outcome { return &Outcome{LevelInfo, message} }
+func Info(message string) *Outcome { return &Outcome{Level: LevelInfo, Message: message} }
 
 // Warn makes an Outcome at WARN.
-func Warn(message string) *Outcome { return &Outcome{LevelWarn, message} }
+func Warn(message string) *Outcome { return &Outcome{Level: LevelWarn, Message: message} }
 
 // Error makes an Outcome at ERROR.
-func Error(message string) *Outcome { return &Outcome{LevelError, message} }
+func Error(message string) *Outcome { return &Outcome{Level: LevelError, Message: message} }
 
 // Event is one watch event: the server's JSON bytes, exactly as received.
 type Event struct {
@@ -194,14 +207,18 @@ func describe(p any) string {
 	}
 }
 
-// JSON encodes the outcome as the result the host reads: {"level":"INFO","message":"..."}.
+// JSON encodes the outcome as the result the host reads: {"level":"INFO","message":"..."},
+// with "retry":true when asked for ({"retry":true} alone without a message).
 // nil encodes as nil (no outcome). A message too long for MaxResultLen is cut at a character
 // boundary and marked "… [truncated]".
 func (o *Outcome) JSON() []byte {
 	if o == nil {
 		return nil
 	}
-	out := encodeResult(o.Level, o.Message)
+	if o.Message == "" && o.Retry {
+		return []byte(`{"retry":true}`)
+	}
+	out := encodeResult(o.Level, o.Message, o.Retry)
 	if len(out) <= MaxResultLen {
 		return out
 	}
@@ -214,15 +231,18 @@ func (o *Outcome) JSON() []byte {
 		}
 		cut += size
 	}
-	return encodeResult(o.Level, o.Message[:cut]+mark)
+	return encodeResult(o.Level, o.Message[:cut]+mark, o.Retry)
 }
 
-func encodeResult(level Level, message string) []byte {
+func encodeResult(level Level, message string, retry bool) []byte {
 	out := make([]byte, 0, len(message)+32)
 	out = append(out, `{"level":"`...)
 	out = append(out, level.String()...)
 	out = append(out, `","message":`...)
 	out = AppendQuoted(out, message)
+	if retry {
+		out = append(out, `,"retry":true`...)
+	}
 	return append(out, '}')
 }
 

@@ -162,3 +162,33 @@ func TestPinning(t *testing.T) {
 		t.Fatal("leak")
 	}
 }
+
+func TestTakeHostBuffer(t *testing.T) {
+	// A host answer: a buffer from alloc, at a 32-bit address as on wasm32.
+	pinned[0x1000] = []byte("answer and spare")
+	b, ok := TakeHostBuffer(0x1000<<32 | 6)
+	if !ok || string(b) != "answer" {
+		t.Fatalf("%q %v", b, ok)
+	}
+	if _, still := pinned[0x1000]; still {
+		t.Fatal("not released")
+	}
+	if _, ok := TakeHostBuffer(0x1000<<32 | 6); ok {
+		t.Fatal("taken twice")
+	}
+	if _, ok := TakeHostBuffer(0); ok {
+		t.Fatal("no answer")
+	}
+}
+
+func TestRetry(t *testing.T) {
+	if got := string(Warn("busy").WithRetry().JSON()); got != `{"level":"WARN","message":"busy","retry":true}` {
+		t.Error(got)
+	}
+	if got := string((*Outcome)(nil).WithRetry().JSON()); got != `{"retry":true}` {
+		t.Error(got)
+	}
+	if got := string(Info("x").JSON()); got != `{"level":"INFO","message":"x"}` {
+		t.Error(got)
+	}
+}

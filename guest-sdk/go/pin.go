@@ -30,3 +30,18 @@ func pack(result []byte) int64 {
 	ptr := uint32(uintptr(pin(result)))
 	return int64(uint64(ptr)<<32 | uint64(uint32(len(result))))
 }
+
+// TakeHostBuffer returns the buffer a host import answered with, packed as (ptr << 32) | len,
+// and releases it: the host allocated it with this module's alloc, so it is pinned, and taking
+// it is the plugin's dealloc of it. The bytes stay valid for Go (they are an ordinary slice). It
+// returns false for 0 (no answer) or for a pointer alloc did not hand out. For subpackages such
+// as eventcontroller/guest/kube, which call host imports that answer this way.
+func TakeHostBuffer(packed int64) ([]byte, bool) {
+	ptr, n := uintptr(uint64(packed)>>32), int(uint32(packed))
+	b, ok := pinned[ptr]
+	if !ok || n > len(b) {
+		return nil, false
+	}
+	delete(pinned, ptr)
+	return b[:n], true
+}

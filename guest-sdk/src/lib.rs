@@ -31,8 +31,10 @@
 //! - [`log`] logs any number of lines through the host.
 //! - [`http`] sends HTTP requests through the host, to the URLs the operator granted the plugin
 //!   (the `http_request` capability); natively, to a [mock](http::mock) transport.
-//! - [`kube`] patches Kubernetes objects through the host, for the resources the operator
-//!   granted the plugin (the `kube_request` capability); natively, to a [mock](kube::mock).
+//! - [`kube`] reads and writes Kubernetes objects through the host, for the verbs and resources
+//!   the operator granted the plugin (the `kube_request` capability); natively, to a
+//!   [mock](kube::mock) such as [`kube::mock::FakeCluster`]. [`kube::ensure`] and
+//!   [`kube::remove_owned`] keep objects the plugin owns without write loops.
 //! - [`Failure`] classifies a failed request ([`Error::failure`], [`http::Response::failure`]),
 //!   and [`Error::is_transient`], [`http::Response::is_transient`] and
 //!   [`kube::Response::is_transient`] say whether retrying it may help.

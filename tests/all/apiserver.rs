@@ -1666,3 +1666,72 @@ fn a_failing_or_stalled_server_answers_every_request_so_until_told_otherwise() {
     assert_eq!(status, 200);
     assert!(answered >= resumed, "answered only once resumed");
 }
+
+#[test]
+fn policies_are_served_when_asked_for() {
+    let without = ApiServer::start();
+    let client = Client::new(&without);
+    assert_eq!(client.get("/apis/networking.k8s.io/v1").status, 404);
+    assert!(!client.get("/api/v1").text().contains("resourcequotas"));
+
+    let server = ApiServer::builder().with_policies().start();
+    let client = Client::new(&server);
+    let groups = client.get("/apis").json();
+    let names: Vec<&str> = groups["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    assert_eq!(names, ["apps", "networking.k8s.io"]);
+    assert_eq!(
+        client.get("/apis/networking.k8s.io").json()["preferredVersion"]["groupVersion"],
+        "networking.k8s.io/v1"
+    );
+    let resources = client.get("/apis/networking.k8s.io/v1").text();
+    assert!(
+        resources.contains(concat!(
+            r#"{"name":"networkpolicies","singularName":"networkpolicy","namespaced":true,"kind":"NetworkPolicy","#,
+            r#""verbs":["create","delete","deletecollection","get","list","patch","update","watch"],"shortNames":["netpol"]}"#
+        )),
+        "{resources}"
+    );
+    let core = client.get("/api/v1").text();
+    assert!(
+        core.contains(r#"{"name":"resourcequotas","singularName":"resourcequota","namespaced":true,"kind":"ResourceQuota","#)
+            && core.contains(r#"{"name":"resourcequotas/status","singularName":"","namespaced":true,"kind":"ResourceQuota","#),
+        "{core}"
+    );
+
+    let quotas = "/api/v1/namespaces/shop/resourcequotas";
+    let created = send_json(
+        &server,
+        "POST",
+        quotas,
+        r#"{"apiVersion":"v1","kind":"ResourceQuota","metadata":{"name":"q"},"spec":{"hard":{"pods":"1"}}}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let patched = send_json(
+        &server,
+        "PATCH",
+        &format!("{quotas}/q"),
+        r#"{"spec":{"hard":{"pods":"2"}}}"#,
+    );
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    assert_eq!(patched.json()["spec"]["hard"]["pods"], "2");
+    let policies = "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies";
+    let created = send_json(
+        &server,
+        "POST",
+        policies,
+        r#"{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"p"},"spec":{"podSelector":{}}}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert!(server.object("networkpolicies", "shop", "p").is_some());
+    let deleted = send_json(&server, "DELETE", &format!("{policies}/p"), "{}");
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    assert_eq!(
+        client.get(&format!("{policies}/p")).json()["message"],
+        r#"networkpolicies.networking.k8s.io "p" not found"#
+    );
+}

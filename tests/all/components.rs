@@ -342,9 +342,14 @@ fn components_reload_in_place_and_start_from_the_module_cache() {
         ("CONFIG_FILE", &config),
     ];
 
+    // Compiling a component takes seconds, and many more on a loaded 2-core machine.
+    let compiling = std::time::Duration::from_secs(180);
     let controller = Controller::start_in(&server, plugins, &env);
     assert_eq!(
-        str_of(&controller.wait_for_log("plugin loaded"), "cache"),
+        str_of(
+            &controller.wait_for_log_within(compiling, "plugin loaded"),
+            "cache"
+        ),
         "Miss"
     );
     controller.wait_for_plugin_lines("simple", "Kind: Pod; Name: web", 1);
@@ -353,7 +358,7 @@ fn components_reload_in_place_and_start_from_the_module_cache() {
     let replacement = file.with_extension("wasm.tmp");
     std::fs::copy(plugin("js_simple"), &replacement).expect("copy");
     std::fs::rename(&replacement, &file).expect("rename");
-    controller.wait_for_log("plugin reloaded");
+    controller.wait_for_log_within(compiling, "plugin reloaded");
     server.modify("pods", &pod_object("shop", "web", "nginx:2"));
     controller.wait_for_plugin_lines("simple", "Kind: Pod; Name: web", 2);
     controller.terminate();

@@ -11,7 +11,13 @@
 //! - a restart with `STATE_DIR` delivers exactly what changed while it was down;
 //! - a SIGKILLed leader hands over to a standby that resumes from the shared checkpoint;
 //! - an API server restart in the middle of a stream loses and repeats nothing;
-//! - the plain end-to-end path: a ConfigMap created, changed and deleted.
+//! - the plain end-to-end path: a ConfigMap created, changed and deleted;
+//! - a Go plugin writing through the `kube_request` capability (`go_replicator`): copies
+//!   follow the source and the namespace labels, a foreign ConfigMap is left alone, and a
+//!   restart writes nothing;
+//! - `ns_defaults` (a Rust plugin writing through the `kube_request` capability): owned
+//!   defaults in labelled namespaces, recreated when deleted, removed (only they) when the
+//!   label goes, a foreign object of the same name left alone, and a restart writes nothing.
 
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -398,4 +404,361 @@ fn a_configmap_created_changed_and_deleted_arrives_as_three_exact_events() {
     assert_eq!(got[..2], [created, modified]);
     assert!(got[2].starts_with(&deleted), "{got:#?}");
     assert_eq!(got.len(), 3, "{got:#?}");
+}
+
+/// `go_replicator` (a Go plugin writing through the `kube_request` capability) on a real
+/// cluster: the source ConfigMap is copied into the namespaces carrying this run's label, the
+/// copies follow the source and the labels, a foreign ConfigMap of the same name is left alone,
+/// and a restart writes nothing. Its namespaces (and so every copy) are deleted at the end.
+#[test]
+#[ignore = "needs a real cluster: set EC_E2E_KUBECONFIG and run `just e2e`"]
+fn go_replicator_copies_a_configmap_into_labelled_namespaces_and_leaves_foreign_ones_alone() {
+    const NAME: &str = "go-replicator-e2e";
+    const OWNER: &str = "app.kubernetes.io/managed-by";
+    let cluster = RealCluster::from_env();
+    let selector_key = "event-controller.test/replicate";
+    let selector_value = std::process::id().to_string();
+    let selector = format!("{selector_key}={selector_value}");
+    let source = cluster.namespace("gorep-src");
+    let joined = cluster.namespace("gorep-a");
+    let later = cluster.namespace("gorep-b");
+    let foreign = cluster.namespace("gorep-c");
+    for ns in [&joined, &foreign] {
+        cluster.kubectl_ok(&["label", "namespace", &ns.name, &selector]);
+    }
+    let configmap = |namespace: &str, labels: Value, data: Value| {
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": NAME, "namespace": namespace, "labels": labels},
+            "data": data,
+        })
+    };
+    cluster.json_with_input(
+        &["create"],
+        &configmap(
+            &source.name,
+            serde_json::json!({}),
+            serde_json::json!({"k": "v1"}),
+        ),
+    );
+    let theirs = cluster.json_with_input(
+        &["create"],
+        &configmap(
+            &foreign.name,
+            serde_json::json!({"app": "human"}),
+            serde_json::json!({"mine": "yes"}),
+        ),
+    );
+    let get = |namespace: &str| -> Option<Value> {
+        let output = cluster.kubectl(&["get", "configmap", NAME, "-n", namespace, "-o", "json"]);
+        output
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&output.stdout).expect("kubectl prints JSON"))
+    };
+    let wait_for_value = |namespace: &str, value: &str| {
+        wait::until_every(
+            Duration::from_millis(300),
+            PATIENCE,
+            || {
+                get(namespace).filter(|cm| {
+                    cm["data"]["k"] == value && cm["metadata"]["labels"][OWNER] == "go-replicator"
+                })
+            },
+            || {
+                format!(
+                    "no copy with k={value} in {namespace}: {:?}",
+                    get(namespace)
+                )
+            },
+        )
+    };
+
+    let config = format!(
+        r#"
+[plugins.go_replicator.config]
+owner = "go-replicator"
+source = {{ namespace = "{source}", name = "{NAME}" }}
+namespace_selector = {{ "{selector_key}" = "{selector_value}" }}
+
+[plugins.go_replicator.capabilities.kubernetes]
+read = ["namespaces", "configmaps"]
+create = ["configmaps"]
+apply = ["configmaps"]
+delete = ["configmaps"]
+label_selector = "{OWNER}=go-replicator"
+max_writes_per_second = 20
+"#,
+        source = source.name
+    );
+    let start = || {
+        let (plugins, config_file) = support::plugins_dir_with_config(&["go_replicator"], &config);
+        let kubeconfig = cluster.kubeconfig().display().to_string();
+        Controller::launch(
+            plugins,
+            &[
+                ("KUBECONFIG", kubeconfig.as_str()),
+                ("K8S_RESOURCE", "namespaces,configmaps"),
+                ("CONFIG_FILE", config_file.as_str()),
+            ],
+        )
+    };
+    let controller = start();
+    wait_for_value(&joined.name, "v1");
+    assert!(get(&later.name).is_none(), "not labelled yet");
+
+    // The source changes: the copy follows.
+    let patch = serde_json::json!({"data": {"k": "v2"}}).to_string();
+    cluster.kubectl_ok(&[
+        "patch",
+        "configmap",
+        NAME,
+        "-n",
+        &source.name,
+        "--type",
+        "merge",
+        "-p",
+        &patch,
+    ]);
+    wait_for_value(&joined.name, "v2");
+    // A namespace labelled later gets a copy; one that loses the label loses it.
+    cluster.kubectl_ok(&["label", "namespace", &later.name, &selector]);
+    wait_for_value(&later.name, "v2");
+    let unlabel = format!("{selector_key}-");
+    cluster.kubectl_ok(&["label", "namespace", &joined.name, &unlabel]);
+    wait::until_every(
+        Duration::from_millis(300),
+        PATIENCE,
+        || get(&joined.name).is_none().then_some(()),
+        || format!("the copy in {} is still there", joined.name),
+    );
+    // Someone else's ConfigMap of the same name: untouched, with a WARN.
+    controller.wait_for_plugin_lines("go_replicator", "is not managed by go-replicator", 1);
+    let still = get(&foreign.name).expect("the foreign ConfigMap");
+    assert_eq!(
+        still["metadata"]["resourceVersion"],
+        theirs["metadata"]["resourceVersion"]
+    );
+    assert!(
+        controller.call_failures("go_replicator").is_empty(),
+        "{:#?}",
+        controller.logs()
+    );
+    controller.terminate();
+
+    // A restart delivers everything again and writes nothing.
+    let before = get(&later.name).expect("the copy")["metadata"]["resourceVersion"].clone();
+    let controller = start();
+    controller.wait_for_log("listed");
+    std::thread::sleep(Duration::from_secs(5));
+    let after = get(&later.name).expect("the copy")["metadata"]["resourceVersion"].clone();
+    assert_eq!(
+        before,
+        after,
+        "{:#?}",
+        controller.plugin_lines("go_replicator")
+    );
+    let writes: Vec<_> = controller
+        .logs()
+        .into_iter()
+        .filter(|l| {
+            let message = str_of(l, "message");
+            l["plugin"] == "go_replicator"
+                && ["plugin created", "plugin applied", "plugin deleted"]
+                    .iter()
+                    .any(|w| message.starts_with(w))
+        })
+        .collect();
+    assert!(writes.is_empty(), "{writes:#?}");
+    controller.terminate();
+    // The namespaces, the source and every copy go when `source`, `joined`, `later` and
+    // `foreign` are dropped.
+}
+
+/// `ns_defaults` on a real cluster: namespaces carrying this run's label get a NetworkPolicy
+/// and a ResourceQuota owned by this run (owner `ns-defaults-e2e-PID`, so that nothing another
+/// run or a real deployment owns is in reach); a deleted one comes back, one edited by hand is
+/// applied back; a restart writes
+/// nothing (resourceVersions unchanged, no write logged); a ResourceQuota of the same name
+/// without the owner label is never touched; removing the label deletes the owned objects only.
+/// Everything it created is deleted at the end, and its namespaces when they are dropped.
+#[test]
+#[ignore = "needs a real cluster: set EC_E2E_KUBECONFIG and run `just e2e`"]
+fn ns_defaults_keeps_owned_defaults_in_labelled_namespaces_and_leaves_others_alone() {
+    const NAME: &str = "ns-defaults";
+    const OWNER_LABEL: &str = "app.kubernetes.io/managed-by";
+    let cluster = RealCluster::from_env();
+    let owner = format!("ns-defaults-e2e-{}", std::process::id());
+    let selector_key = "event-controller.test/ns-defaults";
+    let selector = format!("{selector_key}={}", std::process::id());
+    let labelled = cluster.namespace("nsd-a");
+    let other = cluster.namespace("nsd-b");
+    let guarded = cluster.namespace("nsd-c");
+    for ns in [&labelled, &guarded] {
+        cluster.kubectl_ok(&["label", "namespace", &ns.name, &selector]);
+    }
+    let theirs = cluster.json_with_input(
+        &["create"],
+        &serde_json::json!({
+            "apiVersion": "v1", "kind": "ResourceQuota",
+            "metadata": {"name": NAME, "namespace": guarded.name, "labels": {"team": "e2e"}},
+            "spec": {"hard": {"pods": "999"}},
+        }),
+    );
+    let get = |kind: &str, namespace: &str| -> Option<Value> {
+        let output = cluster.kubectl(&["get", kind, NAME, "-n", namespace, "-o", "json"]);
+        output
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&output.stdout).expect("kubectl prints JSON"))
+    };
+    let owned = |kind: &str, namespace: &str| {
+        get(kind, namespace).filter(|o| o["metadata"]["labels"][OWNER_LABEL] == owner.as_str())
+    };
+    let config = format!(
+        r#"
+[plugins.ns_defaults.config]
+namespace_selector = {{ "{selector_key}" = "{pid}" }}
+owner = "{owner}"
+network_policy = {{ podSelector = {{}}, policyTypes = ["Ingress"] }}
+resource_quota = {{ hard = {{ pods = "20", "requests.cpu" = "4" }} }}
+
+[plugins.ns_defaults.capabilities.kubernetes]
+read = ["namespaces", "networkpolicies.networking.k8s.io", "resourcequotas"]
+create = ["networkpolicies.networking.k8s.io", "resourcequotas"]
+apply = ["networkpolicies.networking.k8s.io", "resourcequotas"]
+delete = ["networkpolicies.networking.k8s.io", "resourcequotas"]
+label_selector = "{OWNER_LABEL}={owner}"
+max_writes_per_second = 20
+"#,
+        pid = std::process::id()
+    );
+    let start = || {
+        let (plugins, config_path) = support::plugins_dir_with_config(&["ns_defaults"], &config);
+        let env = [
+            ("KUBECONFIG", cluster.kubeconfig().display().to_string()),
+            (
+                "K8S_RESOURCE",
+                "namespaces,networkpolicies.networking.k8s.io,resourcequotas".to_owned(),
+            ),
+            ("CONFIG_FILE", config_path),
+            ("LOG_LEVEL", "info,plugin=debug".to_owned()),
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Controller::launch(plugins, &env)
+    };
+    let wait_until = |what: &str, done: &dyn Fn() -> bool| {
+        wait::until_every(
+            Duration::from_millis(300),
+            PATIENCE,
+            || done().then_some(()),
+            || what.to_owned(),
+        )
+    };
+
+    // The labelled namespaces get the defaults; the other gets none; theirs stays.
+    let controller = start();
+    wait_until("the defaults in the labelled namespaces", &|| {
+        owned("networkpolicy", &labelled.name).is_some()
+            && owned("resourcequota", &labelled.name).is_some()
+            && owned("networkpolicy", &guarded.name).is_some()
+    });
+    let quota = owned("resourcequota", &labelled.name).expect("created");
+    assert_eq!(quota["spec"]["hard"]["pods"], "20", "{quota}");
+    assert_eq!(get("networkpolicy", &other.name), None);
+    assert_eq!(get("resourcequota", &other.name), None);
+    controller.wait_for_plugin_lines("ns_defaults", "not ours, left alone", 1);
+
+    // A deleted owned object comes back.
+    let policy = owned("networkpolicy", &labelled.name).expect("created");
+    cluster.kubectl_ok(&["delete", "networkpolicy", NAME, "-n", &labelled.name]);
+    wait_until("the NetworkPolicy recreated", &|| {
+        owned("networkpolicy", &labelled.name)
+            .is_some_and(|p| p["metadata"]["uid"] != policy["metadata"]["uid"])
+    });
+    // An owned object edited by hand is applied back (server-side apply, forced).
+    cluster.kubectl_ok(&[
+        "patch",
+        "resourcequota",
+        NAME,
+        "-n",
+        &labelled.name,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"hard":{"pods":"500"}}}"#,
+    ]);
+    wait_until("the ResourceQuota applied back", &|| {
+        owned("resourcequota", &labelled.name).is_some_and(|q| q["spec"]["hard"]["pods"] == "20")
+    });
+    assert!(controller.terminate().success());
+
+    // A restart delivers everything again and writes nothing.
+    let versions = || {
+        [
+            ("networkpolicy", &labelled.name),
+            ("resourcequota", &labelled.name),
+            ("networkpolicy", &guarded.name),
+            ("resourcequota", &guarded.name),
+        ]
+        .map(|(kind, ns)| get(kind, ns).map(|o| o["metadata"]["resourceVersion"].clone()))
+    };
+    let before = versions();
+    let controller = start();
+    controller.wait_for_plugin_lines("ns_defaults", &format!("namespace {}:", labelled.name), 3);
+    controller.wait_for_plugin_lines("ns_defaults", &format!("namespace {}:", guarded.name), 2);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(versions(), before, "a restart wrote");
+    let writes: Vec<Value> = controller
+        .logs()
+        .into_iter()
+        .filter(|l| {
+            let message = str_of(l, "message");
+            l["plugin"] == "ns_defaults"
+                && ["plugin created", "plugin applied", "plugin deleted"]
+                    .iter()
+                    .any(|w| message.starts_with(w))
+        })
+        .collect();
+    assert!(writes.is_empty(), "{writes:#?}");
+
+    // Removing the label deletes the owned objects, and only them.
+    let unlabel = format!("{selector_key}-");
+    for ns in [&labelled, &guarded] {
+        cluster.kubectl_ok(&["label", "namespace", &ns.name, &unlabel]);
+    }
+    wait_until("the owned objects deleted", &|| {
+        get("networkpolicy", &labelled.name).is_none()
+            && get("resourcequota", &labelled.name).is_none()
+            && get("networkpolicy", &guarded.name).is_none()
+    });
+    std::thread::sleep(QUIET);
+    let kept = get("resourcequota", &guarded.name).expect("theirs stays");
+    assert_eq!(
+        kept["metadata"]["resourceVersion"], theirs["metadata"]["resourceVersion"],
+        "the unowned ResourceQuota was written"
+    );
+    assert!(controller.terminate().success());
+
+    // Clean up what this test created (the namespaces go when dropped).
+    cluster.kubectl_ok(&[
+        "delete",
+        "resourcequota",
+        NAME,
+        "-n",
+        &guarded.name,
+        "--ignore-not-found",
+    ]);
+    for ns in [&labelled, &other, &guarded] {
+        cluster.kubectl_ok(&[
+            "delete",
+            "networkpolicy,resourcequota",
+            "-n",
+            &ns.name,
+            "-l",
+            &format!("{OWNER_LABEL}={owner}"),
+            "--ignore-not-found",
+        ]);
+    }
 }

@@ -373,6 +373,10 @@ const GO: &[Entry] = &[
     vendored!("sdk/guest/", "go/", "json.go"),
     vendored!("sdk/guest/", "go/", "log_other.go"),
     vendored!("sdk/guest/", "go/", "pin.go"),
+    vendored!("sdk/guest/kube/", "go/kube/", "abi_wasip1.go"),
+    vendored!("sdk/guest/kube/", "go/kube/", "kube.go"),
+    vendored!("sdk/guest/kube/", "go/kube/", "mock_other.go"),
+    vendored!("sdk/guest/kube/", "go/kube/", "owner.go"),
     vendored!("sdk/guest/", "go/", "README.md"),
 ];
 

@@ -44,7 +44,9 @@
 //!   changes at a new resourceVersion, watches get MODIFIED, and the patched object (its keys
 //!   re-serialized in sorted order) is the answer; `deny` refuses it with the RBAC message.
 //! - Create, update and delete over HTTP (`POST` to a namespace's collection, `PUT` and `DELETE`
-//!   of an object) for `configmaps` and `leases` only, with the real semantics: 201, or 409
+//!   of an object) for `configmaps`, `leases`, `networkpolicies` and `resourcequotas` only
+//!   (server-side apply too: a PATCH `application/apply-patch+yaml` creates an absent object
+//!   and merges into a present one), with the real semantics: 201, or 409
 //!   AlreadyExists; a PUT with `metadata.resourceVersion` must name the stored revision (else
 //!   409 Conflict, "the object has been modified; ..."), one without it is unconditional, one
 //!   that changes nothing changes no revision; DELETE answers a Success Status and honours
@@ -52,9 +54,11 @@
 //!   sets `uid` and `creationTimestamp` but not `managedFields`, and does not check that the
 //!   namespace exists. Other resources answer these methods with 405: tests change them through
 //!   this API instead.
-//! - Nine resources (core `pods`, `configmaps`, `secrets`, `services`, `events`, `namespaces`,
+//! - Eleven resources (core `pods`, `configmaps`, `secrets`, `services`, `events`, `namespaces`,
 //!   `apps/v1` `deployments`, `coordination.k8s.io/v1` `leases` when built
-//!   [`with_leases`](Builder::with_leases), and the `route.openshift.io/v1` `routes` CRD).
+//!   [`with_leases`](Builder::with_leases), core `resourcequotas` and `networking.k8s.io/v1`
+//!   `networkpolicies` when built [`with_policies`](Builder::with_policies), and the
+//!   `route.openshift.io/v1` `routes` CRD).
 //!   Subresources are listed by discovery but not served. No aggregated discovery
 //!   (`Accept: ...;g=apidiscovery` gets the legacy documents, as from a server without it), no
 //!   protobuf, no `Table`.
@@ -145,6 +149,7 @@ pub struct Builder {
     bookmark_interval: Duration,
     routes: bool,
     leases: bool,
+    policies: bool,
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
@@ -158,6 +163,7 @@ impl Default for Builder {
             bookmark_interval: Duration::from_secs(1),
             routes: false,
             leases: false,
+            policies: false,
             tls: None,
         }
     }
@@ -209,6 +215,16 @@ impl Builder {
         self
     }
 
+    /// Serves `networking.k8s.io/v1` `networkpolicies` and core `resourcequotas` (discovery
+    /// lists them, and their objects can be created, applied, patched, updated and deleted over
+    /// HTTP), for plugins that manage per-namespace defaults. Off by default, like
+    /// [`with_leases`](Builder::with_leases), so that the other tests' discovery documents stay
+    /// the same.
+    pub fn with_policies(mut self) -> Builder {
+        self.policies = true;
+        self
+    }
+
     /// Serves HTTPS with a certificate for `127.0.0.1` and `localhost` signed by `ca`.
     pub fn tls(mut self, ca: &TestCa) -> Builder {
         self.tls = Some(ca.acceptor());
@@ -242,6 +258,8 @@ struct State {
     routes_installed: bool,
     /// Whether `leases` are served.
     leases: bool,
+    /// Whether `networkpolicies` and `resourcequotas` are served.
+    policies: bool,
     /// How many more list/watch calls on routes get 429 (storage initializing).
     routes_initializing: usize,
     token: Option<String>,
@@ -310,6 +328,7 @@ impl ApiServer {
                 world: World::new(config.history_limit),
                 routes_installed: config.routes,
                 leases: config.leases,
+                policies: config.policies,
                 routes_initializing: 0,
                 token: config.token,
                 user: config.user,

@@ -187,8 +187,14 @@ impl Controller {
 
     /// Waits until a host log line contains `needle`.
     pub fn wait_for_log(&self, needle: &str) -> Value {
+        self.wait_for_log_within(PATIENCE, needle)
+    }
+
+    /// [`Controller::wait_for_log`] with its own patience, for what takes long on a busy
+    /// machine (compiling a 12-19 MB component without a cache).
+    pub fn wait_for_log_within(&self, patience: Duration, needle: &str) -> Value {
         wait::until(
-            PATIENCE,
+            patience,
             || {
                 self.logs()
                     .into_iter()

@@ -266,6 +266,7 @@ pub(super) fn route(state: &State, path: &str) -> Result<Target, Status> {
     let visible = Visible {
         routes: state.routes_installed,
         leases: state.leases,
+        policies: state.policies,
     };
     let document =
         |doc: Option<Vec<u8>>| doc.map(Target::Document).ok_or_else(Status::path_not_found);

@@ -40,6 +40,8 @@ pub enum Served {
     WithRoutes,
     /// When the server was built with [`Builder::with_leases`](super::Builder::with_leases).
     WithLeases,
+    /// When the server was built with [`Builder::with_policies`](super::Builder::with_policies).
+    WithPolicies,
 }
 
 /// A subresource listed by discovery (`pods/status`); the server does not serve it.
@@ -231,6 +233,22 @@ pub static RESOURCES: &[ResourceDef] = &[
         bookmark_tail: "",
     },
     ResourceDef {
+        group: "",
+        version: "v1",
+        plural: "resourcequotas",
+        singular: "resourcequota",
+        kind: "ResourceQuota",
+        namespaced: true,
+        short_names: &["quota"],
+        categories: &[],
+        verbs: RW,
+        subresources: &[status("ResourceQuota")],
+        crd: false,
+        served: Served::WithPolicies,
+        http_writes: true,
+        bookmark_tail: "",
+    },
+    ResourceDef {
         group: "apps",
         version: "v1",
         plural: "deployments",
@@ -253,6 +271,22 @@ pub static RESOURCES: &[ResourceDef] = &[
         crd: false,
         served: Served::Always,
         http_writes: false,
+        bookmark_tail: "",
+    },
+    ResourceDef {
+        group: "networking.k8s.io",
+        version: "v1",
+        plural: "networkpolicies",
+        singular: "networkpolicy",
+        kind: "NetworkPolicy",
+        namespaced: true,
+        short_names: &["netpol"],
+        categories: &[],
+        verbs: RW,
+        subresources: &[],
+        crd: false,
+        served: Served::WithPolicies,
+        http_writes: true,
         bookmark_tail: "",
     },
     ResourceDef {
@@ -294,12 +328,13 @@ pub fn by_plural(plural: &str) -> Option<&'static ResourceDef> {
     RESOURCES.iter().find(|def| def.plural == plural)
 }
 
-/// What discovery currently shows: every built-in resource, leases when asked for, and the CRD
-/// once installed.
+/// What discovery currently shows: every built-in resource, leases and the policies
+/// (NetworkPolicies, ResourceQuotas) when asked for, and the CRD once installed.
 #[derive(Clone, Copy)]
 pub struct Visible {
     pub routes: bool,
     pub leases: bool,
+    pub policies: bool,
 }
 
 impl Visible {
@@ -308,6 +343,7 @@ impl Visible {
             Served::Always => true,
             Served::WithRoutes => self.routes,
             Served::WithLeases => self.leases,
+            Served::WithPolicies => self.policies,
         })
     }
 
