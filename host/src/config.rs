@@ -370,14 +370,7 @@ impl FileConfig {
             };
             if let Err(error) = Subscription::resolve(None, Some(subscribe)) {
                 let header = format!("[plugins.{name}.subscribe]");
-                let offset = text.find(&header).unwrap_or(0);
-                let (line, column) = line_and_column(text, offset);
-                return Err(ConfigError::Invalid {
-                    path: path.to_owned(),
-                    line,
-                    column,
-                    message: format!("{header}: {error}"),
-                });
+                return Err(section_error(path, text, &header, &error.to_string()));
             }
         }
         Ok(())
@@ -388,17 +381,9 @@ impl FileConfig {
         for (name, section) in &self.plugins {
             if section.verify_key.is_some() && section.source.is_none() {
                 let header = format!("[plugins.{name}]");
-                let offset = text.find(&header).unwrap_or(0);
-                let (line, column) = line_and_column(text, offset);
-                return Err(ConfigError::Invalid {
-                    path: path.to_owned(),
-                    line,
-                    column,
-                    message: format!(
-                        "{header}: verify_key needs a source = \"oci://...\" (files in the \
-                         plugins directory are not signed)"
-                    ),
-                });
+                let message = "verify_key needs a source = \"oci://...\" (files in the plugins \
+                               directory are not signed)";
+                return Err(section_error(path, text, &header, message));
             }
         }
         Ok(())
@@ -416,14 +401,8 @@ impl FileConfig {
                 continue;
             };
             let header = format!("[plugins.{name}.capabilities.kubernetes]");
-            let offset = text.find(&header).unwrap_or(0);
-            let (line, column) = line_and_column(text, offset);
-            return Err(ConfigError::Invalid {
-                path: path.to_owned(),
-                line,
-                column,
-                message: format!("{header}: label_selector: {error}"),
-            });
+            let message = format!("label_selector: {error}");
+            return Err(section_error(path, text, &header, &message));
         }
         Ok(())
     }
@@ -438,6 +417,18 @@ impl FileConfig {
     /// The section for plugin `name`, or the default (enabled, empty config).
     pub fn plugin(&self, name: &str) -> PluginSection {
         self.plugins.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// An error of the section whose `header` (`[plugins.NAME...]`) is in `text`, at its line.
+fn section_error(path: &Path, text: &str, header: &str, message: &str) -> ConfigError {
+    let offset = text.find(header).unwrap_or(0);
+    let (line, column) = line_and_column(text, offset);
+    ConfigError::Invalid {
+        path: path.to_owned(),
+        line,
+        column,
+        message: format!("{header}: {message}"),
     }
 }
 

@@ -68,21 +68,32 @@ fn host_kube_request(caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmt
 /// `event_controller::metric(ptr, len) -> 0 | 1`: updates one of the plugin's own metrics
 /// (docs/ABI.md §6); 1 when refused, the reason logged once.
 fn host_metric(mut caller: Caller<'_, HostState>, ptr: i32, len: i32) -> wasmtime::Result<i32> {
-    let Some(Extern::Memory(memory)) = caller.get_export(abi::MEMORY) else {
-        wasmtime::bail!("metric: the plugin has no memory export");
-    };
-    let (offset, size) = (ptr as u32 as usize, len as u32 as usize);
-    let Some(request) = offset
-        .checked_add(size)
-        .and_then(|end| memory.data(&caller).get(offset..end))
-        .map(<[u8]>::to_vec)
-    else {
-        wasmtime::bail!("metric: range {offset:#x}+{size} lies outside the plugin's memory");
-    };
+    let (_, request) = read_request(&mut caller, "metric", ptr, len)?;
     Ok(match caller.data().metric(&request) {
         Ok(()) => 0,
         Err(_) => 1,
     })
+}
+
+/// The plugin's memory and a copy of the request at `[ptr, ptr+len)` in it.
+fn read_request(
+    caller: &mut Caller<'_, HostState>,
+    function: &str,
+    ptr: i32,
+    len: i32,
+) -> wasmtime::Result<(wasmtime::Memory, Vec<u8>)> {
+    let Some(Extern::Memory(memory)) = caller.get_export(abi::MEMORY) else {
+        wasmtime::bail!("{function}: the plugin has no memory export");
+    };
+    let (offset, size) = (ptr as u32 as usize, len as u32 as usize);
+    let Some(request) = offset
+        .checked_add(size)
+        .and_then(|end| memory.data(&*caller).get(offset..end))
+        .map(<[u8]>::to_vec)
+    else {
+        wasmtime::bail!("{function}: range {offset:#x}+{size} lies outside the plugin's memory");
+    };
+    Ok((memory, request))
 }
 
 /// The shape of the request/answer host functions: read the request at `[ptr, ptr+len)`,
@@ -95,17 +106,7 @@ fn request_answer(
     len: i32,
     answer: impl FnOnce(&HostState, &[u8]) -> serde_json::Result<Vec<u8>>,
 ) -> wasmtime::Result<i64> {
-    let Some(Extern::Memory(memory)) = caller.get_export(abi::MEMORY) else {
-        wasmtime::bail!("{function}: the plugin has no memory export");
-    };
-    let (offset, size) = (ptr as u32 as usize, len as u32 as usize);
-    let Some(request) = offset
-        .checked_add(size)
-        .and_then(|end| memory.data(&caller).get(offset..end))
-        .map(<[u8]>::to_vec)
-    else {
-        wasmtime::bail!("{function}: range {offset:#x}+{size} lies outside the plugin's memory");
-    };
+    let (memory, request) = read_request(&mut caller, function, ptr, len)?;
     let answer = answer(caller.data(), &request)?;
     let Some(Extern::Func(alloc)) = caller.get_export(abi::ALLOC) else {
         wasmtime::bail!("{function}: the plugin has no alloc export");
