@@ -28,7 +28,8 @@ export async function loadComponent(component) {
     join(dir, "host.js"),
     "export const log = (...a) => globalThis.__ecHost.log(...a);\n" +
       "export const httpRequest = (...a) => globalThis.__ecHost.httpRequest(...a);\n" +
-      "export const kubeRequest = (...a) => globalThis.__ecHost.kubeRequest(...a);\n",
+      "export const kubeRequest = (...a) => globalThis.__ecHost.kubeRequest(...a);\n" +
+      "export const metric = (...a) => globalThis.__ecHost.metric(...a);\n",
   );
   writeFileSync(join(dir, "types.js"), "export {};\n");
   const r = spawnSync(
@@ -79,6 +80,9 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     kubeRequest: (request) => {
       console.log(`${name}: kube-request ${request}`);
       return JSON.stringify({ error: "no Kubernetes connection (run-component.mjs)" });
+    },
+    metric: (request) => {
+      console.log(`${name}: metric ${request}`);
     },
   };
   const loaded = await loadComponent(component);
