@@ -292,7 +292,7 @@ fn without_the_kubernetes_grant_nothing_is_patched() {
         &format!(
             "certs: cannot issue a certificate for {HOST} (Route shop/web): the Route was not \
              patched: denied: plugin {PLUGIN} may not patch routes.route.openshift.io (see \
-             [plugins.{PLUGIN}.capabilities.kubernetes])"
+             [plugins.{PLUGIN}.capabilities.kubernetes], key patch)"
         ),
         "{:#?}",
         controller.logs()
