@@ -104,6 +104,7 @@ export class Watcher {
     log(level: WitLevel, message: string): void;
     httpRequest(request: string): string;
     kubeRequest(request: string): string;
+    metric?(request: string): void;
   });
   /** Logs under the plugin's name; level default INFO. A message over 64 KiB is truncated by the host. */
   log(message: unknown, level?: LevelName): void;
@@ -115,6 +116,14 @@ export class Watcher {
   kubeRequest(request: KubeRequest | string): KubeAnswer;
   /** A merge patch: `kubeRequest({verb: "patch", resource, namespace, name, patch})`. */
   patch(resource: string, namespace: string | null | undefined, name: string, patch: object): KubeAnswer;
+  /** Adds `by` (default 1) to the plugin's counter `name` (exported as event_controller_plugin_NAME_total); whether recorded. */
+  counter(name: string, by?: number, options?: { help?: string; labels?: Record<string, string | number> }): boolean;
+  /** Sets the plugin's gauge `name`; whether recorded. */
+  gauge(name: string, value: number, options?: { help?: string; labels?: Record<string, string | number> }): boolean;
+  /** Observes `value` in the plugin's histogram `name`; whether recorded. */
+  observe(name: string, value: number, options?: { help?: string; labels?: Record<string, string | number>; buckets?: number[] }): boolean;
+  /** One update of a plugin metric (docs/ABI.md §6); whether recorded. */
+  metric(name: string, kind: "counter" | "gauge" | "histogram", value: number, options?: { help?: string; labels?: Record<string, string | number>; buckets?: number[] }): boolean;
   /**
    * Asks for this event again: after `afterSeconds` (fractions allowed), or after the host's
    * per-object back-off when omitted. Whatever handleEvent then returns is still logged.
@@ -140,6 +149,8 @@ export class FakeWatcher extends Watcher {
   readonly logs: Array<{ level: "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR"; message: string }>;
   readonly httpRequests: HttpRequest[];
   readonly kubeRequests: KubeRequest[];
+  /** Every metric update, in order, as the host got it. */
+  readonly metrics: Array<{ name: string; kind: string; value: number; help?: string; labels?: Record<string, string>; buckets?: number[] }>;
   /** The retry asked for the last event: null, or `{afterSeconds}` (undefined: the host's back-off). */
   readonly retried: { afterSeconds: number | undefined } | null;
 }

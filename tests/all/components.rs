@@ -275,6 +275,10 @@ fn a_components_log_stdout_and_outcome_reach_the_log() {
             lines.contains(&("DEBUG".to_owned(), "handled web".to_owned())),
             "{plugin}: {lines:?}"
         );
+        let counted = format!(
+            "event_controller_plugin_services_handled_total{{plugin=\"{plugin}\",kind=\"Pod\"}}"
+        );
+        assert_eq!(controller.metric(&counted), 1.0, "{plugin}: its own metric");
     }
 }
 

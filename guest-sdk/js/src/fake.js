@@ -27,7 +27,7 @@ export class FakeWatcher extends Watcher {
    * every request is answered `{error: "denied: ..."}`, as the host does without a grant.
    */
   constructor({ http, kube } = {}) {
-    const calls = { logs: [], httpRequests: [], kubeRequests: [] };
+    const calls = { logs: [], httpRequests: [], kubeRequests: [], metrics: [] };
     super({
       log(level, message) {
         calls.logs.push({ level: UPPER[level] ?? level, message });
@@ -41,6 +41,9 @@ export class FakeWatcher extends Watcher {
         const request = JSON.parse(text);
         calls.kubeRequests.push(request);
         return JSON.stringify(answerFrom(kube, request, calls.kubeRequests.length, "kube"));
+      },
+      metric(text) {
+        calls.metrics.push(JSON.parse(text));
       },
     });
     this.calls = calls;
@@ -59,6 +62,11 @@ export class FakeWatcher extends Watcher {
   /** Every request object sent with kubeRequest/patch, in order. */
   get kubeRequests() {
     return this.calls.kubeRequests;
+  }
+
+  /** Every metric update (counter/gauge/observe/metric), in order, as the host got it. */
+  get metrics() {
+    return this.calls.metrics;
   }
 
   /** The retry asked for the last event: null, or `{afterSeconds}` (undefined: host's back-off). */

@@ -3,11 +3,12 @@
 // `outcome`. Pure JavaScript with no import: it runs inside the component (bundled by
 // tools/build.mjs) and under plain Node.js (the unit tests, FakeWatcher).
 //
-// The host's functions arrive as an object `{log, httpRequest, kubeRequest}` with the signatures
-// componentize-js gives the WIT interface `event-controller:plugin/host@2.0.0`:
+// The host's functions arrive as an object `{log, httpRequest, kubeRequest, metric}` with the
+// signatures componentize-js gives the WIT interface `event-controller:plugin/host@2.0.0`:
 //   log(level: 'trace'|'debug'|'info'|'warn'|'error', message: string)
 //   httpRequest(request: string) -> string      (JSON documents of docs/ABI.md §6)
 //   kubeRequest(request: string) -> string
+//   metric(request: string)                     (throws the reason when refused)
 
 /** The level names a plugin may use, case-insensitive, and the WIT `level` each maps to. */
 const LEVEL_NAMES = {
@@ -98,7 +99,7 @@ export class Watcher {
   #host;
   #retry = null; // null: no retry asked; {afterMs: bigint | undefined}
 
-  /** `host`: `{log, httpRequest, kubeRequest}`, the WIT interface's functions. */
+  /** `host`: `{log, httpRequest, kubeRequest, metric}`, the WIT interface's functions. */
   constructor(host) {
     if (host === null || typeof host !== "object") throw new TypeError("Watcher needs the host's functions");
     this.#host = host;
@@ -168,6 +169,41 @@ export class Watcher {
     request.name = name;
     request.patch = patch;
     return this.kubeRequest(request);
+  }
+
+  /** Adds `by` (default 1, not negative) to the counter `name` with `labels`; whether recorded. */
+  counter(name, by = 1, { help, labels } = {}) {
+    return this.metric(name, "counter", by, { help, labels });
+  }
+
+  /** Sets the gauge `name` with `labels` to `value`; whether recorded. */
+  gauge(name, value, { help, labels } = {}) {
+    return this.metric(name, "gauge", value, { help, labels });
+  }
+
+  /** Observes `value` in the histogram `name` (`buckets`: its bounds, on first use). */
+  observe(name, value, { help, labels, buckets } = {}) {
+    return this.metric(name, "histogram", value, { help, labels, buckets });
+  }
+
+  /**
+   * Sends one update of the plugin's own metric `name`, exported as
+   * `event_controller_plugin_NAME` (docs/ABI.md §6). Returns whether the host recorded it; a
+   * refusal is logged by the host, once per reason.
+   */
+  metric(name, kind, value, { help, labels, buckets } = {}) {
+    if (typeof value !== "number" || !Number.isFinite(value)) throw new TypeError(`metric: value must be a finite number, not ${describe(value)}`);
+    const update = { name, kind, value };
+    if (help) update.help = help;
+    if (labels && Object.keys(labels).length > 0) update.labels = Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, String(v)]));
+    if (buckets !== undefined) update.buckets = [...buckets];
+    if (typeof this.#host.metric !== "function") return false;
+    try {
+      this.#host.metric(JSON.stringify(update));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**

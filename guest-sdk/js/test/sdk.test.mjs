@@ -323,3 +323,24 @@ group("reportUncaught", () => {
     ]);
   });
 });
+
+group("metrics", () => {
+  test("counter, gauge and observe send the host's update documents", () => {
+    const w = new FakeWatcher();
+    assert.equal(w.counter("warnings", 1, { help: "Warnings", labels: { reason: "BackOff" } }), true);
+    w.gauge("zones", 3);
+    w.observe("sync_seconds", 0.2, { buckets: [0.1, 1] });
+    assert.deepEqual(w.metrics, [
+      { name: "warnings", kind: "counter", value: 1, help: "Warnings", labels: { reason: "BackOff" } },
+      { name: "zones", kind: "gauge", value: 3 },
+      { name: "sync_seconds", kind: "histogram", value: 0.2, buckets: [0.1, 1] },
+    ]);
+    assert.throws(() => w.gauge("zones", "three"), TypeError);
+  });
+
+  test("a refusal (the host throws its reason) is false", () => {
+    const host = { log() {}, httpRequest() {}, kubeRequest() {}, metric() { throw "invalid metric"; } };
+    const w = new Watcher(host);
+    assert.equal(w.counter("x"), false);
+  });
+});

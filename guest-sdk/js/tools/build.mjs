@@ -41,10 +41,10 @@ export async function build({ plugin, out, subscribe }) {
   try {
     // 1. One ES module. The entry's exports are the world's: init and handleEvent.
     const entry = [
-      `import { log, httpRequest, kubeRequest } from ${JSON.stringify(HOST_INTERFACE)};`,
+      `import { log, httpRequest, kubeRequest, metric } from ${JSON.stringify(HOST_INTERFACE)};`,
       `import * as plugin from ${JSON.stringify(pluginPath)};`,
       `import { createWorld, reportUncaught } from ${JSON.stringify(join(sdkDir, "src/sdk.js"))};`,
-      `const world = createWorld(plugin, { log, httpRequest, kubeRequest });`,
+      `const world = createWorld(plugin, { log, httpRequest, kubeRequest, metric });`,
       // With the http feature disabled the engine still defines fetch, and calling it traps the
       // call without a word: make it say why instead.
       `globalThis.fetch = function fetch() {`,

@@ -73,6 +73,10 @@ class _FakeHost:
         self.watcher.kube_requests.append(request)
         return json.dumps(self.kube.answer(request))
 
+    def metric(self, request):
+        self.watcher.metrics.append(json.loads(request))
+        return True
+
 
 class FakeWatcher(Watcher):
     """A Watcher that records what the plugin asks and answers from canned answers.
@@ -83,13 +87,15 @@ class FakeWatcher(Watcher):
     capability.
 
     Recorded: logs, a list of (level name, message), e.g. ("WARN", "..."); http_requests and
-    kube_requests, the request dicts as the host received them. retry_requested and
+    kube_requests, the request dicts as the host received them; metrics, the metric updates
+    (dicts, ABI.md §6). retry_requested and
     retry_after_ms (Watcher's) show what the last event asked."""
 
     def __init__(self, http=None, kube=None):
         self.logs = []
         self.http_requests = []
         self.kube_requests = []
+        self.metrics = []
         super().__init__(_FakeHost(self, http, kube))
 
     def answer_http(self, answers):

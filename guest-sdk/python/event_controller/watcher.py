@@ -17,8 +17,8 @@ class Watcher:
     """What a plugin can ask of the host while it handles an event."""
 
     def __init__(self, host):
-        # `host` has log(level: int, message: str), http_request(str) -> str and
-        # kube_request(str) -> str, the imports of wit/plugin.wit.
+        # `host` has log(level: int, message: str), http_request(str) -> str,
+        # kube_request(str) -> str and metric(str) -> bool, the imports of wit/plugin.wit.
         self._host = host
         self._retry = False
         self._retry_after_ms = None
@@ -91,6 +91,34 @@ class Watcher:
         if namespace:
             request["namespace"] = namespace
         return self.kube_request(request)
+
+    # --- the plugin's own metrics (exported as event_controller_plugin_NAME) -------------------
+
+    def counter(self, name, by=1, help="", labels=None):
+        """Adds `by` (0 or more) to the counter `name` with `labels` (a dict). Returns whether
+        the host recorded it (a refusal is logged by the host, once per reason)."""
+        return self.metric(name, "counter", by, help, labels)
+
+    def gauge(self, name, value, help="", labels=None):
+        """Sets the gauge `name` with `labels` to `value`."""
+        return self.metric(name, "gauge", value, help, labels)
+
+    def observe(self, name, value, help="", labels=None, buckets=None):
+        """Observes `value` in the histogram `name` (buckets: its bounds, on first use)."""
+        return self.metric(name, "histogram", value, help, labels, buckets)
+
+    def metric(self, name, kind, value, help="", labels=None, buckets=None):
+        """Sends one update of ABI v1's `metric` document (docs/ABI.md §6)."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError("a metric value is a number, got %s" % type(value).__name__)
+        update = {"name": name, "kind": kind, "value": value}
+        if help:
+            update["help"] = help
+        if labels:
+            update["labels"] = {str(k): str(v) for k, v in labels.items()}
+        if buckets is not None:
+            update["buckets"] = list(buckets)
+        return bool(self._host.metric(json.dumps(update, separators=(",", ":"))))
 
     # --- retries ------------------------------------------------------------------------------
 

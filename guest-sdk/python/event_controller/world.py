@@ -46,6 +46,14 @@ class _Host:
     def kube_request(request):
         return _host.kube_request(request)
 
+    @staticmethod
+    def metric(request):
+        try:
+            _host.metric(request)
+        except Err:  # refused; the host logs why, once
+            return False
+        return True
+
 
 def _flush():
     # stdout is block-buffered (it is not a terminal): without this, print() output would wait

@@ -280,6 +280,23 @@ class Watching(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "not JSON"):
             watcher.http("GET", "http://x/")
 
+    def test_metrics_as_the_host_gets_them(self):
+        watcher = FakeWatcher()
+        self.assertTrue(watcher.counter("warnings", help="Warnings", labels={"reason": "BackOff"}))
+        watcher.gauge("zones", 3)
+        watcher.observe("sync_seconds", 0.2, buckets=[0.1, 1])
+        self.assertEqual(
+            watcher.metrics,
+            [
+                {"name": "warnings", "kind": "counter", "value": 1, "help": "Warnings",
+                 "labels": {"reason": "BackOff"}},
+                {"name": "zones", "kind": "gauge", "value": 3},
+                {"name": "sync_seconds", "kind": "histogram", "value": 0.2, "buckets": [0.1, 1]},
+            ],
+        )
+        with self.assertRaises(TypeError):
+            watcher.gauge("zones", "three")
+
     def test_retry_arguments(self):
         watcher = FakeWatcher()
         watcher.retry(0)

@@ -3,7 +3,8 @@
 // names). Build: bash scripts/build-js.sh.
 //
 // - `services`: logs WARN `services: {kind}/{name}` through watcher.log, prints `stdout: {name}`
-//   with console.log, and returns DEBUG `handled {name}`;
+//   with console.log, counts the event in its metric `services_handled{kind}`, and returns DEBUG
+//   `handled {name}`;
 // - `loop`: spins forever (the host interrupts it at its deadline);
 // - `memory_bomb`: keeps 16 MiB typed arrays and 4 MiB strings, every byte written, until the
 //   memory cap stops it (typed arrays: SpiderMonkey runs without a JIT in wasm, and filling a
@@ -23,6 +24,7 @@ const MODES = {
     const { kind, metadata } = event.object;
     watcher.log(`services: ${kind}/${metadata.name}`, "WARN");
     console.log(`stdout: ${metadata.name}`);
+    watcher.counter("services_handled", 1, { help: "Events handled in services mode", labels: { kind } });
     return [`handled ${metadata.name}`, "DEBUG"];
   },
   loop() {

@@ -2,7 +2,7 @@
 19 MB and compiles in seconds, so the tests load this one file under several names):
 
 - `services`: logs WARN `services: {kind}/{name}` through watcher.log, prints `stdout: {name}`,
-  and returns (`handled {name}`, DEBUG);
+  counts the event in its metric `services_handled{kind}`, and returns (`handled {name}`, DEBUG);
 - `escape`: tries the host's files, environment, arguments and network, once, and logs what it
   got (WASI 0.2 with nothing granted must refuse each);
 - `loop`: spins forever (the host interrupts it at its deadline);
@@ -41,6 +41,8 @@ def services(watcher, obj):
     name = obj.get("metadata", {}).get("name", "?")
     watcher.log("services: {0}/{1}".format(obj.get("kind", "?"), name), "WARN")
     print("stdout: {0}".format(name))
+    watcher.counter("services_handled", help="Events handled in services mode",
+                    labels={"kind": obj.get("kind", "?")})
     return "handled {0}".format(name), "DEBUG"
 
 
