@@ -473,6 +473,18 @@ fn writes_outside_the_grants_namespaces_selector_or_into_the_controllers_namespa
         .filter(|r| r.method == "POST" || r.method == "DELETE")
         .count();
     assert_eq!(writes, 0, "nothing refused reached the API server");
+
+    // A list across namespaces leaves the controller's own out.
+    server.create("configmaps", r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"namespace":"payments","name":"theirs"}}"#);
+    let list = r#"verb = "list", resource = "configmaps""#;
+    let (answers, _c) = kube_answers(&server, list, grant, &[("POD_NAMESPACE", "shop")], 1);
+    let namespaces: Vec<&str> = answers[0]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|item| item["metadata"]["namespace"].as_str())
+        .collect();
+    assert_eq!(namespaces, ["payments"], "{}", answers[0]);
 }
 
 #[test]

@@ -416,9 +416,16 @@ impl KubeAccess {
                 request.resource
             )));
         }
+        // A list is refused only in the controller's own namespace; the controller's objects
+        // elsewhere (its Lease, its checkpoints) are taken out of the answer (`list`).
+        let named = if verb == Verb::List {
+            Some("")
+        } else {
+            name.as_deref()
+        };
         if let Some(why) = self
             .protected
-            .covers(&resource, namespace.as_deref(), name.as_deref())
+            .covers(&resource, namespace.as_deref(), named)
         {
             return Err(KubeAnswer::denied(format!("{why}: no plugin may reach it")));
         }
@@ -531,6 +538,14 @@ impl KubeAccess {
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned);
             if continue_token.is_none() {
+                items.retain(|item| {
+                    let metadata = &item["metadata"];
+                    let namespace = metadata["namespace"].as_str();
+                    let name = metadata["name"].as_str();
+                    self.protected
+                        .covers(&checked.resource, namespace, name)
+                        .is_none()
+                });
                 return KubeAnswer::List { status: 200, items };
             }
         }
