@@ -24,6 +24,7 @@ function host() {
     log: (level, message) => calls.push(["log", level, message]),
     httpRequest: (r) => (calls.push(["http", r]), '{"error":"denied: test"}'),
     kubeRequest: (r) => (calls.push(["kube", r]), '{"error":"no Kubernetes connection"}'),
+    metric: (r) => void calls.push(["metric", r]),
   };
 }
 
@@ -62,7 +63,10 @@ componentTest("js_test_modes", "test-plugins", async (component) => {
   const instance = await component.instantiate(h);
   instance.init('{"mode":"services"}');
   assert.deepEqual(instance.handleEvent(EVENT), { level: "debug", message: "handled web-1", retry: false, retryAfterMs: undefined });
-  assert.deepEqual(h.calls, [["log", "warn", "services: Pod/web-1"]]);
+  assert.deepEqual(h.calls, [
+    ["log", "warn", "services: Pod/web-1"],
+    ["metric", '{"name":"services_handled","kind":"counter","value":1,"help":"Events handled in services mode","labels":{"kind":"Pod"}}'],
+  ]);
 
   const refusing = await component.instantiate(host());
   assert.throws(() => refusing.init('{"mode":"dance"}'), (e) => /mode must be one of/.test(e.payload ?? e.message));
