@@ -126,6 +126,10 @@ pub struct Request {
     /// For `apply`: take over fields another manager owns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
+    /// For `get` and `list`: ask the API server even when the controller's watches could
+    /// answer (docs/ABI.md §6, "Where reads come from").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistent: Option<bool>,
 }
 
 impl Request {
@@ -140,6 +144,7 @@ impl Request {
             label_selector: None,
             field_selector: None,
             force: None,
+            consistent: None,
         }
     }
 
@@ -209,6 +214,14 @@ impl Request {
     #[must_use]
     pub fn force(mut self) -> Request {
         self.force = Some(true);
+        self
+    }
+
+    /// Makes a `get` or `list` a consistent read: from the API server, never from the
+    /// controller's watches, which may not have seen the plugin's own latest write yet.
+    #[must_use]
+    pub fn consistent(mut self) -> Request {
+        self.consistent = Some(true);
         self
     }
 
@@ -879,6 +892,7 @@ mod tests {
         let object = json!({"metadata": {"namespace": "shop", "name": "a"}});
         let cases = [
             (Request::get("configmaps", "a").namespace("shop"), r#"{"verb":"get","resource":"configmaps","namespace":"shop","name":"a"}"#.to_owned()),
+            (Request::get("configmaps", "a").namespace("shop").consistent(), r#"{"verb":"get","resource":"configmaps","namespace":"shop","name":"a","consistent":true}"#.to_owned()),
             (Request::list("configmaps").namespace("shop").label_selector("owner=me"), r#"{"verb":"list","resource":"configmaps","namespace":"shop","label_selector":"owner=me"}"#.to_owned()),
             (Request::create("configmaps", object.clone()), format!(r#"{{"verb":"create","resource":"configmaps","object":{object}}}"#)),
             (Request::apply("configmaps", object.clone()).force(), format!(r#"{{"verb":"apply","resource":"configmaps","object":{object},"force":true}}"#)),

@@ -407,6 +407,19 @@ impl FileConfig {
         Ok(())
     }
 
+    /// Every resource some plugin may read (`read` of its Kubernetes grant), once each.
+    pub fn readable_resources(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .plugins
+            .values()
+            .filter_map(|section| section.capabilities.kubernetes.as_ref())
+            .flat_map(|grant| grant.read.iter().cloned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The plugins whose section names an OCI `source`, enabled or not, by name.
     pub fn oci_plugins(&self) -> impl Iterator<Item = (&String, &PluginSection)> {
         self.plugins

@@ -13,6 +13,7 @@ use crate::config::FileConfig;
 use crate::dispatch::Dispatcher;
 use crate::election::{ElectionError, Elector, LeaseSettings};
 use crate::metrics::{self, Health, Metrics};
+use crate::reflector::Reflector;
 use crate::relay::{Ended, Leadership, Relay};
 use crate::reload::{ReloadHandle, Reloader};
 use crate::runtime::ModuleCache;
@@ -222,15 +223,19 @@ pub fn run(
     {
         dispatcher.keep_checkpoints(store, setup.checkpoints.interval);
     }
-    let _reloading = start_plugins(
-        &setup.plugins,
+    let reflector = Reflector::new();
+    if setup.election.is_some() {
+        reflector.keep_all_kinds();
+    }
+    let mut access = KubeAccess::new(
+        connection.client.clone(),
+        tokio.handle().clone(),
         setup.protected(),
-        config,
-        &dispatcher,
-        &connection,
-        &tokio,
-        &metrics,
-    )?;
+    );
+    if reads_from_watches(settings) {
+        access.serve_reads_from(reflector.clone(), &config.readable_resources());
+    }
+    let _reloading = start_plugins(&setup.plugins, access, config, &dispatcher, &metrics)?;
     health.plugins_loaded();
     let elector = match &setup.election {
         Some(lease) => Some(start_election(&tokio, &connection, lease, &metrics)?),
@@ -246,7 +251,7 @@ pub fn run(
     let relay = Relay::new(
         dispatcher,
         settings.resources.len(),
-        elector.is_some(),
+        reflector,
         settings.initial_events == InitialEvents::Deliver,
     );
     let ended = deliver_until_the_end(&tokio, relay, leadership, |events| {
@@ -265,20 +270,25 @@ pub fn run(
     }
     Ok(())
 }
+/// Whether the watches see every object of their resources, so that plugins' reads may be
+/// answered from them.
+fn reads_from_watches(settings: &KubeSettings) -> bool {
+    settings.label_selector.is_none()
+        && settings.field_selector.is_none()
+        && settings.initial_events == InitialEvents::Deliver
+}
+
 /// Loads the plugins directory into `dispatcher`, with the cluster access and metrics their
 /// capabilities use; keeps it in line with the directory and the config file when hot reload
 /// is on (dropping the handle stops that).
 fn start_plugins(
     setup: &PluginsSetup,
-    protected: Protected,
+    access: KubeAccess,
     config: FileConfig,
     dispatcher: &Dispatcher,
-    connection: &Connection,
-    tokio: &tokio::runtime::Runtime,
     metrics: &Arc<Metrics>,
 ) -> Result<Option<ReloadHandle>, ControllerError> {
     let mut runtime = plugin_runtime(&config, setup.module_cache_dir.as_deref())?;
-    let access = KubeAccess::new(connection.client.clone(), tokio.handle().clone(), protected);
     runtime.set_kube_access(Some(Arc::new(access)));
     runtime.set_metrics(Some(metrics.clone()));
     let mut reloader = Reloader::new(

@@ -9,6 +9,8 @@
 //! - [`event`]: one watch event, the server's bytes plus the identity read from their head;
 //! - [`relay`]: from the source to the dispatcher as leadership allows, resuming from
 //!   checkpoints, with the standby's warm cache;
+//! - [`reflector`]: the watched objects kept for reads without the API server (the standby's
+//!   warm cache, plugins' `get` and `list`);
 //! - [`election`]: which replica delivers (a Lease);
 //! - [`dispatch`]: every event to every plugin that subscribed;
 //! - [`subscription`]: which events a plugin sees;
@@ -52,6 +54,7 @@ pub mod metrics;
 pub mod oci;
 pub mod plugin;
 pub mod redact;
+pub mod reflector;
 pub mod relay;
 pub mod reload;
 pub mod runtime;

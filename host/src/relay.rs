@@ -1,6 +1,6 @@
 //! Between the source and the dispatcher: whether this replica delivers (leadership), how the
-//! plugins resume from their checkpoints, and the warm cache that lets a standby take over
-//! without listing again.
+//! plugins resume from their checkpoints, and the warm cache (a [`Reflector`] keeping every
+//! kind) that lets a standby take over without listing again.
 //!
 //! The states, read top to bottom:
 //!
@@ -20,8 +20,9 @@
 
 use crate::dispatch::Dispatcher;
 use crate::event::{EventType, WatchEvent};
+use crate::reflector::Reflector;
 use crate::source::{ListedTarget, SourceEvent};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, watch};
 
@@ -61,8 +62,9 @@ enum State {
 pub struct Relay {
     dispatcher: Dispatcher,
     state: State,
-    /// Every object's latest event, by key; kept only with leader election.
-    warm: Option<HashMap<Box<str>, WatchEvent>>,
+    /// The objects of the kinds kept: every kind with leader election (the warm cache), the
+    /// kinds plugins read otherwise.
+    reflector: Reflector,
     /// Configured resources not resolved yet.
     unresolved: usize,
     /// Watches announced and not listed yet.
@@ -82,19 +84,20 @@ enum Input {
 }
 
 impl Relay {
-    /// A relay into `dispatcher` for `resources` configured resources. `warm`: keep the warm
-    /// cache (with leader election). `lists_deliver_objects`: false when the initial objects
-    /// are skipped, in which case checkpoints report no deletions.
+    /// A relay into `dispatcher` for `resources` configured resources, keeping `reflector` up
+    /// to date (a standby's warm cache when it keeps every kind). `lists_deliver_objects`:
+    /// false when the initial objects are skipped, in which case checkpoints report no
+    /// deletions.
     pub fn new(
         dispatcher: Dispatcher,
         resources: usize,
-        warm: bool,
+        reflector: Reflector,
         lists_deliver_objects: bool,
     ) -> Relay {
         Relay {
             dispatcher,
             state: State::Standby,
-            warm: warm.then(HashMap::new),
+            reflector,
             unresolved: resources,
             unlisted: HashSet::new(),
             watched: Vec::new(),
@@ -142,9 +145,7 @@ impl Relay {
     }
 
     fn event(&mut self, event: WatchEvent) {
-        if let Some(warm) = &mut self.warm {
-            remember(warm, &event);
-        }
+        self.reflector.observe(&event);
         if self.state != State::Standby {
             self.dispatcher.deliver(&event);
         }
@@ -162,26 +163,26 @@ impl Relay {
     }
 
     fn listed(&mut self, target: &ListedTarget) {
+        self.reflector.listed(target);
         self.unlisted.remove(target);
         self.complete_resume_if_listed();
     }
 
     /// This replica starts delivering: the plugins resume from their checkpoints, and the warm
-    /// cache (what a standby saw) is replayed as the list it is.
+    /// cache (what a standby saw) is replayed as the list it is. Without leader election this
+    /// happens before any event, when nothing is kept yet.
     fn lead(&mut self) {
         tracing::info!("delivering events: the plugins resume from their checkpoints");
         self.state = State::Resuming;
         self.dispatcher.resume();
-        if let Some(warm) = &self.warm {
-            for event in warm.values() {
-                let added = match event.meta().event_type {
-                    EventType::Added => Ok(event.clone()),
-                    _ => event.with_type(EventType::Added),
-                };
-                match added {
-                    Ok(added) => self.dispatcher.deliver(&added),
-                    Err(error) => tracing::error!("cannot replay a cached event: {error}"),
-                }
+        for event in self.reflector.events() {
+            let added = match event.meta().event_type {
+                EventType::Added => Ok(event),
+                _ => event.with_type(EventType::Added),
+            };
+            match added {
+                Ok(added) => self.dispatcher.deliver(&added),
+                Err(error) => tracing::error!("cannot replay a cached event: {error}"),
             }
         }
         self.complete_resume_if_listed();
@@ -193,16 +194,6 @@ impl Relay {
             self.dispatcher
                 .lists_complete(&self.watched, self.lists_deliver_objects);
         }
-    }
-}
-
-/// Keeps the latest event of each object; forgets deleted ones.
-fn remember(warm: &mut HashMap<Box<str>, WatchEvent>, event: &WatchEvent) {
-    let key: Box<str> = event.meta().key().into();
-    if event.meta().event_type == EventType::Deleted {
-        warm.remove(&key);
-    } else {
-        warm.insert(key, event.clone());
     }
 }
 

@@ -10,6 +10,10 @@
 // restarts and the events of its own writes cost reads only), marks every copy with the owner
 // label app.kubernetes.io/managed-by=OWNER, and never writes to a ConfigMap without that label.
 // When the source is deleted, the copies stay.
+//
+// It counts what it does with each copy in the counter configmap_copies (exported as
+// event_controller_plugin_configmap_copies_total{plugin="...",action="..."}), with action one of
+// created, updated, deleted, unchanged and left_alone (eventcontroller/guest/metric).
 package main
 
 import (
@@ -20,10 +24,31 @@ import (
 
 	"eventcontroller/guest"
 	"eventcontroller/guest/kube"
+	"eventcontroller/guest/metric"
 )
 
 // SourceAnnotation, on every copy, names the ConfigMap it was copied from ("namespace/name").
 const SourceAnnotation = "event-controller.io/replicated-from"
+
+// CopiesMetric is the counter of the copies the plugin handled, by the label action: one of
+// Actions.
+const CopiesMetric = "configmap_copies"
+
+const copiesHelp = "ConfigMap copies handled, by action: created, updated (applied from the source), " +
+	"deleted (its namespace stopped matching), unchanged (already equal to the source), " +
+	"left_alone (a same-named ConfigMap without the owner label)"
+
+// The actions, the values of CopiesMetric's label action.
+const (
+	ActionCreated   = "created"
+	ActionUpdated   = "updated"
+	ActionDeleted   = "deleted"
+	ActionUnchanged = "unchanged"
+	ActionLeftAlone = "left_alone"
+)
+
+// Actions are every action, in the order the counts are sent.
+var Actions = []string{ActionCreated, ActionUpdated, ActionDeleted, ActionUnchanged, ActionLeftAlone}
 
 // settings is the plugin's config.
 type settings struct {
@@ -61,6 +86,11 @@ func configure(c guest.Config) error {
 		s.Owner = "go-replicator"
 	}
 	cfg = s
+	// Every series from the start, at 0 (adding 0 to what the host kept over a reload), so that
+	// rates and alerts see 0 rather than no series; the first update also declares the help.
+	for _, action := range Actions {
+		metric.Counter(CopiesMetric, copiesHelp, metric.Labels{"action": action}, 0)
+	}
 	return nil
 }
 
@@ -105,15 +135,33 @@ func handle(ev *guest.Event) *guest.Outcome {
 	default:
 		r.copyEvent(head.Type, head.Namespace, &e.Object)
 	}
+	r.countActions()
 	return r.outcome()
 }
 
-// report gathers what one event did, for one log line.
+// report gathers what one event did, for one log line and the metric.
 type report struct {
-	lines     []string
-	level     guest.Level
-	retry     bool
-	unchanged int
+	lines   []string
+	level   guest.Level
+	retry   bool
+	actions map[string]int // copies handled, by action
+}
+
+// done counts one copy handled with action.
+func (r *report) done(action string) {
+	if r.actions == nil {
+		r.actions = map[string]int{}
+	}
+	r.actions[action]++
+}
+
+// countActions adds the event's counts to CopiesMetric: one update per action that happened.
+func (r *report) countActions() {
+	for _, action := range Actions {
+		if n := r.actions[action]; n > 0 {
+			metric.Counter(CopiesMetric, copiesHelp, metric.Labels{"action": action}, float64(n))
+		}
+	}
 }
 
 func (r *report) say(level guest.Level, line string) {
@@ -179,7 +227,7 @@ func (r *report) everywhere(src *object) {
 		r.ensure(ns, src)
 	}
 	if len(r.lines) == 0 {
-		r.say(guest.LevelDebug, "source "+source()+": "+itoa(r.unchanged)+" copies up to date")
+		r.say(guest.LevelDebug, "source "+source()+": "+itoa(r.actions[ActionUnchanged])+" copies up to date")
 	}
 }
 
@@ -216,6 +264,7 @@ func (r *report) copyEvent(eventType, ns string, cm *object) {
 	case !owned && eventType == "DELETED":
 	case !owned:
 		if matching {
+			r.done(ActionLeftAlone)
 			r.say(guest.LevelWarn, "ConfigMap "+ns+"/"+cfg.Source.Name+" is not managed by "+cfg.Owner+" (no label "+kube.OwnerSelector(cfg.Owner)+"): left alone")
 		}
 	case !matching:
@@ -286,13 +335,16 @@ func (r *report) ensure(ns string, src *object) {
 	case err != nil:
 		r.fail("copying "+source()+" to "+ns, err)
 	case result == kube.NotOwned:
+		r.done(ActionLeftAlone)
 		r.say(guest.LevelWarn, "ConfigMap "+where+" is not managed by "+cfg.Owner+" (no label "+kube.OwnerSelector(cfg.Owner)+"): left alone")
 	case result == kube.Created:
+		r.done(ActionCreated)
 		r.say(guest.LevelInfo, "copied "+source()+" to "+where)
 	case result == kube.Applied:
+		r.done(ActionUpdated)
 		r.say(guest.LevelInfo, "updated "+where+" from "+source())
 	default:
-		r.unchanged++
+		r.done(ActionUnchanged)
 	}
 }
 
@@ -302,6 +354,7 @@ func (r *report) remove(ns, why string) {
 	case err != nil:
 		r.fail("removing "+ns+"/"+cfg.Source.Name, err)
 	case result == kube.Deleted:
+		r.done(ActionDeleted)
 		r.say(guest.LevelInfo, why+": removed its copy "+ns+"/"+cfg.Source.Name)
 	}
 }

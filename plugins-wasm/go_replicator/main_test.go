@@ -10,14 +10,17 @@ import (
 
 	"eventcontroller/guest"
 	"eventcontroller/guest/kube"
+	"eventcontroller/guest/metric"
 )
 
 const config = `{"source":{"namespace":"platform","name":"shared"},"namespace_selector":{"team":"a"},"owner":"go-replicator"}`
 
 // setup makes a cluster with the source platform/shared, namespaces a1 and a2 (team=a), b (team=b)
-// and platform (team=a too: the source's own namespace never gets a copy).
+// and platform (team=a too: the source's own namespace never gets a copy), and empties the
+// metric mock before the config.
 func setup(t *testing.T) *kube.FakeCluster {
 	t.Helper()
+	metric.Reset()
 	if err := configure(guest.NewConfig(config)); err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +87,35 @@ func data(t *testing.T, c *kube.FakeCluster, ns string) map[string]any {
 	return d
 }
 
+// copies returns configmap_copies by action, as the mock host holds them, and fails on any
+// metric update the host would refuse.
+func copies(t *testing.T) map[string]float64 {
+	t.Helper()
+	if r := metric.Refusals(); len(r) != 0 {
+		t.Fatal("metric updates refused:", r)
+	}
+	out := map[string]float64{}
+	for _, action := range Actions {
+		v, ok := metric.Value(CopiesMetric, metric.Labels{"action": action})
+		if !ok {
+			t.Fatalf("no series %s{action=%q}", CopiesMetric, action)
+		}
+		out[action] = v
+	}
+	return out
+}
+
+// counted fails unless configmap_copies holds want (actions absent from want: 0).
+func counted(t *testing.T, want map[string]float64) {
+	t.Helper()
+	got := copies(t)
+	for _, action := range Actions {
+		if got[action] != want[action] {
+			t.Errorf("%s{action=%q} = %v, want %v (all: %v)", CopiesMetric, action, got[action], want[action], got)
+		}
+	}
+}
+
 func writes(c *kube.FakeCluster) []string {
 	w := c.Writes()
 	c.ClearRequests()
@@ -105,6 +137,35 @@ func TestConfig(t *testing.T) {
 	if err := configure(guest.NewConfig(`{"source":{"namespace":"a","name":"b"},"namespace_selector":{"x":"y"}}`)); err != nil || cfg.Owner != "go-replicator" {
 		t.Error(err, cfg.Owner)
 	}
+}
+
+// The config declares configmap_copies with its help, every action at 0; a refused config
+// declares nothing.
+func TestConfigDeclaresTheMetricAtZero(t *testing.T) {
+	metric.Reset()
+	if err := configure(guest.NewConfig(`{}`)); err == nil || len(metric.Updates()) != 0 {
+		t.Fatal(err, metric.Updates())
+	}
+	if err := configure(guest.NewConfig(config)); err != nil {
+		t.Fatal(err)
+	}
+	updates := metric.Updates()
+	if len(updates) != len(Actions) {
+		t.Fatal(updates)
+	}
+	for i, u := range updates {
+		want := metric.Update{Name: "configmap_copies", Kind: metric.KindCounter, Help: copiesHelp, Labels: metric.Labels{"action": Actions[i]}}
+		if !reflect.DeepEqual(u, want) {
+			t.Errorf("%+v", u)
+		}
+	}
+	counted(t, nil)
+	// A reload's config adds nothing to what the host holds.
+	metric.Counter(CopiesMetric, "", metric.Labels{"action": ActionCreated}, 4)
+	if err := configure(guest.NewConfig(config)); err != nil {
+		t.Fatal(err)
+	}
+	counted(t, map[string]float64{ActionCreated: 4})
 }
 
 func TestSourceIsCopiedToMatchingNamespacesOnly(t *testing.T) {
@@ -131,9 +192,11 @@ func TestSourceIsCopiedToMatchingNamespacesOnly(t *testing.T) {
 	if c.Object("configmaps", "b", "shared") != nil {
 		t.Error("copied to a namespace that does not match")
 	}
+	counted(t, map[string]float64{ActionCreated: 1, ActionLeftAlone: 1})
 	// The list asked for the matching namespaces only.
 	c.Put("configmaps", configMap("platform", "shared", nil, `{"k":"v"}`))
 	handle(current(t, c, "MODIFIED", "configmaps", "platform", "shared"))
+	counted(t, map[string]float64{ActionCreated: 1, ActionUnchanged: 1, ActionLeftAlone: 2})
 	var listed []string
 	for _, r := range c.Requests() {
 		if r.Verb == "list" {
@@ -164,6 +227,8 @@ func TestRedeliveryWritesNothing(t *testing.T) {
 	if w := writes(c); len(w) != 0 {
 		t.Fatal(w)
 	}
+	// Each copy was found equal three times: by the source's event, its namespace's and its own.
+	counted(t, map[string]float64{ActionCreated: 2, ActionUnchanged: 6})
 }
 
 func TestChangedSourceReachesEveryCopy(t *testing.T) {
@@ -183,6 +248,7 @@ func TestChangedSourceReachesEveryCopy(t *testing.T) {
 			t.Error(ns, d)
 		}
 	}
+	counted(t, map[string]float64{ActionCreated: 2, ActionUpdated: 2})
 }
 
 func TestNamespacesJoiningAndLeaving(t *testing.T) {
@@ -218,6 +284,7 @@ func TestNamespacesJoiningAndLeaving(t *testing.T) {
 	if w := writes(c); len(w) != 0 {
 		t.Fatal(w)
 	}
+	counted(t, map[string]float64{ActionCreated: 3, ActionDeleted: 1})
 }
 
 func TestCopiesAreRecreatedAndRestored(t *testing.T) {
@@ -247,6 +314,7 @@ func TestCopiesAreRecreatedAndRestored(t *testing.T) {
 	if w := writes(c); len(w) != 0 {
 		t.Fatal(w)
 	}
+	counted(t, map[string]float64{ActionCreated: 3, ActionUpdated: 1})
 }
 
 func TestSourceDeletedKeepsTheCopies(t *testing.T) {
@@ -266,6 +334,7 @@ func TestSourceDeletedKeepsTheCopies(t *testing.T) {
 	if w := writes(c); len(w) != 0 || data(t, c, "a1")["k"] != "v" {
 		t.Fatal(w)
 	}
+	counted(t, map[string]float64{ActionCreated: 2})
 }
 
 func TestFailuresAskForARetry(t *testing.T) {
@@ -285,4 +354,6 @@ func TestFailuresAskForARetry(t *testing.T) {
 	if out == nil || out.Retry || out.Level != guest.LevelError || !strings.Contains(out.Message, "denied") {
 		t.Fatalf("%+v", out)
 	}
+	// Failures are not copies handled (the host counts the failed requests).
+	counted(t, nil)
 }

@@ -518,3 +518,99 @@ fn a_write_storm_is_throttled_not_amplified() {
     );
     assert_eq!(counted as usize, throttled.len());
 }
+
+/// A ConfigMap in `shop` with label `owner`.
+fn configmap_object(name: &str, owner: &str, value: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","namespace":"shop","labels":{{"owner":"{owner}"}}}},"data":{{"value":"{value}"}}}}"#
+    )
+}
+
+/// A controller watching Pods and ConfigMaps whose `test_http` (Pods only) sends `request`
+/// under a `read` grant of ConfigMaps, once its lists are complete; then a Pod is created and
+/// the plugin's answer and the read's log line come back, with the API server's requests from
+/// the Pod's creation on.
+fn watched_read(
+    server: &support::apiserver::ApiServer,
+    request: &str,
+    pod: &str,
+) -> (Value, Value, Vec<support::apiserver::Request>) {
+    let (plugins, config) = plugins_dir_with_config(
+        &["test_http"],
+        &format!(
+            "[plugins.test_http.config]\nfunction = \"kube_request\"\nrequest = {{ {request} }}\n\n[plugins.test_http.subscribe]\nresources = [\"pods\"]\n\n[plugins.test_http.capabilities.kubernetes]\nread = [\"configmaps\"]\n"
+        ),
+    );
+    let env = [
+        ("CONFIG_FILE", config.as_str()),
+        ("K8S_RESOURCE", "pods,configmaps"),
+        ("RUST_LOG", "info,event_controller::capabilities=debug"),
+    ];
+    let controller = support::controller::Controller::start_in(server, plugins, &env);
+    controller
+        .wait_for_log("plugins' reads of ConfigMap in all namespaces are served from the watch");
+    server.clear_requests();
+    server.create("pods", &pod_object("shop", pod, "nginx:1"));
+    let said = wait::until(
+        support::controller::PATIENCE,
+        || controller.plugin_said("test_http").first().cloned(),
+        || format!("test_http did not answer:\n{:#?}", controller.logs()),
+    );
+    let answer = serde_json::from_str(&said).expect("the answer is JSON");
+    let logged = controller.wait_for_log("plugin read configmaps");
+    let requests = server.requests();
+    // The next controller must not find this Pod in its first list, before its ConfigMaps.
+    server.delete("pods", &pod_object("shop", pod, "nginx:1"));
+    (answer, logged, requests)
+}
+
+/// Requests that read ConfigMaps (not the controller's own watch of them).
+fn configmap_reads(requests: &[support::apiserver::Request]) -> Vec<String> {
+    requests
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/configmaps") && !r.is_watch())
+        .map(|r| format!("{} {}?{}", r.method, r.path, r.query))
+        .collect()
+}
+
+#[test]
+fn reads_of_watched_resources_are_answered_from_the_watches_without_asking_the_api_server() {
+    let server = support::apiserver::ApiServer::start();
+    server.create("configmaps", &configmap_object("settings", "me", "1"));
+    server.create("configmaps", &configmap_object("other", "you", "2"));
+
+    let get = r#"verb = "get", resource = "configmaps", namespace = "shop", name = "settings""#;
+    let (answer, logged, requests) = watched_read(&server, get, "web-1");
+    assert_eq!(answer["status"], 200, "{answer}");
+    assert_eq!(answer["object"]["data"]["value"], "1", "{answer}");
+    assert_eq!(logged["served_from"], "watch", "{logged}");
+    assert_eq!(configmap_reads(&requests), Vec::<String>::new());
+
+    let missing = r#"verb = "get", resource = "configmaps", namespace = "shop", name = "absent""#;
+    let (answer, _, requests) = watched_read(&server, missing, "web-2");
+    assert_eq!(answer["status"], 404, "{answer}");
+    assert_eq!(answer["message"], r#"configmaps "absent" not found"#);
+    assert_eq!(configmap_reads(&requests), Vec::<String>::new());
+
+    let list = r#"verb = "list", resource = "configmaps", namespace = "shop", label_selector = "owner=me""#;
+    let (answer, logged, requests) = watched_read(&server, list, "web-3");
+    let items = answer["items"].as_array().expect("items");
+    let names: Vec<&Value> = items.iter().map(|i| &i["metadata"]["name"]).collect();
+    assert_eq!(names, ["settings"], "{answer}");
+    assert_eq!(logged["served_from"], "watch", "{logged}");
+    assert_eq!(configmap_reads(&requests), Vec::<String>::new());
+
+    // A consistent read, and a field selector only the API server knows, go to it.
+    let consistent = format!("{get}, consistent = true");
+    let (answer, logged, requests) = watched_read(&server, &consistent, "web-4");
+    assert_eq!(answer["object"]["data"]["value"], "1", "{answer}");
+    assert_eq!(logged["served_from"], "api", "{logged}");
+    assert_eq!(
+        configmap_reads(&requests),
+        ["GET /api/v1/namespaces/shop/configmaps/settings?"]
+    );
+    let by_field = r#"verb = "list", resource = "configmaps", namespace = "shop", field_selector = "data.value=1""#;
+    let (_, logged, requests) = watched_read(&server, by_field, "web-5");
+    assert_eq!(logged["served_from"], "api", "{logged}");
+    assert_eq!(configmap_reads(&requests).len(), 1, "{requests:?}");
+}

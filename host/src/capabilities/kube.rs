@@ -6,8 +6,10 @@
 //! and Lease live there), whatever RBAC allows. Writes are throttled per plugin (a write storm
 //! is refused, not amplified) and each one is logged with plugin, verb, object and status.
 
+use super::watched_reads;
 use crate::cluster::resource::{self, Resource};
 use crate::metrics::CapabilityOutcome;
+use crate::reflector::Reflector;
 use crate::subscription::LabelSelector;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -22,7 +24,7 @@ pub const DEFAULT_WRITES_PER_SECOND: u32 = 10;
 /// Objects asked for per page when the host pages a `list` for a plugin.
 const LIST_PAGE: usize = 500;
 /// The most JSON a `list` answer may hold, in bytes.
-const MAX_LIST_BYTES: usize = 8 << 20;
+pub(super) const MAX_LIST_BYTES: usize = 8 << 20;
 
 /// `[plugins.NAME.capabilities.kubernetes]`: what the plugin may read and write.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize)]
@@ -141,6 +143,8 @@ pub struct KubeRequest {
     pub field_selector: Option<String>,
     /// `apply`: take over fields another manager owns (default `false`: a conflict is a 409).
     pub force: Option<bool>,
+    /// `get`, `list`: ask the API server even when the controller's watches could answer.
+    pub consistent: Option<bool>,
 }
 
 /// What the plugin gets back from `kube_request`.
@@ -209,6 +213,13 @@ impl KubeAnswer {
         }
     }
 
+    pub(super) fn list_too_big() -> KubeAnswer {
+        KubeAnswer::error(format!(
+            "the list is over {} MiB: narrow it with a namespace or selectors",
+            MAX_LIST_BYTES >> 20
+        ))
+    }
+
     /// `status=N` or `error: ...`, for the log.
     fn outcome(&self) -> String {
         match self {
@@ -234,7 +245,7 @@ pub struct Protected {
 
 impl Protected {
     /// Why `resource` `namespace`/`name` is the controller's own, if it is.
-    fn covers(
+    pub(super) fn covers(
         &self,
         resource: &Resource,
         namespace: Option<&str>,
@@ -289,6 +300,17 @@ pub struct KubeAccess {
     protected: Protected,
     served: Mutex<Vec<Resource>>,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// The watched objects, when reads may be answered from them.
+    reflector: Option<Reflector>,
+}
+
+/// Where a read's answer came from, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServedFrom {
+    /// The API server (or nowhere: refused by the host).
+    Api,
+    /// The controller's watches.
+    Watch,
 }
 
 impl std::fmt::Debug for KubeAccess {
@@ -310,7 +332,25 @@ impl KubeAccess {
             protected,
             served: Mutex::new(Vec::new()),
             buckets: Mutex::new(HashMap::new()),
+            reflector: None,
         }
+    }
+
+    /// Answers reads of the `readable` resources from `reflector` when the watches cover
+    /// them: tells the reflector to keep their kinds (resolved through discovery now; a name
+    /// the server does not serve is read from the API server). Only for watches that see
+    /// every object (no label or field selector, initial objects delivered).
+    pub fn serve_reads_from(&mut self, reflector: Reflector, readable: &[String]) {
+        for name in readable {
+            match self.runtime.block_on(self.resolve(name)) {
+                Ok(resource) => reflector.keep_kind(&resource.api_version(), &resource.kind),
+                Err(error) => tracing::debug!(
+                    resource = %name,
+                    "plugins' reads of {name} go to the API server: {error}"
+                ),
+            }
+        }
+        self.reflector = Some(reflector);
     }
 
     /// Serves `request` for `plugin` if `grant` allows it, within `time_left`; logs every write.
@@ -322,13 +362,16 @@ impl KubeAccess {
         time_left: Duration,
     ) -> KubeAnswer {
         let timeout = DEFAULT_KUBE_TIMEOUT.min(time_left);
-        let answer = self
+        let (answer, served_from) = self
             .runtime
             .block_on(async {
                 tokio::time::timeout(timeout, self.serve(plugin, grant, request)).await
             })
-            .unwrap_or_else(|_| KubeAnswer::error(format!("timed out after {timeout:?}")));
-        log_request(plugin, request, &answer);
+            .unwrap_or_else(|_| {
+                let answer = KubeAnswer::error(format!("timed out after {timeout:?}"));
+                (answer, ServedFrom::Api)
+            });
+        log_request(plugin, request, &answer, served_from);
         answer
     }
 
@@ -337,26 +380,56 @@ impl KubeAccess {
         plugin: &str,
         grant: Option<&KubernetesSection>,
         request: &KubeRequest,
-    ) -> KubeAnswer {
+    ) -> (KubeAnswer, ServedFrom) {
         let checked = match self.check(plugin, grant, request).await {
             Ok(checked) => checked,
-            Err(answer) => return answer,
+            Err(answer) => return (answer, ServedFrom::Api),
         };
+        if let Some(answer) = self.read_from_watches(&checked) {
+            return (answer, ServedFrom::Watch);
+        }
         if checked.verb.writes() {
             let rate = grant
                 .and_then(|g| g.max_writes_per_second)
                 .unwrap_or(DEFAULT_WRITES_PER_SECOND);
             if let Err(answer) = self.take_write(plugin, rate) {
-                return answer;
+                return (answer, ServedFrom::Api);
             }
         }
-        match checked.verb {
+        let answer = match checked.verb {
             Verb::Get => self.get(&checked).await,
             Verb::List => self.list(&checked).await,
             Verb::Create => self.create(&checked).await,
             Verb::Apply => self.apply(&checked).await,
             Verb::Patch => self.patch(&checked).await,
             Verb::Delete => self.delete(&checked).await,
+        };
+        (answer, ServedFrom::Api)
+    }
+
+    /// A `get` or `list` answered from the watches, when they cover it and the plugin did not
+    /// ask for a consistent read.
+    fn read_from_watches(&self, checked: &Checked<'_>) -> Option<KubeAnswer> {
+        let reflector = self.reflector.as_ref()?;
+        let request = checked.request;
+        if request.consistent == Some(true) {
+            return None;
+        }
+        let namespace = checked.namespace.as_deref();
+        match checked.verb {
+            Verb::Get => {
+                let name = checked.name.as_deref()?;
+                watched_reads::get(reflector, &checked.resource, namespace, name)
+            }
+            Verb::List => watched_reads::list(
+                reflector,
+                &self.protected,
+                &checked.resource,
+                namespace,
+                request.label_selector.as_deref(),
+                request.field_selector.as_deref(),
+            ),
+            _ => None,
         }
     }
 
@@ -525,10 +598,7 @@ impl KubeAccess {
             };
             bytes += page.to_string().len();
             if bytes > MAX_LIST_BYTES {
-                return KubeAnswer::error(format!(
-                    "the list is over {} MiB: narrow it with a namespace or selectors",
-                    MAX_LIST_BYTES >> 20
-                ));
+                return KubeAnswer::list_too_big();
             }
             if let Some(page_items) = page["items"].as_array() {
                 items.extend(page_items.iter().cloned());
@@ -764,7 +834,7 @@ fn object_ref(namespace: Option<&str>, name: Option<&str>) -> String {
 
 /// Every write at INFO (plugin, verb, object, status); reads at DEBUG, saying where they were
 /// served from.
-fn log_request(plugin: &str, request: &KubeRequest, answer: &KubeAnswer) {
+fn log_request(plugin: &str, request: &KubeRequest, answer: &KubeAnswer, served_from: ServedFrom) {
     let metadata = request.object.as_ref().map(|object| &object["metadata"]);
     let name = request
         .name
@@ -778,7 +848,11 @@ fn log_request(plugin: &str, request: &KubeRequest, answer: &KubeAnswer) {
     let outcome = answer.outcome();
     let verb = request.verb.as_str();
     if Verb::parse(verb).is_some_and(|v| !v.writes()) {
-        tracing::debug!(plugin, verb, resource = %request.resource, object = %object, outcome = %outcome, served_from = "api", "plugin read {}", request.resource);
+        let served_from = match served_from {
+            ServedFrom::Api => "api",
+            ServedFrom::Watch => "watch",
+        };
+        tracing::debug!(plugin, verb, resource = %request.resource, object = %object, outcome = %outcome, served_from, "plugin read {}", request.resource);
         return;
     }
     let past = match verb {

@@ -9,6 +9,7 @@
 //! name set by the plugin is replaced.
 
 mod kube;
+mod watched_reads;
 
 pub use kube::{KubeAccess, KubeAnswer, KubeRequest, KubernetesSection, Protected, Verb};
 

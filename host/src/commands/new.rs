@@ -377,6 +377,9 @@ const GO: &[Entry] = &[
     vendored!("sdk/guest/kube/", "go/kube/", "kube.go"),
     vendored!("sdk/guest/kube/", "go/kube/", "mock_other.go"),
     vendored!("sdk/guest/kube/", "go/kube/", "owner.go"),
+    vendored!("sdk/guest/metric/", "go/metric/", "abi_wasip1.go"),
+    vendored!("sdk/guest/metric/", "go/metric/", "metric.go"),
+    vendored!("sdk/guest/metric/", "go/metric/", "mock_other.go"),
     vendored!("sdk/guest/", "go/", "README.md"),
 ];
 

@@ -382,6 +382,11 @@ impl LabelSelector {
         })
     }
 
+    /// Whether `labels` satisfy every requirement.
+    pub fn matches(&self, labels: &Labels<'_>) -> bool {
+        self.requirements.iter().all(|r| r.matches(labels))
+    }
+
     /// Whether an object (its JSON) has labels that satisfy every requirement.
     pub fn matches_object(&self, object: &serde_json::Value) -> bool {
         let labels: Labels<'_> = object["metadata"]["labels"]
@@ -393,6 +398,6 @@ impl LabelSelector {
                     .collect()
             })
             .unwrap_or_default();
-        self.requirements.iter().all(|r| r.matches(&labels))
+        self.matches(&labels)
     }
 }

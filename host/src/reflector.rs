@@ -1,0 +1,354 @@
+//! The objects the watches saw, kept by kind so that they can be read without asking the API
+//! server again: the standby's warm cache, replayed when it takes over ([`crate::relay`]), and
+//! plugins' `get` and `list` of watched resources ([`crate::capabilities`]).
+//!
+//! Only the kinds asked for are kept: every kind for a standby, otherwise the kinds plugins may
+//! read. A controller whose plugins read nothing keeps no object. A kind answers reads in a
+//! namespace once a list covering that namespace is complete; until then, and for whatever the
+//! watches do not cover, [`Lookup::Uncovered`] sends the reader to the API server. What is kept
+//! is what the plugins were handed, so a read is as fresh as the events (client-go's informers
+//! make the same trade): a plugin reading while it handles an event sees at least that event.
+
+use crate::event::{EventType, WatchEvent};
+use crate::source::ListedTarget;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// A kind: `(apiVersion, kind)`.
+type KindKey = (String, String);
+/// An object of a kind: `(namespace or "", name)`, in the API server's list order.
+type ObjectKey = (String, String);
+
+/// The kept objects, shared between the relay (which writes) and the readers.
+#[derive(Clone, Default)]
+pub struct Reflector {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Whether any kind is kept: spares the lock on every event when none is.
+    keeps_any: AtomicBool,
+    kept: RwLock<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    all_kinds: bool,
+    kinds: HashSet<KindKey>,
+    objects: HashMap<KindKey, BTreeMap<ObjectKey, WatchEvent>>,
+    /// Lists completed for kept kinds: what reads may be answered from.
+    listed: Vec<ListedTarget>,
+}
+
+/// What the reflector knows of one object.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// The watches do not cover it (not kept, or not listed yet): ask the API server.
+    Uncovered,
+    /// Covered, and not there.
+    Absent,
+    /// Its latest event.
+    Found(WatchEvent),
+}
+
+impl std::fmt::Debug for Reflector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.read();
+        f.debug_struct("Reflector")
+            .field("all_kinds", &kept.all_kinds)
+            .field("kinds", &kept.kinds)
+            .field("listed", &kept.listed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reflector {
+    /// A reflector that keeps nothing until told which kinds to keep.
+    pub fn new() -> Reflector {
+        Reflector::default()
+    }
+
+    /// Keeps every kind (a standby's warm cache).
+    pub fn keep_all_kinds(&self) {
+        self.write().all_kinds = true;
+        self.shared.keeps_any.store(true, Ordering::Release);
+    }
+
+    /// Keeps the objects of `kind` in `api_version` from now on. A kind kept after its list
+    /// has begun answers reads only from its next complete list.
+    pub fn keep_kind(&self, api_version: &str, kind: &str) {
+        self.write()
+            .kinds
+            .insert((api_version.to_owned(), kind.to_owned()));
+        self.shared.keeps_any.store(true, Ordering::Release);
+    }
+
+    /// Takes in one event: the object's latest state, or its removal.
+    pub fn observe(&self, event: &WatchEvent) {
+        if !self.shared.keeps_any.load(Ordering::Acquire) {
+            return;
+        }
+        let meta = event.meta();
+        let mut kept = self.write();
+        if !kept.keeps(&meta.api_version, &meta.kind) {
+            return;
+        }
+        let kind = (meta.api_version.clone(), meta.kind.clone());
+        let key = (
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone(),
+        );
+        let objects = kept.objects.entry(kind).or_default();
+        if meta.event_type != EventType::Deleted {
+            objects.insert(key, event.clone());
+            return;
+        }
+        // A DELETED for an object since recreated under the same name (a relist can send the
+        // new object's ADDED first) must not remove the new one.
+        let same_object = objects
+            .get(&key)
+            .is_some_and(|kept| meta.uid.is_none() || kept.meta().uid == meta.uid);
+        if same_object {
+            objects.remove(&key);
+        }
+    }
+
+    /// A watch completed a list: its objects answer reads from now on, if its kind is kept.
+    pub fn listed(&self, target: &ListedTarget) {
+        if !self.shared.keeps_any.load(Ordering::Acquire) {
+            return;
+        }
+        let mut kept = self.write();
+        if kept.keeps(&target.api_version, &target.kind) && !kept.listed.contains(target) {
+            if !kept.all_kinds {
+                let scope = target.namespace.as_deref().unwrap_or("all namespaces");
+                tracing::info!(
+                    api_version = %target.api_version,
+                    kind = %target.kind,
+                    "plugins' reads of {} in {scope} are served from the watch",
+                    target.kind
+                );
+            }
+            kept.listed.push(target.clone());
+        }
+    }
+
+    /// Every kept object's latest event.
+    pub fn events(&self) -> Vec<WatchEvent> {
+        let kept = self.read();
+        kept.objects
+            .values()
+            .flat_map(|objects| objects.values().cloned())
+            .collect()
+    }
+
+    /// One object, if a complete list covers its namespace.
+    pub fn get(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Lookup {
+        let kept = self.read();
+        if !kept.covers(api_version, kind, namespace) {
+            return Lookup::Uncovered;
+        }
+        let key = (namespace.unwrap_or_default().to_owned(), name.to_owned());
+        kept.objects
+            .get(&(api_version.to_owned(), kind.to_owned()))
+            .and_then(|objects| objects.get(&key))
+            .map_or(Lookup::Absent, |event| Lookup::Found(event.clone()))
+    }
+
+    /// The objects of a kind in `namespace` (`None`: all namespaces, or a cluster-scoped kind),
+    /// in the API server's order, if a complete list covers it; `None` otherwise.
+    pub fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+    ) -> Option<Vec<WatchEvent>> {
+        let kept = self.read();
+        if !kept.covers(api_version, kind, namespace) {
+            return None;
+        }
+        let Some(objects) = kept.objects.get(&(api_version.to_owned(), kind.to_owned())) else {
+            return Some(Vec::new());
+        };
+        let events = match namespace {
+            None => objects.values().cloned().collect(),
+            Some(namespace) => objects
+                .range((namespace.to_owned(), String::new())..)
+                .take_while(|((ns, _), _)| ns == namespace)
+                .map(|(_, event)| event.clone())
+                .collect(),
+        };
+        Some(events)
+    }
+
+    /// How many objects are kept.
+    pub fn len(&self) -> usize {
+        self.read().objects.values().map(BTreeMap::len).sum()
+    }
+
+    /// Whether no object is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Kept> {
+        self.shared
+            .kept
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Kept> {
+        self.shared
+            .kept
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Kept {
+    fn keeps(&self, api_version: &str, kind: &str) -> bool {
+        self.all_kinds
+            || self
+                .kinds
+                .iter()
+                .any(|(v, k)| v == api_version && k == kind)
+    }
+
+    /// Whether a complete list of a kept kind covers `namespace` (`None`: every namespace).
+    fn covers(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> bool {
+        self.keeps(api_version, kind)
+            && self.listed.iter().any(|target| {
+                target.api_version == api_version
+                    && target.kind == kind
+                    && (target.namespace.is_none() || target.namespace.as_deref() == namespace)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event_type: &str, namespace: &str, name: &str, uid: &str) -> WatchEvent {
+        let line = format!(
+            r#"{{"type":"{event_type}","object":{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","namespace":"{namespace}","uid":"{uid}"}}}}}}"#
+        );
+        WatchEvent::parse(line.into_bytes()).expect("a valid event")
+    }
+
+    fn configmaps(namespace: Option<&str>) -> ListedTarget {
+        ListedTarget {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: namespace.map(str::to_owned),
+        }
+    }
+
+    fn names(events: &[WatchEvent]) -> Vec<String> {
+        events.iter().map(|e| e.meta().object_ref()).collect()
+    }
+
+    #[test]
+    fn keeps_nothing_unless_asked() {
+        let reflector = Reflector::new();
+        reflector.observe(&event("ADDED", "shop", "a", "1"));
+        reflector.listed(&configmaps(None));
+        assert!(reflector.is_empty());
+        assert!(matches!(
+            reflector.get("v1", "ConfigMap", Some("shop"), "a"),
+            Lookup::Uncovered
+        ));
+    }
+
+    #[test]
+    fn answers_only_once_a_list_covering_the_namespace_is_complete() {
+        let reflector = Reflector::new();
+        reflector.keep_kind("v1", "ConfigMap");
+        reflector.observe(&event("ADDED", "shop", "a", "1"));
+        assert!(matches!(
+            reflector.get("v1", "ConfigMap", Some("shop"), "a"),
+            Lookup::Uncovered
+        ));
+        reflector.listed(&configmaps(Some("shop")));
+        assert!(matches!(
+            reflector.get("v1", "ConfigMap", Some("shop"), "a"),
+            Lookup::Found(_)
+        ));
+        assert!(matches!(
+            reflector.get("v1", "ConfigMap", Some("shop"), "b"),
+            Lookup::Absent
+        ));
+        // Another namespace, or all of them, is not covered by a list of one.
+        assert!(matches!(
+            reflector.get("v1", "ConfigMap", Some("payments"), "a"),
+            Lookup::Uncovered
+        ));
+        assert!(reflector.list("v1", "ConfigMap", None).is_none());
+        // Nor is another kind or version.
+        assert!(reflector
+            .list("v1beta1", "ConfigMap", Some("shop"))
+            .is_none());
+    }
+
+    #[test]
+    fn lists_in_the_servers_order_and_forgets_deleted_objects() {
+        let reflector = Reflector::new();
+        reflector.keep_kind("v1", "ConfigMap");
+        for (ns, name, uid) in [("shop", "b", "1"), ("a-ns", "z", "2"), ("shop", "a", "3")] {
+            reflector.observe(&event("ADDED", ns, name, uid));
+        }
+        reflector.listed(&configmaps(None));
+        let all = reflector.list("v1", "ConfigMap", None).expect("covered");
+        assert_eq!(names(&all), ["a-ns/z", "shop/a", "shop/b"]);
+        let shop = reflector
+            .list("v1", "ConfigMap", Some("shop"))
+            .expect("covered");
+        assert_eq!(names(&shop), ["shop/a", "shop/b"]);
+        reflector.observe(&event("DELETED", "shop", "a", "3"));
+        let shop = reflector
+            .list("v1", "ConfigMap", Some("shop"))
+            .expect("covered");
+        assert_eq!(names(&shop), ["shop/b"]);
+        assert!(reflector
+            .list("v1", "ConfigMap", Some("empty"))
+            .expect("covered")
+            .is_empty());
+    }
+
+    #[test]
+    fn a_late_deleted_does_not_remove_the_object_recreated_under_its_name() {
+        let reflector = Reflector::new();
+        reflector.keep_kind("v1", "ConfigMap");
+        reflector.listed(&configmaps(None));
+        reflector.observe(&event("ADDED", "shop", "a", "old"));
+        reflector.observe(&event("ADDED", "shop", "a", "new"));
+        reflector.observe(&event("DELETED", "shop", "a", "old"));
+        match reflector.get("v1", "ConfigMap", Some("shop"), "a") {
+            Lookup::Found(event) => assert_eq!(event.meta().uid.as_deref(), Some("new")),
+            other => panic!("the new object is kept: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_standby_keeps_every_kind_for_its_replay() {
+        let reflector = Reflector::new();
+        reflector.keep_all_kinds();
+        reflector.observe(&event("ADDED", "shop", "a", "1"));
+        reflector.observe(&event("MODIFIED", "shop", "a", "1"));
+        reflector.observe(&event("ADDED", "shop", "b", "2"));
+        let events = reflector.events();
+        assert_eq!(events.len(), 2);
+        assert!(events
+            .iter()
+            .any(|e| e.meta().event_type == EventType::Modified));
+    }
+}
