@@ -143,6 +143,9 @@ pub enum Failure {
     /// (`env var ... is not set`, `cannot read ...`), no cluster connection
     /// (`no Kubernetes connection ...`, under `replay`). Permanent until the host is fixed.
     Unavailable,
+    /// The host refused a write past the plugin's `max_writes_per_second` (`throttled: ...`).
+    /// Transient: the same write may pass a moment later.
+    Throttled,
     /// No response for any other reason: a refused or reset connection, a timeout, the call's
     /// deadline, no answer from the host at all. Transient.
     Unreachable,
@@ -155,10 +158,11 @@ impl Failure {
     /// Classifies the host's reason for giving no response (its `{"error": ...}` answer), by the
     /// prefixes `docs/ABI.md` §6 lists: `denied`, `unknown verb` → [`Failure::Denied`];
     /// `malformed request`, `invalid request` → [`Failure::Invalid`]; `env var `, `cannot read `,
-    /// `no Kubernetes connection` → [`Failure::Unavailable`]; anything else
+    /// `no Kubernetes connection` → [`Failure::Unavailable`]; `throttled` →
+    /// [`Failure::Throttled`]; anything else
     /// → [`Failure::Unreachable`].
     pub fn of_reason(reason: &str) -> Failure {
-        const PREFIXES: [(&str, Failure); 7] = [
+        const PREFIXES: [(&str, Failure); 8] = [
             ("denied", Failure::Denied),
             ("unknown verb", Failure::Denied),
             ("malformed request", Failure::Invalid),
@@ -166,6 +170,7 @@ impl Failure {
             ("env var ", Failure::Unavailable),
             ("cannot read ", Failure::Unavailable),
             ("no Kubernetes connection", Failure::Unavailable),
+            ("throttled", Failure::Throttled),
         ];
         PREFIXES
             .iter()
@@ -182,7 +187,7 @@ impl Failure {
     /// transient status ([`is_transient_status`]).
     pub fn is_transient(self) -> bool {
         match self {
-            Failure::Unreachable => true,
+            Failure::Unreachable | Failure::Throttled => true,
             Failure::Status(status) => is_transient_status(status),
             Failure::Denied | Failure::Invalid | Failure::Unavailable => false,
         }
@@ -202,6 +207,7 @@ impl fmt::Display for Failure {
             Failure::Denied => f.write_str("denied by the host"),
             Failure::Invalid => f.write_str("invalid request"),
             Failure::Unavailable => f.write_str("unavailable on this host"),
+            Failure::Throttled => f.write_str("throttled"),
             Failure::Unreachable => f.write_str("no response"),
             Failure::Status(status) => write!(f, "status {status}"),
         }
@@ -262,6 +268,10 @@ mod tests {
             ("invalid request: invalid uri character", Failure::Invalid),
             ("env var PDNS_API_KEY is not set", Failure::Unavailable),
             (
+                "throttled: plugin p made more than 10 writes per second; this write was not sent",
+                Failure::Throttled,
+            ),
+            (
                 "cannot read /run/secrets/token: No such file or directory (os error 2)",
                 Failure::Unavailable,
             ),
@@ -293,7 +303,7 @@ mod tests {
             assert_eq!(Failure::of_reason(reason), failure, "{reason}");
             assert_eq!(
                 Failure::of_reason(reason).is_transient(),
-                failure == Failure::Unreachable,
+                matches!(failure, Failure::Unreachable | Failure::Throttled),
                 "{reason}"
             );
         }

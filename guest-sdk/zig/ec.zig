@@ -14,8 +14,13 @@
 //!         return ec.Outcome.info(head.kind orelse "?");
 //!     }
 //!
+//! `ec.kube` (kube.zig) wraps the host's `kube_request` and `ec.metric` (metric.zig) its
+//! `metric`; a module imports those host functions only when it uses them.
+//!
 //! Build for `wasm32-freestanding` (see docs/ABI.md §10, Zig): no WASI, no `_initialize`.
 //! All memory comes from `std.heap.wasm_allocator`; see README.md for who frees what.
+//! Natively (`zig test`), `log` prints to stderr, `ec.allocator` is the page allocator, and
+//! `kube.FakeCluster` and `metric.Recorder` stand in for the host's other functions.
 
 const std = @import("std");
 const builtin = @import("builtin");
@@ -31,11 +36,24 @@ pub const max_result_len: usize = 1 << 20;
 
 /// The allocator behind `alloc`/`dealloc`, the result buffer and the config. It grows linear
 /// memory with `memory.grow` and keeps freed blocks on free lists (memory never shrinks).
-pub const allocator: std.mem.Allocator = std.heap.wasm_allocator;
+/// Natively (`zig test` of a plugin) it is `std.heap.page_allocator`.
+pub const allocator: std.mem.Allocator = if (builtin.target.cpu.arch.isWasm())
+    std.heap.wasm_allocator
+else
+    std.heap.page_allocator;
 
 /// Per-event scratch memory: decoded strings, the handler's own allocations. Reset after every
 /// `handle_event`, keeping up to 64 KiB for the next event.
-var event_arena: std.heap.ArenaAllocator = .init(std.heap.wasm_allocator);
+var event_arena: std.heap.ArenaAllocator = .init(allocator);
+
+/// Kubernetes reads and writes through the host's `kube_request` (kube.zig): `kube.get`,
+/// `list`, `create`, `apply`, `patch`, `delete`, and the loop-safe `ensure` and `removeOwned`.
+/// Natively, `kube.FakeCluster` stands in for the host.
+pub const kube = @import("kube.zig");
+
+/// The plugin's own metrics through the host's `metric` (metric.zig): `metric.counter`,
+/// `gauge`, `observe`. Natively, `metric.Recorder` stands in for the host.
+pub const metric = @import("metric.zig");
 
 // ---------------------------------------------------------------------------------------------
 // Levels, outcomes, logging
@@ -100,7 +118,11 @@ pub fn log(level: Level, message: []const u8) void {
 /// Panic handler for the plugin's root file (`pub const panic = ec.panic;`): sends the message
 /// to the host's log at ERROR, then traps. The host logs the trap and starts a fresh instance.
 /// Without it, a freestanding Zig panic is a bare `unreachable` trap with no message.
-pub const panic = std.debug.FullPanic(panicFn);
+/// Natively (`zig test` of a plugin) it is Zig's default panic, with its stack trace.
+pub const panic = if (builtin.target.cpu.arch.isWasm())
+    std.debug.FullPanic(panicFn)
+else
+    std.debug.FullPanic(std.debug.defaultPanic);
 
 fn panicFn(message: []const u8, _: ?usize) noreturn {
     @branchHint(.cold);
@@ -427,4 +449,6 @@ test "result JSON" {
 
 test {
     _ = head_reader;
+    _ = kube;
+    _ = metric;
 }

@@ -365,12 +365,10 @@ impl Reloader {
             .sources
             .registry(&self.config, &self.runtime)
             .map(|registry| {
-                let key = section
-                    .verify_key
-                    .as_deref()
-                    .map(oci::verifying_key)
-                    .transpose()?;
-                registry.stored(source, key.as_ref())
+                registry.stored(
+                    source,
+                    oci::verifying_key(section.verify_key.as_deref())?.as_ref(),
+                )
             });
         match stored {
             Some(Ok(artifact)) => {
@@ -518,11 +516,7 @@ fn fetch(
     section: &PluginSection,
     known: Option<&str>,
 ) -> Result<Fetched, OciError> {
-    let key = section
-        .verify_key
-        .as_deref()
-        .map(oci::verifying_key)
-        .transpose()?;
+    let key = oci::verifying_key(section.verify_key.as_deref())?;
     if let Some(known) = known {
         if registry.resolve(source)? == known {
             return Ok(Fetched::Unchanged);

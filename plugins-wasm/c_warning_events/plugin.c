@@ -8,6 +8,11 @@
  * the same kind. A member that is absent is written as an empty string; trailing whitespace of
  * the message (kubelet's probe messages end in a newline) is dropped.
  *
+ * Each Warning is also counted in the plugin's own counter metric `warning_events` with the
+ * label `reason` (exported by the host as
+ * event_controller_plugin_warning_events_total{plugin="...",reason="..."}); the log line does not
+ * depend on whether the host recorded it.
+ *
  * The module's default subscription (the custom section below) asks the host for `events`
  * only, so other kinds never reach the plugin; the operator may override it in the config file.
  * testdata/events.jsonl holds a Normal event, v1 and events.k8s.io/v1 Warnings and a Pod that
@@ -70,6 +75,9 @@ ec_level ec_plugin_handle_event(ec_str event, ec_buf *out) {
     }
     if (v[KIND].type != EC_STRING || !ec_str_eqs(v[KIND].text, "Event")) return EC_NONE;
     if (v[TYPE].type != EC_STRING || !ec_str_eqs(v[TYPE].text, "Warning")) return EC_NONE;
+
+    ec_label reason = {"reason", text(v, REASON, -1)};
+    ec_counter("warning_events", "Warning events by reason", &reason, 1, 1);
 
     ec_buf_addstr(out, text(v, NAMESPACE, -1));
     ec_buf_adds(out, "/");

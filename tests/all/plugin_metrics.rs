@@ -68,3 +68,86 @@ fn a_plugins_metrics_are_exported_with_its_name_and_survive_a_reload() {
         "the gauge holds the last name's length (cache)"
     );
 }
+
+/// Whether the polyglot plugins are built (`just plugins-polyglot`); if not, a failure under
+/// CI and a loud skip elsewhere.
+fn polyglot_built(names: &[&str]) -> bool {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
+    let missing: Vec<&&str> = names
+        .iter()
+        .filter(|name| !target.join(format!("plugins/{name}.wasm")).is_file())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let message = format!("{missing:?} not built: run `just plugins-polyglot`");
+    assert!(std::env::var_os("CI").is_none(), "{message}");
+    eprintln!("SKIPPED: {message}");
+    false
+}
+
+fn warning_event(name: &str, reason: &str, kind: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"v1","kind":"Event","metadata":{{"name":"{name}","namespace":"shop"}},"involvedObject":{{"kind":"Pod","namespace":"shop","name":"web"}},"reason":"{reason}","message":"{reason} happened","type":"{kind}"}}"#
+    )
+}
+
+/// The C, Zig and AssemblyScript helpers' `metric` wrappers, through the real host: each
+/// language's useful plugin exports what it counts.
+#[test]
+fn the_c_zig_and_assemblyscript_plugins_export_their_own_metrics() {
+    let plugins = [
+        "c_warning_events",
+        "zig_service_exposure",
+        "assemblyscript_configmap_size",
+    ];
+    if !polyglot_built(&plugins) {
+        return;
+    }
+    let server = ApiServer::start();
+    let controller = Controller::start_in(
+        &server,
+        plugins_dir(&plugins),
+        &[("K8S_RESOURCE", "events,services,configmaps")],
+    );
+    server.create("events", &warning_event("e1", "BackOff", "Warning"));
+    server.create("events", &warning_event("e2", "BackOff", "Warning"));
+    server.create("events", &warning_event("e3", "OOMKilling", "Warning"));
+    server.create("events", &warning_event("e4", "Pulled", "Normal"));
+    server.create(
+        "services",
+        r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"dns","namespace":"shop"},"spec":{"type":"NodePort","ports":[{"port":53,"nodePort":30053,"protocol":"UDP"}]}}"#,
+    );
+    let data = "x".repeat(2000);
+    server.create(
+        "configmaps",
+        &format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"small","namespace":"shop"}},"data":{{"k":"{data}"}}}}"#
+        ),
+    );
+    let back_off =
+        "event_controller_plugin_warning_events_total{plugin=\"c_warning_events\",reason=\"BackOff\"}";
+    let oom = "event_controller_plugin_warning_events_total{plugin=\"c_warning_events\",reason=\"OOMKilling\"}";
+    let node_ports =
+        "event_controller_plugin_exposed_services{plugin=\"zig_service_exposure\",type=\"NodePort\"}";
+    let sizes = "event_controller_plugin_object_data_bytes_count{plugin=\"assemblyscript_configmap_size\",kind=\"ConfigMap\"}";
+    let small = "event_controller_plugin_object_data_bytes_bucket{plugin=\"assemblyscript_configmap_size\",kind=\"ConfigMap\",le=\"4096\"}";
+    controller.wait_until("every plugin's metric", |_| {
+        controller.metric(back_off) == 2.0
+            && controller.metric(oom) == 1.0
+            && controller.metric(node_ports) == 1.0
+            && controller.metric(sizes) == 1.0
+    });
+    assert_eq!(controller.metric(small), 1.0, "2,000 bytes fall under 4096");
+    let (_, text) = controller.get("/metrics");
+    assert!(
+        !text.contains("reason=\"Pulled\""),
+        "a Normal event is not counted:\n{text}"
+    );
+    assert!(
+        text.contains("# HELP event_controller_plugin_warning_events Warning events by reason"),
+        "{text}"
+    );
+}

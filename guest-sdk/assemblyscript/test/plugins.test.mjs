@@ -2,9 +2,9 @@
 //
 // Builds the plugins with scripts/build-assemblyscript.sh into a temporary target directory, and
 // test/example.ts and test/abort.ts with the same flags, then drives them as the host does
-// (alloc, write, call, read the packed result, dealloc). Expected outputs are computed from the
-// events with JSON.parse, never taken from a plugin. The real host runs the same plugins in the
-// conformance suite (tests/conformance.rs).
+// (alloc, write, call, read the packed result, dealloc) with tools/fake-host.mjs. Expected
+// outputs are computed from the events with JSON.parse, never taken from a plugin. The real host
+// runs the same plugins in the conformance suite (tests/conformance.rs).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -12,6 +12,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { loadPlugin } from "../tools/fake-host.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..", "..");
@@ -29,46 +30,26 @@ for (const name of ["example", "abort"]) {
   execFileSync(asc, [join(here, `${name}.ts`), ...flags, "--outFile", join(target, `${name}.wasm`)], { stdio: "inherit" });
 }
 
-/** Instantiates a module like the host: only event_controller.log; _initialize, then init. */
+/** Instantiates a module like the host (tools/fake-host.mjs: only the host's imports;
+ *  _initialize, then init). `handle` also checks that a result is valid UTF-8 (no U+FFFD). */
 function load(file, config = "{}") {
-  const module = new WebAssembly.Module(readFileSync(file));
-  const imports = WebAssembly.Module.imports(module).map((i) => `${i.module}.${i.name}`);
-  assert.ok(imports.every((i) => i === "event_controller.log"), `unexpected imports: ${imports}`);
-  const logs = [];
-  const instance = new WebAssembly.Instance(module, {
-    event_controller: { log: (level, ptr, len) => logs.push([level, text(ptr, len)]) },
-  });
-  const x = instance.exports;
-  const text = (ptr, len) => Buffer.from(x.memory.buffer, ptr, len).toString("utf8");
-  const put = (s) => {
-    const bytes = Buffer.from(s, "utf8");
-    const ptr = x.alloc(bytes.length);
-    new Uint8Array(x.memory.buffer, ptr, bytes.length).set(bytes);
-    return [ptr, bytes.length];
-  };
-  x._initialize();
-  let initCode = 0;
-  if (x.init) {
-    const [ptr, len] = put(config);
-    initCode = x.init(ptr, len);
-    x.dealloc(ptr, len);
-  }
+  const plugin = loadPlugin(file, { config });
   const handle = (event) => {
-    const [ptr, len] = put(event);
-    const packed = BigInt.asUintN(64, x.handle_event(ptr, len));
-    let result = null;
-    if (packed !== 0n) {
-      const rptr = Number(packed >> 32n), rlen = Number(packed & 0xffffffffn);
-      const json = text(rptr, rlen);
-      result = JSON.parse(json); // also proves it is valid JSON (and UTF-8: no U+FFFD below)
-      assert.ok(!json.includes("\ufffd"), json);
-      x.dealloc(rptr, rlen);
-    }
-    x.dealloc(ptr, len);
+    const result = plugin.handle(event);
+    if (plugin.lastResult !== null) assert.ok(!plugin.lastResult.includes("\ufffd"), plugin.lastResult);
     return result;
   };
-  return { x, logs, initCode, handle };
+  return { x: plugin.exports, logs: plugin.logs, metrics: plugin.metrics, initCode: plugin.initCode, handle };
 }
+
+const importsOf = (file) => WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(file))).map((i) => `${i.module}.${i.name}`).sort();
+
+test("each module imports only the host functions it uses", () => {
+  assert.deepEqual(importsOf(join(target, "plugins", "assemblyscript_simple.wasm")), ["event_controller.log"]);
+  assert.deepEqual(importsOf(join(target, "plugins", "assemblyscript_configmap_size.wasm")), ["event_controller.log", "event_controller.metric"]);
+  assert.deepEqual(importsOf(join(target, "example.wasm")), ["event_controller.log"]);
+  assert.deepEqual(importsOf(join(target, "abort.wasm")), ["event_controller.log"]);
+});
 
 const data = join(root, "tests", "data");
 const eventsOf = (file) => readFileSync(file, "utf8").split("\n").filter((l) => l.trim());
@@ -160,15 +141,41 @@ test("assemblyscript_configmap_size warns above the limit", () => {
   for (const limit of [0, 20, 32768]) {
     const plugin = load(join(target, "plugins", "assemblyscript_configmap_size.wasm"), JSON.stringify({ limit_bytes: limit }));
     assert.equal(plugin.initCode, 0);
+    const observed = { ConfigMap: [], Secret: [] };
     for (const event of [...fixtures, ...extra]) {
       const { type, object } = JSON.parse(event);
       const bytes = dataBytes(object);
-      const expected = ["ConfigMap", "Secret"].includes(object.kind) && type !== "DELETED" && bytes > limit
+      const measured = ["ConfigMap", "Secret"].includes(object.kind) && type !== "DELETED";
+      if (measured) observed[object.kind].push(bytes);
+      const expected = measured && bytes > limit
         ? { level: "WARN", message: `${object.kind} ${object.metadata.namespace}/${object.metadata.name} holds ${bytes} bytes of data (limit ${limit})` }
         : null;
       assert.deepEqual(plugin.handle(event), expected, event.slice(0, 120));
     }
+    // Every measured object is observed in the histogram object_data_bytes{kind}, whatever the limit.
+    const buckets = [1024, 4096, 16384, 32768, 65536, 262144, 524288, 1048576];
+    for (const [kind, sizes] of Object.entries(observed)) {
+      assert.ok(sizes.length > 0, kind);
+      assert.deepEqual(plugin.metrics.value("object_data_bytes", { kind }), {
+        buckets,
+        counts: buckets.map((bound) => sizes.filter((n) => n <= bound).length),
+        sum: sizes.reduce((a, b) => a + b, 0),
+        count: sizes.length,
+      }, kind);
+    }
+    assert.deepEqual(plugin.metrics.refusals, []);
+    assert.equal(plugin.metrics.kind("object_data_bytes"), "histogram");
+    assert.match(plugin.metrics.help("object_data_bytes"), /^Bytes of data/);
   }
+  const sized = load(join(target, "plugins", "assemblyscript_configmap_size.wasm"));
+  sized.handle(extra[2]);
+  assert.deepEqual(JSON.parse(sized.metrics.raw[0]), {
+    name: "object_data_bytes", kind: "histogram",
+    help: "Bytes of data (data and binaryData values) of the ConfigMaps and Secrets seen in ADDED and MODIFIED events",
+    labels: { kind: "ConfigMap" }, value: 5, buckets: [1024, 4096, 16384, 32768, 65536, 262144, 524288, 1048576],
+  });
+  sized.handle(extra[1]);
+  assert.equal(sized.metrics.raw[1], '{"name":"object_data_bytes","kind":"histogram","labels":{"kind":"Secret"},"value":12}');
   const large = eventsOf(join(data, "conformance", "large-configmap.json"))[0];
   assert.deepEqual(load(join(target, "plugins", "assemblyscript_configmap_size.wasm")).handle(large),
     { level: "WARN", message: "ConfigMap shop/large-config holds 56100 bytes of data (limit 32768)" });

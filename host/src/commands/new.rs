@@ -391,6 +391,9 @@ const ZIG: &[Entry] = &[
     entry!("events.jsonl", EVENTS),
     vendored!("sdk/", "zig/", "ec.zig"),
     vendored!("sdk/", "zig/", "head.zig"),
+    vendored!("sdk/", "zig/", "kube.zig"),
+    vendored!("sdk/", "zig/", "kube_mock.zig"),
+    vendored!("sdk/", "zig/", "metric.zig"),
     vendored!("sdk/", "zig/", "README.md"),
 ];
 
@@ -424,6 +427,9 @@ const ASSEMBLYSCRIPT: &[Entry] = &[
     vendored!("sdk/assembly/", "assemblyscript/assembly/", "event.ts"),
     vendored!("sdk/assembly/", "assemblyscript/assembly/", "json.ts"),
     vendored!("sdk/assembly/", "assemblyscript/assembly/", "utf8.ts"),
+    vendored!("sdk/assembly/", "assemblyscript/assembly/", "kube.ts"),
+    vendored!("sdk/assembly/", "assemblyscript/assembly/", "metric.ts"),
+    vendored!("sdk/tools/", "assemblyscript/tools/", "fake-host.mjs"),
     vendored!("sdk/", "assemblyscript/", "README.md"),
 ];
 

@@ -799,9 +799,12 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Reads the public key a plugin's signature must verify under.
-pub fn verifying_key(path: &Path) -> Result<VerifyingKey, OciError> {
-    Ok(signature::read_verifying_key(path)?)
+/// Reads the public key a plugin's signature must verify under (a section's `verify_key`),
+/// each time it is needed so that a rotated key applies; `None` when no key is named.
+pub fn verifying_key(path: Option<&Path>) -> Result<Option<VerifyingKey>, OciError> {
+    path.map(signature::read_verifying_key)
+        .transpose()
+        .map_err(OciError::from)
 }
 
 #[cfg(test)]

@@ -13,12 +13,23 @@
 // The host blanks a Secret's data values (docs/ABI.md §3, "Secrets") unless the operator sets
 // `allow_secrets = true` for this plugin; without it every Secret counts as 0 bytes.
 //
+// Metric: every ConfigMap or Secret measured is observed in the histogram
+//   event_controller_plugin_object_data_bytes{plugin="...",kind="ConfigMap"|"Secret"}
+// (buckets 1 KiB to 1 MiB, the API server's limit, with 32 KiB, the default limit, among them),
+// one observation per ADDED or MODIFIED event, within the limit or not.
+//
 // The build appends the custom section `event-controller.subscribe` with
 // {"resources":["configmaps","secrets"],"event_types":["ADDED","MODIFIED"]}, so the host calls the
 // plugin only for those; the checks below keep it correct without that filter too.
 
 import { Config, Event, JsonReader, Outcome, runHandleEvent, runInit } from "../../../guest-sdk/assemblyscript/assembly";
+import { observe } from "../../../guest-sdk/assemblyscript/assembly/metric";
 export { alloc, dealloc, ec_abi_version } from "../../../guest-sdk/assemblyscript/assembly";
+
+/** The histogram of data sizes, in bytes: 1 KiB ... 1 MiB, the default limit among them. */
+const METRIC = "object_data_bytes";
+const METRIC_HELP = "Bytes of data (data and binaryData values) of the ConfigMaps and Secrets seen in ADDED and MODIFIED events";
+const BUCKETS: f64[] = [1024, 4096, 16384, 32768, 65536, 262144, 524288, 1048576];
 
 const DEFAULT_LIMIT: i64 = 32768;
 let limit: i64 = DEFAULT_LIMIT;
@@ -46,6 +57,7 @@ function handle(event: Event): Outcome | null {
   if (type !== null && type == "DELETED") return null; // gone: nothing left to shrink
   const bytes = dataBytes(event.reader(), kind == "Secret");
   if (bytes < 0) return Outcome.error("cannot read the data of " + describe(head.namespace, head.name) + ": " + lastError);
+  observe(METRIC, <f64>bytes, ["kind", kind], METRIC_HELP, BUCKETS);
   if (bytes <= limit) return null;
   return Outcome.warn(
     kind + " " + describe(head.namespace, head.name) + " holds " + bytes.toString() +
