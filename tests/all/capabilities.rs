@@ -614,3 +614,29 @@ fn reads_of_watched_resources_are_answered_from_the_watches_without_asking_the_a
     assert_eq!(logged["served_from"], "api", "{logged}");
     assert_eq!(configmap_reads(&requests).len(), 1, "{requests:?}");
 }
+
+/// The pitfall docs/ABI.md §6 warns of, as the real API server answers it: fields a plugin
+/// created belong to its field manager as an update, so a plain apply that changes them is a
+/// 409 naming the manager and the field; a forced apply takes them over.
+#[test]
+fn a_plain_apply_over_fields_the_plugin_created_conflicts_and_a_forced_one_wins() {
+    let server = server_with_pod("web-1");
+    let grant = "create = [\"configmaps\"]\napply = [\"configmaps\"]";
+    let (answers, controller) = kube_answers(&server, &configmap_request("create"), grant, &[], 1);
+    assert_eq!(answers[0]["status"], 201, "{}", answers[0]);
+    drop(controller);
+
+    let changed = configmap_request("apply").replace("pod = \"{name}\"", "pod = \"changed\"");
+    let (answers, controller) = kube_answers(&server, &changed, grant, &[], 1);
+    assert_eq!(answers[0]["status"], 409, "{}", answers[0]);
+    assert_eq!(
+        answers[0]["message"],
+        "Apply failed with 1 conflict: conflict with \"event-controller-test_http\" using v1: .data.pod"
+    );
+    drop(controller);
+
+    let forced = format!("{changed}, force = true");
+    let (answers, _controller) = kube_answers(&server, &forced, grant, &[], 1);
+    assert_eq!(answers[0]["status"], 200, "{}", answers[0]);
+    assert_eq!(answers[0]["object"]["data"]["pod"], "changed");
+}

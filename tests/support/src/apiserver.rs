@@ -80,6 +80,7 @@
 mod body;
 mod handler;
 mod json;
+mod ownership;
 mod query;
 mod resources;
 mod status;
@@ -273,6 +274,8 @@ struct State {
     bookmark_interval: Duration,
     requests: Vec<Request>,
     server_address: String,
+    /// Who set which fields of each object (server-side apply's conflicts).
+    owners: ownership::FieldOwners,
 }
 
 impl Shared {
@@ -339,6 +342,7 @@ impl ApiServer {
                 bookmark_interval: config.bookmark_interval,
                 requests: Vec::new(),
                 server_address: String::new(),
+                owners: ownership::FieldOwners::default(),
             }),
             cut_lines: AtomicUsize::new(0),
             slow_micros: AtomicU64::new(0),

@@ -7,7 +7,7 @@ use super::query::{self, Filter, ListOptions};
 use super::resources::{self, ResourceDef, Visible};
 use super::status::{Status, STORAGE_INITIALIZING_429};
 use super::store::{self, Obj, World};
-use super::{watch, write, Request, Shared, State};
+use super::{ownership, watch, write, Request, Shared, State};
 use bytes::Bytes;
 use hyper::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use hyper::{Method, Response, StatusCode};
@@ -65,6 +65,7 @@ pub async fn handle(
             &mut state,
             &method,
             &path,
+            &query,
             &body,
             auth.as_deref(),
         ));
@@ -74,6 +75,7 @@ pub async fn handle(
             &shared,
             &mut state,
             &path,
+            &query,
             &body,
             auth.as_deref(),
             apply,
@@ -95,11 +97,13 @@ pub async fn handle(
 ///
 /// A server-side apply (`application/apply-patch+yaml`, here with a JSON body) of an object
 /// that does not exist creates it (201, when the resource takes HTTP writes); of one that does,
-/// merges the applied fields in like a merge patch (field ownership is not modelled).
+/// merges the applied fields in like a merge patch, unless it would change a field another
+/// field manager owns and is not forced: then 409, naming them ([`super::ownership`]).
 fn patch_request(
     shared: &Arc<Shared>,
     state: &mut State,
     path: &str,
+    query: &str,
     patch: &[u8],
     auth: Option<&str>,
     apply: bool,
@@ -119,10 +123,15 @@ fn patch_request(
         return status_response(shared, &denied);
     }
     let key = store::key(namespace.as_deref().unwrap_or_default(), &name);
+    let owned = ownership::key(&def.qualified(), namespace.as_deref(), &name);
+    let manager = ownership::manager(query);
     let Some(current) = state.world.current(def, &key).cloned() else {
         if apply && def.http_writes {
             return match super::write::create(state, def, namespace.as_deref(), patch) {
                 Ok((code, mut body)) => {
+                    if let Ok(applied) = serde_json::from_slice(patch) {
+                        state.owners.applied(&owned, &manager, &applied);
+                    }
                     body.push(b'\n');
                     json_response(shared, code, Body::full(body))
                 }
@@ -137,6 +146,19 @@ fn patch_request(
     ) else {
         return status_response(shared, &Status::bad_request("the patch is not JSON"));
     };
+    if apply && !ownership::forced(query) {
+        if let Some(conflict) = state
+            .owners
+            .apply_conflict(&owned, &manager, &object, &patch)
+        {
+            return status_response(shared, &Status::apply_conflict(def, &name, conflict));
+        }
+    }
+    if apply {
+        state.owners.applied(&owned, &manager, &patch);
+    } else {
+        state.owners.updated(&owned, &manager, &patch);
+    }
     merge_patch(&mut object, &patch);
     let rv = state.world.resource_version() + 1;
     let prepared = super::prepare_object(def, &object.to_string(), rv, Some(&current.uid));

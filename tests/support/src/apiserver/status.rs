@@ -173,6 +173,11 @@ impl Status {
         .with_details(Details::about(def, name))
     }
 
+    /// 409 Conflict of a server-side apply: `message` names the managers and fields.
+    pub fn apply_conflict(def: &ResourceDef, name: &str, message: String) -> Status {
+        Status::new(409, "Conflict", message).with_details(Details::about(def, name))
+    }
+
     /// 422 Invalid: a created object without a name.
     pub fn name_required(def: &ResourceDef) -> Status {
         let message = "Required value: name or generateName is required";

@@ -38,6 +38,7 @@ pub fn respond(
     state: &mut State,
     method: &Method,
     path: &str,
+    query: &str,
     body: &[u8],
     auth: Option<&str>,
 ) -> Resp {
@@ -51,6 +52,7 @@ pub fn respond(
         Ok(target) => target,
         Err(status) => return status_response(shared, &status),
     };
+    let owned = owned_object(&target);
     let done = match (method, target) {
         (&Method::POST, Target::Collection { def, namespace })
             if def.http_writes && namespace.is_some() == def.namespaced =>
@@ -75,12 +77,61 @@ pub fn respond(
         ) if def.http_writes => delete(state, def, namespace.as_deref(), &name, body),
         _ => Err(Status::method_not_allowed()),
     };
+    if let (Ok((_, written)), Some(owned)) = (&done, owned) {
+        record_owners(state, method, owned, query, written);
+    }
     match done {
         Ok((code, mut body)) => {
             body.push(b'\n');
             json_response(shared, code, Body::full(body))
         }
         Err(status) => status_response(shared, &status),
+    }
+}
+
+/// The object a write is about: its key for an object's path, or its resource for a
+/// collection's (the created object's name is in the answer).
+enum Owned {
+    Object(String),
+    Created(String),
+}
+
+fn owned_object(target: &Target) -> Option<Owned> {
+    match target {
+        Target::Collection { def, .. } => Some(Owned::Created(def.qualified())),
+        Target::Object {
+            def,
+            namespace,
+            name,
+        } => Some(Owned::Object(super::ownership::key(
+            &def.qualified(),
+            namespace.as_deref(),
+            name,
+        ))),
+        Target::Document(_) => None,
+    }
+}
+
+/// The request's field manager now owns what it created or updated; a deleted object's owners
+/// are forgotten.
+fn record_owners(state: &mut State, method: &Method, owned: Owned, query: &str, written: &[u8]) {
+    let Ok(object) = serde_json::from_slice::<serde_json::Value>(written) else {
+        return;
+    };
+    let key = match owned {
+        Owned::Object(key) => key,
+        Owned::Created(resource) => {
+            let metadata = &object["metadata"];
+            let name = metadata["name"].as_str().unwrap_or_default();
+            super::ownership::key(&resource, metadata["namespace"].as_str(), name)
+        }
+    };
+    if method == Method::DELETE {
+        state.owners.forget(&key);
+    } else {
+        state
+            .owners
+            .updated(&key, &super::ownership::manager(query), &object);
     }
 }
 
