@@ -37,7 +37,9 @@ struct Shared {
 struct Kept {
     all_kinds: bool,
     kinds: HashSet<KindKey>,
-    objects: HashMap<KindKey, BTreeMap<ObjectKey, WatchEvent>>,
+    /// Shared, so that a reader holds the lock only while it counts references, not while it
+    /// copies objects.
+    objects: HashMap<KindKey, BTreeMap<ObjectKey, Arc<WatchEvent>>>,
     /// Lists completed for kept kinds: what reads may be answered from.
     listed: Vec<ListedTarget>,
 }
@@ -50,7 +52,7 @@ pub enum Lookup {
     /// Covered, and not there.
     Absent,
     /// Its latest event.
-    Found(WatchEvent),
+    Found(Arc<WatchEvent>),
 }
 
 impl std::fmt::Debug for Reflector {
@@ -102,7 +104,7 @@ impl Reflector {
         );
         let objects = kept.objects.entry(kind).or_default();
         if meta.event_type != EventType::Deleted {
-            objects.insert(key, event.clone());
+            objects.insert(key, Arc::new(event.clone()));
             return;
         }
         // A DELETED for an object since recreated under the same name (a relist can send the
@@ -136,7 +138,7 @@ impl Reflector {
     }
 
     /// Every kept object's latest event.
-    pub fn events(&self) -> Vec<WatchEvent> {
+    pub fn events(&self) -> Vec<Arc<WatchEvent>> {
         let kept = self.read();
         kept.objects
             .values()
@@ -170,7 +172,7 @@ impl Reflector {
         api_version: &str,
         kind: &str,
         namespace: Option<&str>,
-    ) -> Option<Vec<WatchEvent>> {
+    ) -> Option<Vec<Arc<WatchEvent>>> {
         let kept = self.read();
         if !kept.covers(api_version, kind, namespace) {
             return None;
@@ -253,7 +255,7 @@ mod tests {
         }
     }
 
-    fn names(events: &[WatchEvent]) -> Vec<String> {
+    fn names(events: &[Arc<WatchEvent>]) -> Vec<String> {
         events.iter().map(|e| e.meta().object_ref()).collect()
     }
 

@@ -177,7 +177,7 @@ impl Relay {
         self.dispatcher.resume();
         for event in self.reflector.events() {
             let added = match event.meta().event_type {
-                EventType::Added => Ok(event),
+                EventType::Added => Ok(WatchEvent::clone(&event)),
                 _ => event.with_type(EventType::Added),
             };
             match added {
