@@ -8,6 +8,7 @@ use bytes::Bytes;
 use event_controller_guest::head::{EventHead, Fields, HeadError, Labels};
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 /// The `type` of a watch event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,11 +110,12 @@ pub struct EventMeta {
     pub resource_version: Option<String>,
 }
 
-/// One watch event: the exact bytes the server sent and their identity.
+/// One watch event: the exact bytes the server sent and their identity. Cloning shares both
+/// (the dispatcher hands one clone to each plugin's worker).
 #[derive(Debug, Clone)]
 pub struct WatchEvent {
     raw: Bytes,
-    meta: EventMeta,
+    meta: Arc<EventMeta>,
 }
 
 impl WatchEvent {
@@ -124,7 +126,7 @@ impl WatchEvent {
             return Err(EventError::NotUtf8);
         }
         let head = EventHead::read_fields(&raw, Fields::IDENTITY).map_err(EventError::Malformed)?;
-        let meta = EventMeta::from_head(head)?;
+        let meta = Arc::new(EventMeta::from_head(head)?);
         Ok(WatchEvent { raw, meta })
     }
 
@@ -148,10 +150,10 @@ impl WatchEvent {
             return Ok(self.clone());
         }
         let raw = retyped(&self.raw, event_type)?;
-        let meta = EventMeta {
+        let meta = Arc::new(EventMeta {
             event_type,
-            ..self.meta.clone()
-        };
+            ..EventMeta::clone(&self.meta)
+        });
         Ok(WatchEvent { raw, meta })
     }
 
