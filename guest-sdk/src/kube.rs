@@ -448,7 +448,9 @@ pub enum Removed {
 /// with `name` (and `namespace` for a namespaced resource), and the fields to keep in line
 /// (`spec`, `data`...). The owner label ([`OWNER_LABEL`] `= owner`) is added to its labels.
 ///
-/// 1. `get` of the object. Absent (404): `create` of `desired`, [`Ensured::Created`].
+/// 1. `get` of the object. Absent (404): `create` of `desired`, [`Ensured::Created`]. When
+///    the create finds it exists after all (409: the read came from the controller's watches
+///    before they saw it, or it was created in between), a consistent `get` and on to 2.
 /// 2. Present without the owner label (or with another owner's): [`Ensured::NotOwned`],
 ///    nothing written.
 /// 3. Present, owned, with every field of `desired` ([`matches_desired`]):
@@ -482,17 +484,23 @@ pub fn ensure(resource: &str, desired: Value, owner: &str) -> Result<Ensured, Er
         Some(namespace) => request.namespace(namespace),
         None => request,
     };
-    let current = in_namespace(Request::get(resource, &name)).send()?;
+    let mut current = in_namespace(Request::get(resource, &name)).send()?;
     if current.status == 404 {
-        let created = Request::create(resource, desired).send()?;
-        return Ok(if created.is_success() {
-            Ensured::Created(created.object)
-        } else {
-            Ensured::Refused {
+        let created = Request::create(resource, desired.clone()).send()?;
+        if created.is_success() {
+            return Ok(Ensured::Created(created.object));
+        }
+        if created.status != 409 {
+            return Ok(Ensured::Refused {
                 verb: "create",
                 response: created,
-            }
-        });
+            });
+        }
+        // It exists after all: the read was answered from the controller's watches before they
+        // saw it, or someone created it in between. Read it from the API server and go on.
+        current = in_namespace(Request::get(resource, &name))
+            .consistent()
+            .send()?;
     }
     if !current.is_success() {
         return Ok(Ensured::Refused {
@@ -1202,6 +1210,41 @@ mod tests {
             .collect();
         assert_eq!(deletes.len(), 1);
         assert_eq!(deletes[0].namespace.as_deref(), Some("shop"));
+    }
+
+    #[test]
+    fn ensure_goes_on_from_a_consistent_read_when_a_stale_read_missed_the_object() {
+        let existing = {
+            let mut object = quota("1");
+            object["metadata"]["labels"] = json!({ OWNER_LABEL: "me" });
+            object
+        };
+        let sent = Rc::new(RefCell::new(Vec::new()));
+        let log = sent.clone();
+        let _stale = mock::set(move |request| {
+            log.borrow_mut().push(request.clone());
+            match (request.verb.as_str(), request.consistent) {
+                ("get", None) => mock::refuse(404, "resourcequotas \"defaults\" not found"),
+                ("create", _) => mock::refuse(409, "resourcequotas \"defaults\" already exists"),
+                ("get", Some(true)) => mock::respond(200, existing.clone()),
+                _ => mock::refuse(500, "unexpected"),
+            }
+        });
+        let ensured = ensure("resourcequotas", quota("1"), "me").expect("an answer");
+        assert!(matches!(ensured, Ensured::Unchanged(_)), "{ensured:?}");
+        let verbs: Vec<(String, Option<bool>)> = sent
+            .borrow()
+            .iter()
+            .map(|r| (r.verb.clone(), r.consistent))
+            .collect();
+        assert_eq!(
+            verbs,
+            [
+                ("get".to_owned(), None),
+                ("create".to_owned(), None),
+                ("get".to_owned(), Some(true))
+            ]
+        );
     }
 
     #[test]
