@@ -71,6 +71,11 @@ bench: plugins
 bench-pace: plugins
     cargo bench -p event-controller --bench pace
 
+# `replay` as a whole process on 100,000 Pod events through plugin_simple, beside the seed's loop
+# in CPython (scripts/bench/seed_replay.py) on the same file: wall time, events/s, ratio.
+bench-replay: plugins
+    cargo bench -p event-controller --bench replay_process
+
 # Python and JavaScript plugins (components) beside the Rust one: per event on the 5.6 KB Pod,
 # load from the module cache, start, memory per instance.
 bench-components: plugins toolchains plugins-polyglot
@@ -79,6 +84,14 @@ bench-components: plugins toolchains plugins-polyglot
 # Checkpoints of 100,000 objects: size, save, load, journal, resume filtering.
 bench-checkpoint:
     cargo bench -p event-controller --bench checkpoint
+
+# The controller against a real kube-apiserver (the cluster EC_E2E_KUBECONFIG names; skipped, visibly,
+# without it) beside a native kube-rs watcher doing the same job: initial list and a burst of
+# changes over EC_BENCH_OBJECTS ConfigMaps (default 20,000), EC_BENCH_RUNS alternating runs (3);
+# time, RSS and CPU per 1,000 events, as ratios to the native watcher.
+bench-real: plugins
+    cargo build --release -p native-watcher
+    cargo bench -p event-controller --bench real_server
 
 # The real-cluster suite (tests/all/real_cluster.rs) against the cluster EC_E2E_KUBECONFIG names, one
 # test at a time; EC_E2E_RESTART_COMMAND restarts its API server for the restart test. ARGS go

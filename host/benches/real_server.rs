@@ -1,0 +1,570 @@
+//! The controller against a real kube-apiserver, beside the code a user would write instead
+//! (issue 19). Opt-in: without `EC_E2E_KUBECONFIG` it prints SKIPPED and exits 0.
+//!
+//! In a fresh namespace of the cluster that kubeconfig names, it creates N ConfigMaps of about
+//! 1.45 KB (concurrent creates; `EC_BENCH_OBJECTS`, default 20,000), then runs whole processes,
+//! alternately, `EC_BENCH_RUNS` times each (default 3):
+//!
+//! - `event-controller run` (the release binary Cargo built beside this benchmark) watching
+//!   `configmaps` in every namespace with `plugin_simple` as its only plugin, default settings
+//!   (a streaming list);
+//! - the same with `K8S_STREAMING_LISTS=false` (a paginated list);
+//! - `native-watcher` (tests/native_watcher, `target/release/native-watcher`): a storeless
+//!   kube-rs `watcher` with its default paginated list, one `tracing` line per object.
+//!
+//! Each writes one text log line per object (`Kind: ConfigMap; Name: NAME`) to stderr, a pipe
+//! this benchmark reads: the lines are formatted and written as in production, and counted here.
+//! For each process it measures, at the moment the N-th distinct object's line arrives:
+//!
+//! - **list**: time from spawn (so including start-up and, for the controller, loading the
+//!   plugin from the module cache, which the unmeasured warm-up fills), VmRSS and its anonymous
+//!   part (RssAnon: VmRSS also counts the binary's code pages), and CPU (utime + stime) per
+//!   1,000 objects;
+//! - **burst**: every object modified once (concurrent patches), time from the first patch to the
+//!   N-th object's line after it, and the process's CPU over that span per 1,000 events.
+//!
+//! It prints every run, then a table of medians with the ratios to the native watcher measured
+//! in the same run. It deletes the ConfigMaps and the namespace at the end.
+//!
+//! `just bench-real` builds what it needs and runs it.
+
+use event_controller_test_support as support;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::Client;
+use std::collections::{BTreeMap, HashSet};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Concurrent requests when creating or modifying the objects.
+const CONCURRENCY: usize = 32;
+/// Characters of each ConfigMap's payload: with its metadata, about 1.45 KB as the API server
+/// sends it.
+const PAYLOAD: usize = 930;
+/// How long one phase may take before the benchmark gives up.
+const PATIENCE: Duration = Duration::from_secs(600);
+/// What every object's log line contains before its name.
+const LINE_MARK: &str = "Kind: ConfigMap; Name: ";
+/// Clock ticks per second of /proc/PID/stat (USER_HZ, 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// One of the processes compared.
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    /// `event-controller run` with default settings (streaming list).
+    Controller,
+    /// `event-controller run` with `K8S_STREAMING_LISTS=false`.
+    ControllerPaged,
+    /// The kube-rs watcher a user would write instead.
+    Native,
+}
+
+impl Variant {
+    const ALL: [Variant; 3] = [
+        Variant::Controller,
+        Variant::ControllerPaged,
+        Variant::Native,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Variant::Controller => "event-controller, defaults (streaming list)",
+            Variant::ControllerPaged => "event-controller, `K8S_STREAMING_LISTS=false`",
+            Variant::Native => "native kube-rs watcher (paged list, storeless)",
+        }
+    }
+}
+
+/// What the cluster side needs: the kubeconfig, the namespace and the object names' prefix.
+struct Setup {
+    kubeconfig: PathBuf,
+    namespace: String,
+    prefix: String,
+    objects: usize,
+    plugins: tempfile::TempDir,
+}
+
+/// CPU time and resident memory of a process at one moment.
+#[derive(Clone, Copy)]
+struct Sample {
+    at: Instant,
+    cpu_seconds: f64,
+    rss_kib: u64,
+    /// The part of `rss_kib` that is not file-backed (the binary's code pages are).
+    anon_kib: u64,
+}
+
+/// One process's figures.
+struct Measurement {
+    list: Duration,
+    list_rss_mib: f64,
+    list_anon_mib: f64,
+    list_cpu_per_1000: f64,
+    burst: Duration,
+    burst_cpu_per_1000: f64,
+    /// From the first patch to the last patch answered: the server's pace.
+    writes: Duration,
+}
+
+/// utime + stime of `pid`, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // Fields after the command name (which may hold spaces), from field 3 on.
+    let rest = &stat[stat.rfind(')').expect("stat's command") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields[i - 3].parse::<u64>().expect("a tick count");
+    (ticks(14) + ticks(15)) as f64 / TICKS_PER_SECOND
+}
+
+/// A `field` (`VmRSS`, `RssAnon`) of /proc/`pid`/status, in KiB.
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
+fn sample(pid: u32) -> Sample {
+    Sample {
+        at: Instant::now(),
+        cpu_seconds: cpu_seconds(pid),
+        rss_kib: memory_kib(pid, "VmRSS"),
+        anon_kib: memory_kib(pid, "RssAnon"),
+    }
+}
+
+/// The object name in a log line, if the line is one of this run's objects.
+fn object_name<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
+    let start = line.find(LINE_MARK)? + LINE_MARK.len();
+    let name = line[start..]
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .next()?;
+    name.starts_with(prefix).then_some(name)
+}
+
+/// Reads the child's log: a sample when the N-th distinct object's line arrives (the list), then
+/// another when the N-th distinct object's line after that arrives (the burst); then drains the
+/// pipe until the child ends.
+fn count_lines(
+    log: impl std::io::Read,
+    pid: u32,
+    prefix: String,
+    objects: usize,
+    done: mpsc::Sender<Sample>,
+) {
+    let mut lines = std::io::BufReader::with_capacity(1 << 20, log);
+    let mut seen = HashSet::with_capacity(objects);
+    let mut line = String::new();
+    let mut phases_left = 2;
+    while lines.read_line(&mut line).unwrap_or(0) > 0 {
+        if phases_left > 0 {
+            if let Some(name) = object_name(&line, &prefix) {
+                seen.insert(name.to_owned());
+                if seen.len() == objects {
+                    let _ = done.send(sample(pid));
+                    seen.clear();
+                    phases_left -= 1;
+                }
+            }
+        }
+        line.clear();
+    }
+}
+
+/// Settings the benchmark's own environment must not pass on to the processes compared.
+const NOT_INHERITED: [&str; 11] = [
+    "K8S_API_ENDPOINT",
+    "K8S_TOKEN",
+    "K8S_TOKEN_FILE",
+    "K8S_CA",
+    "K8S_NAMESPACE",
+    "K8S_STREAMING_LISTS",
+    "CONFIG_FILE",
+    "LOG_FORMAT",
+    "LOG_FILE",
+    "LOG_LEVEL",
+    "RUST_LOG",
+];
+
+/// Starts one variant, its stderr piped.
+fn spawn(variant: Variant, setup: &Setup) -> Child {
+    let controller = support::binary();
+    let program = match variant {
+        Variant::Native => {
+            let native = controller.with_file_name("native-watcher");
+            assert!(
+                native.is_file(),
+                "{} is not built: `cargo build --release -p native-watcher` (or `just bench-real`)",
+                native.display()
+            );
+            native
+        }
+        Variant::Controller | Variant::ControllerPaged => controller,
+    };
+    let mut command = Command::new(program);
+    for name in NOT_INHERITED {
+        command.env_remove(name);
+    }
+    match variant {
+        Variant::Native => {
+            command.env("RUST_LOG", "info");
+        }
+        Variant::Controller | Variant::ControllerPaged => {
+            command
+                .arg("run")
+                .env("PLUGINS_DIR", setup.plugins.path())
+                .env("K8S_RESOURCE", "configmaps")
+                .env("LOG_LEVEL", "info")
+                // The endpoints run as by default, on a free port.
+                .env("METRICS_ADDRESS", "127.0.0.1:0");
+        }
+    }
+    if variant == Variant::ControllerPaged {
+        command.env("K8S_STREAMING_LISTS", "false");
+    }
+    command
+        .env("KUBECONFIG", &setup.kubeconfig)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the process")
+}
+
+/// Waits for the reader's next sample, or fails naming the variant and phase.
+fn next_sample(samples: &mpsc::Receiver<Sample>, variant: Variant, phase: &str) -> Sample {
+    samples.recv_timeout(PATIENCE).unwrap_or_else(|_| {
+        panic!(
+            "{}: the {phase} was not handled within {PATIENCE:?}",
+            variant.label()
+        )
+    })
+}
+
+/// Runs one variant: the list, then (if `burst` is given) a burst of changes, then stops it.
+fn measure(
+    variant: Variant,
+    setup: &Setup,
+    cluster: &Cluster,
+    burst: Option<&str>,
+) -> Option<Measurement> {
+    let started = Instant::now();
+    let mut child = spawn(variant, setup);
+    let pid = child.id();
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (done, samples) = mpsc::channel();
+    let (prefix, objects) = (setup.prefix.clone(), setup.objects);
+    let reader = std::thread::spawn(move || count_lines(stderr, pid, prefix, objects, done));
+    let listed = next_sample(&samples, variant, "initial list");
+    let measurement = burst.map(|revision| {
+        let before = sample(pid);
+        let writes = cluster.modify_all(setup, revision);
+        let after = next_sample(&samples, variant, "burst");
+        let per_1000 = |cpu: f64| cpu * 1000.0 / setup.objects as f64;
+        Measurement {
+            list: listed.at - started,
+            list_rss_mib: listed.rss_kib as f64 / 1024.0,
+            list_anon_mib: listed.anon_kib as f64 / 1024.0,
+            list_cpu_per_1000: per_1000(listed.cpu_seconds),
+            burst: after.at - before.at,
+            burst_cpu_per_1000: per_1000(after.cpu_seconds - before.cpu_seconds),
+            writes,
+        }
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    measurement
+}
+
+/// The benchmark's own client and a runtime to drive it.
+struct Cluster {
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl Cluster {
+    fn connect(kubeconfig: &Path) -> Cluster {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
+        let client = runtime.block_on(async {
+            let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("read the kubeconfig");
+            let config =
+                kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                    .await
+                    .expect("a client config from the kubeconfig");
+            Client::try_from(config).expect("a client")
+        });
+        Cluster { runtime, client }
+    }
+
+    fn configmaps(&self, namespace: &str) -> Api<ConfigMap> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// Runs `request(i)` for every object, `CONCURRENCY` at a time; returns the time taken.
+    fn for_each_object<F, Fut>(&self, objects: usize, request: F) -> Duration
+    where
+        F: Fn(usize) -> Fut + Clone + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let started = Instant::now();
+        self.runtime.block_on(async {
+            let mut tasks = tokio::task::JoinSet::new();
+            for first in 0..CONCURRENCY {
+                let request = request.clone();
+                tasks.spawn(async move {
+                    for i in (first..objects).step_by(CONCURRENCY) {
+                        request(i).await;
+                    }
+                });
+            }
+            while let Some(finished) = tasks.join_next().await {
+                finished.expect("a request task");
+            }
+        });
+        started.elapsed()
+    }
+
+    /// Creates the namespace and the objects; returns one object's size as served.
+    fn create_objects(&self, setup: &Setup) -> usize {
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": setup.namespace}
+        }))
+        .expect("a namespace");
+        self.runtime
+            .block_on(namespaces.create(&PostParams::default(), &namespace))
+            .expect("create the namespace");
+        let api = self.configmaps(&setup.namespace);
+        let prefix = setup.prefix.clone();
+        let took = self.for_each_object(setup.objects, move |i| {
+            let (api, object) = (api.clone(), configmap(&prefix, i));
+            async move {
+                api.create(&PostParams::default(), &object)
+                    .await
+                    .expect("create a ConfigMap");
+            }
+        });
+        eprintln!(
+            "{} ConfigMaps created in {} in {:.1} s ({:.0}/s)",
+            setup.objects,
+            setup.namespace,
+            took.as_secs_f64(),
+            setup.objects as f64 / took.as_secs_f64()
+        );
+        let first = self
+            .runtime
+            .block_on(
+                self.configmaps(&setup.namespace)
+                    .get(&object_name_of(&setup.prefix, 0)),
+            )
+            .expect("get a ConfigMap");
+        serde_json::to_string(&first).expect("json").len()
+    }
+
+    /// Sets every object's `revision` key to `revision`; returns the time the writes took.
+    fn modify_all(&self, setup: &Setup, revision: &str) -> Duration {
+        let api = self.configmaps(&setup.namespace);
+        let (prefix, patch) = (
+            setup.prefix.clone(),
+            serde_json::json!({"data": {"revision": revision}}),
+        );
+        self.for_each_object(setup.objects, move |i| {
+            let (api, name, patch) = (api.clone(), object_name_of(&prefix, i), patch.clone());
+            async move {
+                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .expect("patch a ConfigMap");
+            }
+        })
+    }
+
+    /// Deletes the objects and the namespace (which stays Terminating on a cluster without a
+    /// controller-manager, hence the objects first). A collection delete stops at the server's
+    /// request timeout (about 70,000 of 100,000 objects here), so it is repeated until none is
+    /// left.
+    fn delete_objects(&self, setup: &Setup) {
+        let api = self.configmaps(&setup.namespace);
+        let deleted = self.runtime.block_on(async {
+            for _ in 0..20 {
+                let _ = api
+                    .delete_collection(&DeleteParams::default(), &ListParams::default())
+                    .await;
+                if api
+                    .list(&ListParams::default().limit(1))
+                    .await?
+                    .items
+                    .is_empty()
+                {
+                    break;
+                }
+            }
+            Api::<Namespace>::all(self.client.clone())
+                .delete(&setup.namespace, &DeleteParams::default())
+                .await
+        });
+        if let Err(error) = deleted {
+            eprintln!("could not delete {}: {error}", setup.namespace);
+        }
+    }
+}
+
+fn object_name_of(prefix: &str, i: usize) -> String {
+    format!("{prefix}{i:06}")
+}
+
+/// Object `i`: a payload of `PAYLOAD` characters and a `revision` key the bursts change.
+fn configmap(prefix: &str, i: usize) -> ConfigMap {
+    ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(object_name_of(prefix, i)),
+            labels: Some(BTreeMap::from([("app".into(), "ec-bench".into())])),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([
+            ("payload".into(), "x".repeat(PAYLOAD)),
+            ("revision".into(), "0".into()),
+        ])),
+        ..Default::default()
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[middle]
+    } else {
+        (values[middle - 1] + values[middle]) / 2.0
+    }
+}
+
+/// The medians of one variant's runs.
+struct Medians {
+    list: f64,
+    rss: f64,
+    anon: f64,
+    list_cpu: f64,
+    burst: f64,
+    burst_cpu: f64,
+}
+
+impl Medians {
+    fn of(runs: &[Measurement]) -> Medians {
+        let of = |f: fn(&Measurement) -> f64| median(runs.iter().map(f).collect());
+        Medians {
+            list: of(|m| m.list.as_secs_f64()),
+            rss: of(|m| m.list_rss_mib),
+            anon: of(|m| m.list_anon_mib),
+            list_cpu: of(|m| m.list_cpu_per_1000),
+            burst: of(|m| m.burst.as_secs_f64()),
+            burst_cpu: of(|m| m.burst_cpu_per_1000),
+        }
+    }
+}
+
+fn print_run(variant: Variant, run: usize, m: &Measurement) {
+    eprintln!(
+        "run {run} | {}: list {:.2} s, RSS {:.1} MiB (anonymous {:.1}), list CPU {:.3} s/1000 | burst {:.2} s (writes {:.2} s), burst CPU {:.3} s/1000",
+        variant.label(),
+        m.list.as_secs_f64(),
+        m.list_rss_mib,
+        m.list_anon_mib,
+        m.list_cpu_per_1000,
+        m.burst.as_secs_f64(),
+        m.writes.as_secs_f64(),
+        m.burst_cpu_per_1000,
+    );
+}
+
+fn print_table(results: &[(Variant, Vec<Measurement>)]) {
+    let medians: Vec<(Variant, Medians)> = results
+        .iter()
+        .map(|(variant, runs)| (*variant, Medians::of(runs)))
+        .collect();
+    let native = &medians
+        .iter()
+        .find(|(variant, _)| *variant == Variant::Native)
+        .expect("the native watcher's runs")
+        .1;
+    println!("| | initial list handled | RSS after the list | of which anonymous | CPU / 1,000 objects (list, incl. start) | burst handled | CPU / 1,000 events (burst) |");
+    println!("|---|---|---|---|---|---|---|");
+    for (variant, m) in &medians {
+        println!(
+            "| {} | {:.2} s ({:.2}x) | {:.1} MiB ({:.2}x) | {:.1} MiB ({:.2}x) | {:.3} s ({:.2}x) | {:.2} s ({:.2}x) | {:.3} s ({:.2}x) |",
+            variant.label(),
+            m.list,
+            m.list / native.list,
+            m.rss,
+            m.rss / native.rss,
+            m.anon,
+            m.anon / native.anon,
+            m.list_cpu,
+            m.list_cpu / native.list_cpu,
+            m.burst,
+            m.burst / native.burst,
+            m.burst_cpu,
+            m.burst_cpu / native.burst_cpu,
+        );
+    }
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let Some(kubeconfig) = std::env::var_os("EC_E2E_KUBECONFIG").map(PathBuf::from) else {
+        println!(
+            "SKIPPED: the real-server benchmark needs a cluster: set EC_E2E_KUBECONFIG (docs/real-cluster.md)"
+        );
+        return;
+    };
+    let objects = env_number("EC_BENCH_OBJECTS", 20_000);
+    let runs = env_number("EC_BENCH_RUNS", 3);
+    let pid = std::process::id();
+    let setup = Setup {
+        kubeconfig,
+        namespace: format!("ec-bench-{pid}"),
+        prefix: format!("b{pid}-"),
+        objects,
+        plugins: support::plugins_dir(&["plugin_simple"]),
+    };
+    let cluster = Cluster::connect(&setup.kubeconfig);
+    let size = cluster.create_objects(&setup);
+    eprintln!("each ConfigMap is {size} bytes as served (JSON)");
+    // Warm-up, unmeasured: fills the controller's module cache and the server's watch cache.
+    for variant in Variant::ALL {
+        measure(variant, &setup, &cluster, None);
+    }
+    let mut results: Vec<(Variant, Vec<Measurement>)> =
+        Variant::ALL.iter().map(|v| (*v, Vec::new())).collect();
+    for run in 1..=runs {
+        for (variant, measurements) in &mut results {
+            // Each burst writes a value the objects never had, or the patches change nothing.
+            let revision = format!("{run}-{}", *variant as usize);
+            let m = measure(*variant, &setup, &cluster, Some(&revision)).expect("measured");
+            print_run(*variant, run, &m);
+            measurements.push(m);
+        }
+    }
+    println!(
+        "\n{objects} ConfigMaps of {size} bytes, {runs} alternating runs each, medians; (ratio to the native watcher)\n"
+    );
+    print_table(&results);
+    cluster.delete_objects(&setup);
+}
