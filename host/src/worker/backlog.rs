@@ -113,6 +113,10 @@ struct State<T> {
     closed: bool,
     /// Since when the plugin lags, and how many events merged since.
     lagging: Option<(Instant, u64)>,
+    /// Workers waiting in [`Backlog::pop`] and sources waiting for room: a condition variable
+    /// is signalled only when someone waits on it (a signal is a system call, per event).
+    waiting_for_work: usize,
+    waiting_for_room: usize,
 }
 
 /// One place in the order; boxed payloads keep each slot a few words long, so that a spilled
@@ -174,6 +178,8 @@ impl<T> Backlog<T> {
                 },
                 closed: false,
                 lagging: None,
+                waiting_for_work: 0,
+                waiting_for_room: 0,
             }),
             ready: Condvar::new(),
             room: Condvar::new(),
@@ -188,8 +194,11 @@ impl<T> Backlog<T> {
     /// when the plugin lags (never waits). Also returns [`Lag::Started`] when this push made
     /// the plugin lag.
     pub fn push(&self, event: WatchEvent) -> (Pushed, Option<Lag>) {
-        let (pushed, lag) = self.lock().push(event);
-        if pushed == Pushed::Queued {
+        let mut state = self.lock();
+        let (pushed, lag) = state.push(event);
+        let wake = pushed == Pushed::Queued && state.waiting_for_work > 0;
+        drop(state);
+        if wake {
             self.ready.notify_one();
         }
         (pushed, lag)
@@ -199,19 +208,24 @@ impl<T> Backlog<T> {
     /// reached: backpressure, for a source that can wait (`replay` reading a file) and wants
     /// every plugin to see every event.
     pub fn push_when_room(&self, event: WatchEvent) -> Pushed {
-        let state = self.lock();
-        let mut state = self
-            .room
-            .wait_while(state, |state| {
-                state.events >= state.capacity && !state.closed
-            })
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.lock();
+        while state.events >= state.capacity && !state.closed {
+            state.waiting_for_room += 1;
+            state = self
+                .room
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+            state.waiting_for_room -= 1;
+        }
         if state.closed {
             return Pushed::Closed;
         }
         let pushed = state.queue(event);
+        let wake = state.waiting_for_work > 0;
         drop(state);
-        self.ready.notify_one();
+        if wake {
+            self.ready.notify_one();
+        }
         pushed
     }
 
@@ -224,8 +238,11 @@ impl<T> Backlog<T> {
         }
         state.latest.clear();
         state.slots.push_back(Slot::Control(Box::new(control)));
+        let wake = state.waiting_for_work > 0;
         drop(state);
-        self.ready.notify_one();
+        if wake {
+            self.ready.notify_one();
+        }
         true
     }
 
@@ -234,12 +251,17 @@ impl<T> Backlog<T> {
         let mut state = self.lock();
         loop {
             if let Some((entry, lag)) = state.pop() {
-                self.room.notify_all();
+                // A source waiting for room wakes when half the queue is free, not at each
+                // event taken: it then queues a batch instead of one event per wake-up.
+                if state.waiting_for_room > 0 && state.events <= state.capacity / 2 {
+                    self.room.notify_all();
+                }
                 return Popped::Job(entry, lag);
             }
             if state.closed {
                 return Popped::Closed;
             }
+            state.waiting_for_work += 1;
             state = match deadline {
                 None => self
                     .ready
@@ -248,6 +270,7 @@ impl<T> Backlog<T> {
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
+                        state.waiting_for_work -= 1;
                         return Popped::Timeout;
                     }
                     let (state, _) = self
@@ -257,6 +280,7 @@ impl<T> Backlog<T> {
                     state
                 }
             };
+            state.waiting_for_work -= 1;
         }
     }
 
