@@ -24,10 +24,16 @@ fn event_template() -> String {
     let text = watch_fixture("pods.jsonl");
     let first = text.lines().next().expect("a pod line");
     let event: serde_json::Value = serde_json::from_str(first).expect("json");
-    let name = event["object"]["metadata"]["name"].as_str().expect("a name");
+    let name = event["object"]["metadata"]["name"]
+        .as_str()
+        .expect("a name");
     let event_type = event["type"].as_str().expect("a type");
     first
-        .replacen(&format!("\"type\":\"{event_type}\""), "\"type\":\"ADDED\"", 1)
+        .replacen(
+            &format!("\"type\":\"{event_type}\""),
+            "\"type\":\"ADDED\"",
+            1,
+        )
         .replacen(&format!("\"name\":\"{name}\""), "\"name\":\"NAME\"", 1)
 }
 

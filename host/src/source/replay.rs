@@ -100,7 +100,9 @@ mod tests {
     use std::io::BufReader;
 
     fn line(name: &str) -> String {
-        format!(r#"{{"type":"ADDED","object":{{"kind":"Pod","apiVersion":"v1","metadata":{{"name":"{name}","namespace":"ns"}}}}}}"#)
+        format!(
+            r#"{{"type":"ADDED","object":{{"kind":"Pod","apiVersion":"v1","metadata":{{"name":"{name}","namespace":"ns"}}}}}}"#
+        )
     }
 
     /// Every event of `text`, read through a buffer of `capacity` bytes.
