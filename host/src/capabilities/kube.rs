@@ -342,7 +342,14 @@ impl KubeAccess {
     /// every object (no label or field selector, initial objects delivered).
     pub fn serve_reads_from(&mut self, reflector: Reflector, readable: &[String]) {
         for name in readable {
-            match self.runtime.block_on(self.resolve(name)) {
+            let resolved = self
+                .runtime
+                .block_on(tokio::time::timeout(
+                    DEFAULT_KUBE_TIMEOUT,
+                    self.resolve(name),
+                ))
+                .unwrap_or_else(|_| Err(format!("discovery took over {DEFAULT_KUBE_TIMEOUT:?}")));
+            match resolved {
                 Ok(resource) => reflector.keep_kind(&resource.api_version(), &resource.kind),
                 Err(error) => tracing::debug!(
                     resource = %name,
