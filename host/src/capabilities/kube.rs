@@ -342,12 +342,12 @@ impl KubeAccess {
     /// every object (no label or field selector, initial objects delivered).
     pub fn serve_reads_from(&mut self, reflector: Reflector, readable: &[String]) {
         for name in readable {
+            // The timer must be made inside the runtime.
             let resolved = self
                 .runtime
-                .block_on(tokio::time::timeout(
-                    DEFAULT_KUBE_TIMEOUT,
-                    self.resolve(name),
-                ))
+                .block_on(async {
+                    tokio::time::timeout(DEFAULT_KUBE_TIMEOUT, self.resolve(name)).await
+                })
                 .unwrap_or_else(|_| Err(format!("discovery took over {DEFAULT_KUBE_TIMEOUT:?}")));
             match resolved {
                 Ok(resource) => reflector.keep_kind(&resource.api_version(), &resource.kind),
