@@ -100,6 +100,7 @@ pub const Recorded = struct {
     label_selector: ?[]const u8 = null,
     field_selector: ?[]const u8 = null,
     force: ?bool = null,
+    consistent: ?bool = null,
 
     /// True for `create`, `apply`, `patch` and `delete`.
     pub fn isWrite(self: Recorded) bool {
@@ -121,6 +122,7 @@ const Wire = struct {
     label_selector: ?[]const u8 = null,
     field_selector: ?[]const u8 = null,
     force: ?bool = null,
+    consistent: ?bool = null,
 };
 
 const Key = struct { resource: []const u8, namespace: []const u8, name: []const u8 };

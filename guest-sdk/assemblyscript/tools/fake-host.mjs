@@ -37,7 +37,7 @@ export const refuse = (status, message) => ({ status, message });
  *  docs/ABI.md §6 (`denied: ...`, `throttled: ...`, `malformed request: ...`). */
 export const fail = (reason) => ({ error: reason });
 
-const REQUEST_FIELDS = ["verb", "resource", "namespace", "name", "patch", "object", "label_selector", "field_selector", "force"];
+const REQUEST_FIELDS = ["verb", "resource", "namespace", "name", "patch", "object", "label_selector", "field_selector", "force", "consistent"];
 const VERBS = ["get", "list", "create", "apply", "patch", "delete"];
 const clone = (v) => (v === undefined ? undefined : structuredClone(v));
 const isObject = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
