@@ -9,7 +9,7 @@
 
 use crate::checkpoint::CheckpointStore;
 use crate::event::WatchEvent;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, ReceivedEvents};
 use crate::plugin::Plugin;
 use crate::redact;
 use crate::source::ListedTarget;
@@ -46,6 +46,7 @@ pub enum Pace {
 pub struct Dispatcher {
     plugins: PluginSet,
     events: u64,
+    received: ReceivedEvents,
     pace: Pace,
 }
 
@@ -84,6 +85,7 @@ impl Dispatcher {
         Ok(Dispatcher {
             plugins: set,
             events: 0,
+            received: ReceivedEvents::default(),
             pace: Pace::default(),
         })
     }
@@ -125,9 +127,8 @@ impl Dispatcher {
         }
         self.events += 1;
         let inner = &self.plugins.inner;
-        inner
-            .metrics
-            .event_received(&meta.kind, meta.event_type.as_str());
+        self.received
+            .count(&inner.metrics, &meta.kind, meta.event_type.as_str());
         let mut redacted = Redacted::Pending;
         for worker in self.plugins.read().iter() {
             if !worker.wants(event) {

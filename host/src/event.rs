@@ -122,7 +122,7 @@ impl WatchEvent {
     /// Reads the identity of one watch event (one line of a watch stream, without its newline).
     pub fn parse(raw: impl Into<Bytes>) -> Result<WatchEvent, EventError> {
         let raw = raw.into();
-        if std::str::from_utf8(&raw).is_err() {
+        if simdutf8::basic::from_utf8(&raw).is_err() {
             return Err(EventError::NotUtf8);
         }
         let head = EventHead::read_fields(&raw, Fields::IDENTITY).map_err(EventError::Malformed)?;
@@ -137,6 +137,11 @@ impl WatchEvent {
 
     /// The event's identity.
     pub fn meta(&self) -> &EventMeta {
+        &self.meta
+    }
+
+    /// The event's identity, to share with what outlives the event.
+    pub fn shared_meta(&self) -> &Arc<EventMeta> {
         &self.meta
     }
 

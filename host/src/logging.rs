@@ -3,11 +3,16 @@
 //! Messages from plugins use the target `plugin`, so `RUST_LOG=plugin=warn` filters them apart
 //! from the host's own lines (targets `event_controller::...`).
 
+mod batch;
+
 use crate::event::EventMeta;
 use event_controller_guest::abi::Level;
-use std::io::{BufWriter, IsTerminal};
+use std::cell::RefCell;
+use std::io::IsTerminal;
 use std::path::PathBuf;
-use tracing_appender::non_blocking::WorkerGuard;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
@@ -51,16 +56,55 @@ pub enum LoggingError {
         /// The I/O error.
         cause: std::io::Error,
     },
+    /// The log writer's thread cannot be started.
+    #[error("cannot start the log writer thread: {0}")]
+    Thread(std::io::Error),
 }
 
-/// Lines are formatted on the calling thread and written by a background thread, which writes
-/// whatever has queued up in one go and flushes whenever the queue is empty: a burst of events
-/// costs one write, and a quiet controller still shows every line at once.
-const WRITE_BUFFER: usize = 64 << 10;
-
-/// Keeps the background log writer alive; dropping it flushes every pending line.
+/// Keeps the background log writer alive; dropping it writes every pending line.
+///
+/// Lines are formatted on the calling thread and written by a background thread in batches
+/// (see [`batch`]): a burst of events costs one write, and a quiet controller still shows
+/// every line at once.
 pub struct LogGuard {
-    _worker: WorkerGuard,
+    _writer: batch::BatchGuard,
+}
+
+/// Timestamps as `2026-12-06T21:47:54.656723Z` (UTC, microseconds), like tracing's default, with
+/// the date and time up to the second formatted once per second per thread.
+struct UtcMicros;
+
+thread_local! {
+    /// The last second formatted on this thread, and its text up to the decimal point.
+    static SECOND: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+}
+
+impl FormatTime for UtcMicros {
+    fn format_time(&self, w: &mut Writer<'_>) -> std::fmt::Result {
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let seconds = since_epoch.as_secs();
+        SECOND.with_borrow_mut(|(cached, text)| {
+            if *cached != seconds {
+                *cached = seconds;
+                *text = second_text(seconds);
+            }
+            write!(w, "{text}.{:06}Z", since_epoch.subsec_micros())
+        })
+    }
+}
+
+/// `2026-12-06T21:47:54` for a Unix time in seconds.
+fn second_text(seconds: u64) -> String {
+    let timestamp = i64::try_from(seconds)
+        .ok()
+        .and_then(|seconds| jiff::Timestamp::from_second(seconds).ok())
+        .unwrap_or_default();
+    let mut text = timestamp.to_string();
+    // `Display` ends with `Z` and has no fraction for a whole second.
+    text.pop();
+    text
 }
 
 /// Libraries whose failures the source reports itself (see [`filter_directives`]).
@@ -95,7 +139,7 @@ pub fn init(settings: &LogSettings) -> Result<LogGuard, LoggingError> {
             message: e.to_string(),
         }
     })?;
-    let (writer, guard, ansi) = match &settings.file {
+    let (started, ansi) = match &settings.file {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
                 .create(true)
@@ -105,20 +149,17 @@ pub fn init(settings: &LogSettings) -> Result<LogGuard, LoggingError> {
                     path: path.clone(),
                     cause,
                 })?;
-            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-                .lossy(false)
-                .finish(BufWriter::with_capacity(WRITE_BUFFER, file));
-            (writer, guard, false)
+            (batch::start(file), false)
         }
-        None => {
-            let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-                .lossy(false)
-                .finish(BufWriter::with_capacity(WRITE_BUFFER, std::io::stderr()));
-            (writer, guard, std::io::stderr().is_terminal())
-        }
+        None => (
+            batch::start(std::io::stderr()),
+            std::io::stderr().is_terminal(),
+        ),
     };
+    let (writer, guard) = started.map_err(LoggingError::Thread)?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_timer(UtcMicros)
         .with_writer(writer);
     // A second initialisation (tests, benchmarks) keeps the first subscriber.
     let _ = match settings.format {
@@ -130,7 +171,7 @@ pub fn init(settings: &LogSettings) -> Result<LogGuard, LoggingError> {
             .with_span_list(false)
             .try_init(),
     };
-    Ok(LogGuard { _worker: guard })
+    Ok(LogGuard { _writer: guard })
 }
 
 /// Emits one tracing event at a level chosen at run time.
@@ -186,5 +227,19 @@ mod tests {
             format!("error,{QUIET_BELOW_DEBUG}")
         );
         assert_eq!(filter_directives("plugin=warn,info"), "plugin=warn,info");
+    }
+
+    #[test]
+    fn timestamps_read_like_tracings_own() {
+        assert_eq!(second_text(1_796_593_674), "2026-12-06T21:47:54");
+        assert_eq!(second_text(0), "1970-01-01T00:00:00");
+        let mut text = String::new();
+        UtcMicros
+            .format_time(&mut Writer::new(&mut text))
+            .expect("format");
+        let (second, fraction) = text.split_once('.').expect("a fraction");
+        assert_eq!(second.len(), "2026-12-06T21:47:54".len());
+        assert_eq!(fraction.len(), "656723Z".len());
+        assert!(fraction.ends_with('Z'));
     }
 }

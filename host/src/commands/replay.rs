@@ -5,7 +5,7 @@ use super::{start_plugins, StartError};
 use crate::config::FileConfig;
 use crate::metrics::Metrics;
 use crate::source;
-use std::io::BufRead;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -88,8 +88,8 @@ pub fn run(
     Ok(())
 }
 
-/// `file`, buffered, or stdin for `-`.
-fn open(file: &Path) -> Result<Box<dyn BufRead>, ReplayError> {
+/// `file`, or stdin for `-` (the replay reads in large blocks of its own).
+fn open(file: &Path) -> Result<Box<dyn Read>, ReplayError> {
     if file == Path::new("-") {
         return Ok(Box::new(std::io::stdin().lock()));
     }
@@ -97,8 +97,5 @@ fn open(file: &Path) -> Result<Box<dyn BufRead>, ReplayError> {
         path: file.to_owned(),
         cause,
     })?;
-    Ok(Box::new(std::io::BufReader::with_capacity(
-        256 << 10,
-        opened,
-    )))
+    Ok(Box::new(opened))
 }

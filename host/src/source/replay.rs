@@ -3,7 +3,7 @@
 
 use crate::event::WatchEvent;
 use bytes::{Bytes, BytesMut};
-use std::io::BufRead;
+use std::io::Read;
 
 /// What a replay did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -18,46 +18,67 @@ pub struct ReplaySummary {
     pub malformed: u64,
 }
 
-/// How much room the line buffer makes at a time: lines are cut out of blocks of this size,
-/// sharing them, instead of each getting its own allocation.
+/// The size of the blocks lines are read into: each line is cut out of its block, sharing it,
+/// instead of getting an allocation of its own.
 const BLOCK: usize = 1 << 20;
 
 /// Reads events from `input` and hands each object change to `deliver` (the `replay` command
 /// hands them to the dispatcher). Malformed lines are logged
 /// with their line number and skipped; only an I/O error ends the replay early.
 ///
-/// What `input` has buffered is taken as it comes (a pipe's events are not held back to fill
-/// a block) and copied once into a shared block, out of which each line is cut without a copy.
+/// `input` is read straight into shared blocks, each read taking what is available (a pipe's
+/// events are not held back to fill a block); only a line that straddles two blocks is copied.
 pub fn replay(
-    mut input: impl BufRead,
+    mut input: impl Read,
     mut deliver: impl FnMut(&WatchEvent),
 ) -> std::io::Result<ReplaySummary> {
     let mut summary = ReplaySummary::default();
     let mut number = 0u64;
-    let mut pending = BytesMut::new();
+    let mut block = BytesMut::zeroed(BLOCK);
+    // `block[..filled]` has been read and not cut into lines yet; `block[..searched]` of it
+    // has no newline.
+    let mut filled = 0;
+    let mut searched = 0;
     loop {
-        let available = input.fill_buf()?;
-        if available.is_empty() {
-            if !pending.is_empty() {
+        if filled == block.len() {
+            block = next_block(&block[..filled]);
+        }
+        let read = match input.read(&mut block[filled..]) {
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        };
+        if read == 0 {
+            if filled > 0 {
                 number += 1;
-                take_line(pending.split().freeze(), number, &mut summary, &mut deliver);
+                take_line(
+                    block.split_to(filled).freeze(),
+                    number,
+                    &mut summary,
+                    &mut deliver,
+                );
             }
             return Ok(summary);
         }
-        let taken = available.len();
-        if pending.capacity() - pending.len() < taken {
-            pending.reserve(taken.max(BLOCK));
-        }
-        let mut searched = pending.len();
-        pending.extend_from_slice(available);
-        input.consume(taken);
-        while let Some(newline) = memchr::memchr(b'\n', &pending[searched..]) {
-            let line = pending.split_to(searched + newline + 1).freeze();
+        filled += read;
+        while let Some(newline) = memchr::memchr(b'\n', &block[searched..filled]) {
+            let end = searched + newline + 1;
+            let line = block.split_to(end).freeze();
+            filled -= end;
             searched = 0;
             number += 1;
             take_line(line, number, &mut summary, &mut deliver);
         }
+        searched = filled;
     }
+}
+
+/// A new block beginning with `partial`, the start of a line the last block could not hold
+/// whole (a line longer than a block gets a block twice its length).
+fn next_block(partial: &[u8]) -> BytesMut {
+    let mut block = BytesMut::zeroed(BLOCK.max(2 * partial.len()));
+    block[..partial.len()].copy_from_slice(partial);
+    block
 }
 
 /// One line: delivered, skipped or counted as malformed.
@@ -97,7 +118,21 @@ fn trimmed(line: Bytes) -> Option<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::BufReader;
+
+    /// A reader that hands out at most `capacity` bytes per read, like a pipe.
+    struct Trickle<'a> {
+        text: &'a [u8],
+        capacity: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.capacity).min(self.text.len());
+            buf[..n].copy_from_slice(&self.text[..n]);
+            self.text = &self.text[n..];
+            Ok(n)
+        }
+    }
 
     fn line(name: &str) -> String {
         format!(
@@ -105,10 +140,13 @@ mod tests {
         )
     }
 
-    /// Every event of `text`, read through a buffer of `capacity` bytes.
+    /// Every event of `text`, read at most `capacity` bytes at a time.
     fn replayed(text: &str, capacity: usize) -> (Vec<String>, ReplaySummary) {
         let mut names = Vec::new();
-        let input = BufReader::with_capacity(capacity, text.as_bytes());
+        let input = Trickle {
+            text: text.as_bytes(),
+            capacity,
+        };
         let summary = replay(input, |event| names.push(event.meta().name.clone())).expect("read");
         (names, summary)
     }
@@ -144,5 +182,17 @@ mod tests {
         assert_eq!(names.len(), 2);
         assert_eq!(names[0].len(), 3 * BLOCK);
         assert_eq!(names[1], "after");
+    }
+
+    #[test]
+    fn lines_that_straddle_blocks_come_whole_and_in_order() {
+        let names: Vec<String> = (0..30_000).map(|i| format!("pod-{i:05}")).collect();
+        let text: String = names.iter().map(|name| line(name) + "\n").collect();
+        assert!(text.len() > 2 * BLOCK);
+        for capacity in [1000, BLOCK] {
+            let (read, summary) = replayed(&text, capacity);
+            assert_eq!(read, names, "reads of {capacity}");
+            assert_eq!(summary.delivered, 30_000);
+        }
     }
 }

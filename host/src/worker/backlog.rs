@@ -338,7 +338,7 @@ impl<T> State<T> {
 
     /// Waits `event` as a change of its own, in memory.
     fn queue(&mut self, event: WatchEvent) -> Pushed {
-        let key = ObjectKey::of(event.meta());
+        let key = ObjectKey::of(&event);
         let seq = self.head + self.slots.len() as u64;
         self.latest.insert(key.clone(), seq);
         self.slots.push_back(Slot::Event(Box::new(Waiting {
@@ -353,7 +353,7 @@ impl<T> State<T> {
 
     /// Merges `event` into its object's waiting change, or waits it as a change of its own.
     fn coalesce(&mut self, event: WatchEvent) -> Pushed {
-        let key = ObjectKey::of(event.meta());
+        let key = ObjectKey::of(&event);
         let Some(&seq) = self.latest.get(&key) else {
             return self.queue(event);
         };

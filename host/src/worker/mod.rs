@@ -47,7 +47,7 @@ pub use pool::{Pool, PoolError};
 use crate::backoff::Backoff;
 use crate::event::WatchEvent;
 use crate::logging;
-use crate::metrics::{saturating_i64, BacklogProbe, FailureKind, Metrics};
+use crate::metrics::{saturating_i64, BacklogProbe, FailureKind, Metrics, PluginSeries};
 use crate::plugin::{CallError, Plugin, Retry};
 use crate::source::ListedTarget;
 use crate::subscription::Subscription;
@@ -149,6 +149,8 @@ struct WorkerShared {
     /// The name of this lane's checkpoint.
     checkpoint_key: Arc<str>,
     metrics: Arc<Metrics>,
+    /// This plugin's per-event series.
+    series: PluginSeries,
     stopping: Arc<AtomicBool>,
     /// Where the plugin's checkpoint is kept, if anywhere.
     checkpoints: Option<CheckpointSettings>,
@@ -170,7 +172,7 @@ impl WorkerShared {
     fn queued(&self) {
         let mut pending = self.pending();
         pending.queued += 1;
-        self.metrics.add_queue_depth(&self.plugin, 1);
+        self.series.add_queue_depth(1);
     }
 
     /// One event handled, skipped or given up.
@@ -178,7 +180,7 @@ impl WorkerShared {
         let mut pending = self.pending();
         if pending.queued > 0 {
             pending.queued -= 1;
-            self.metrics.add_queue_depth(&self.plugin, -1);
+            self.series.add_queue_depth(-1);
         }
         self.notify_if_idle(&pending);
     }
@@ -321,6 +323,7 @@ impl Worker {
         let shared = Arc::new(WorkerShared {
             plugin: plugin.name().into(),
             checkpoint_key: lane.checkpoint_key(plugin.name()),
+            series: metrics.plugin_series(plugin.name()),
             metrics,
             stopping,
             checkpoints,
@@ -645,7 +648,7 @@ impl Running {
         if self.retries.is_empty() {
             return self.handle(event, None, 0, shared);
         }
-        let key = ObjectKey::of(event.meta());
+        let key = ObjectKey::of(&event);
         let attempts = match self.retries.take(&key) {
             Some(superseded) => {
                 let meta = event.meta();
@@ -697,7 +700,7 @@ impl Running {
                 Handled::Done
             }
             Ok(Some(retry)) => {
-                let key = key.unwrap_or_else(|| ObjectKey::of(event.meta()));
+                let key = key.unwrap_or_else(|| ObjectKey::of(&event));
                 self.schedule(key, event, attempts + 1, retry, shared)
             }
         }
@@ -803,7 +806,7 @@ fn call(
     let result = plugin.handle_event(event.raw());
     let took = started.elapsed();
     let metrics = &shared.metrics;
-    metrics.plugin_call(&shared.plugin, took.as_secs_f64());
+    shared.series.call(took.as_secs_f64());
     cost.record(took, &shared.plugin);
     match result {
         Ok(outcome) => {
@@ -992,6 +995,7 @@ mod tests {
         WorkerShared {
             plugin: "retrier".into(),
             checkpoint_key: "retrier".into(),
+            series: metrics.plugin_series("retrier"),
             metrics: metrics.clone(),
             stopping: Arc::new(AtomicBool::new(false)),
             checkpoints: None,

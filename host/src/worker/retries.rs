@@ -5,6 +5,7 @@ use crate::backoff::Backoff;
 use crate::event::{EventMeta, WatchEvent};
 use crate::plugin::Retry;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long to wait before retry number `attempt` (1 for the first in a row) of an object.
@@ -22,28 +23,41 @@ pub(super) fn due_after(now: Instant, delay: Duration) -> Instant {
         .unwrap_or(now + MAX_RETRY_DELAY)
 }
 
-/// Which object an event is about, for its retries: its uid, or (for objects without one, as
-/// in hand-written replays) its kind, namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) enum ObjectKey {
-    Uid(String),
-    Name {
-        kind: String,
-        namespace: Option<String>,
-        name: String,
-    },
-}
+/// Which object an event is about, for its retries and merges: its uid, or (for objects
+/// without one, as in hand-written replays) its kind, namespace and name. It shares the event's
+/// identity, so making and cloning one allocates nothing.
+#[derive(Debug, Clone)]
+pub(super) struct ObjectKey(Arc<EventMeta>);
 
 impl ObjectKey {
-    pub(super) fn of(meta: &EventMeta) -> ObjectKey {
+    pub(super) fn of(event: &WatchEvent) -> ObjectKey {
+        ObjectKey(event.shared_meta().clone())
+    }
+
+    /// The fields that identify the object, by uid first.
+    fn identity(&self) -> (Option<&str>, Option<(&str, Option<&str>, &str)>) {
+        let meta = &*self.0;
         match &meta.uid {
-            Some(uid) => ObjectKey::Uid(uid.clone()),
-            None => ObjectKey::Name {
-                kind: meta.kind.clone(),
-                namespace: meta.namespace.clone(),
-                name: meta.name.clone(),
-            },
+            Some(uid) => (Some(uid), None),
+            None => (
+                None,
+                Some((&meta.kind, meta.namespace.as_deref(), &meta.name)),
+            ),
         }
+    }
+}
+
+impl PartialEq for ObjectKey {
+    fn eq(&self, other: &ObjectKey) -> bool {
+        self.identity() == other.identity()
+    }
+}
+
+impl Eq for ObjectKey {}
+
+impl std::hash::Hash for ObjectKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.identity().hash(state);
     }
 }
 
@@ -187,7 +201,7 @@ pub(super) mod tests {
 
     /// The key of [`pod`]`(name, Some("uid-{name}"), _)`.
     pub(in crate::worker) fn key(name: &str) -> ObjectKey {
-        ObjectKey::of(pod(name, Some(&format!("uid-{name}")), 1).meta())
+        ObjectKey::of(&pod(name, Some(&format!("uid-{name}")), 1))
     }
 
     #[test]
@@ -257,9 +271,9 @@ pub(super) mod tests {
         assert_eq!(retries.next_due(), None);
         assert!(retries.take(&key("a")).is_none());
         // Without a uid, kind, namespace and name tell objects apart.
-        let named = ObjectKey::of(pod("web", None, 1).meta());
-        assert_eq!(named, ObjectKey::of(pod("web", None, 7).meta()));
-        assert_ne!(named, ObjectKey::of(pod("api", None, 1).meta()));
+        let named = ObjectKey::of(&pod("web", None, 1));
+        assert_eq!(named, ObjectKey::of(&pod("web", None, 7)));
+        assert_ne!(named, ObjectKey::of(&pod("api", None, 1)));
         assert_ne!(named, key("web"));
     }
 
