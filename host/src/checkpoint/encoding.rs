@@ -100,7 +100,7 @@ pub(super) fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 }
 
 /// Appends a varint length and `bytes`.
-pub(super) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
@@ -149,6 +149,13 @@ pub(super) fn read_packed_label(bytes: &[u8]) -> Option<(u32, &str, &[u8])> {
     let name = u32::try_from(reader.varint().ok()?).ok()?;
     let value = reader.str().ok()?;
     Some((name, value, &bytes[reader.pos..]))
+}
+
+/// Reads a string packed by [`put_bytes`] at the start of `bytes`, and what follows it.
+pub(crate) fn read_packed_str(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    let mut reader = Reader::new(bytes);
+    let text = reader.str().ok()?;
+    Some((text, &bytes[reader.pos..]))
 }
 
 impl Checkpoint {

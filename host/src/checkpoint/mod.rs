@@ -114,7 +114,8 @@ pub use journal::{JournalReplay, JOURNAL_MIN_LIMIT};
 pub use store::{CheckpointStore, FileStore, Flusher, FlusherStats, DEFAULT_INTERVAL};
 
 use crate::event::{event_bytes, EventError, EventMeta, EventType, WatchEvent};
-use encoding::{put_bytes, put_varint, read_packed_label};
+pub(crate) use encoding::{put_bytes, read_packed_str};
+use encoding::{put_varint, read_packed_label};
 use intern::Interner;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -222,16 +223,18 @@ pub enum CheckpointError {
 }
 
 /// The key of an object: its uid (16 bytes when it is a canonical lowercase UUID, as Kubernetes
-/// makes them), or `namespace/name` for objects without one, as in the live source.
+/// makes them), or `namespace/name` for objects without one. The live source's reconciler keys
+/// objects the same way.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-enum Key {
+pub(crate) enum Key {
     Uuid([u8; 16]),
     Uid(Box<str>),
     Ref(Box<str>),
 }
 
 impl Key {
-    fn of(meta: &EventMeta) -> Key {
+    /// The key of the object `meta` identifies.
+    pub(crate) fn of(meta: &EventMeta) -> Key {
         match &meta.uid {
             Some(uid) => match parse_uuid(uid) {
                 Some(bytes) => Key::Uuid(bytes),
@@ -242,7 +245,7 @@ impl Key {
     }
 
     /// The uid as the object has it, if it has one.
-    fn uid(&self) -> Option<String> {
+    pub(crate) fn uid(&self) -> Option<String> {
         match self {
             Key::Uuid(bytes) => Some(format_uuid(bytes)),
             Key::Uid(uid) => Some(uid.to_string()),
@@ -300,7 +303,9 @@ enum ObjectVersion {
     Text(Box<str>),
 }
 
-fn canonical_u64(text: &str) -> Option<u64> {
+/// `text` as a number when it is a canonical decimal `u64` (no sign, no leading zero), so that
+/// the number written in decimal gives back the same text.
+pub(crate) fn canonical_u64(text: &str) -> Option<u64> {
     let bytes = text.as_bytes();
     let canonical = !bytes.is_empty()
         && bytes.iter().all(u8::is_ascii_digit)
@@ -345,10 +350,10 @@ impl ObjectVersion {
 
 /// The resource and namespace of objects, shared by the entries that have them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Scope {
-    api_version: Box<str>,
-    kind: Box<str>,
-    namespace: Option<Box<str>>,
+pub(crate) struct Scope {
+    pub(crate) api_version: Box<str>,
+    pub(crate) kind: Box<str>,
+    pub(crate) namespace: Option<Box<str>>,
 }
 
 impl Scope {
@@ -361,15 +366,17 @@ impl Scope {
     }
 }
 
-/// The interned values of a checkpoint.
+/// The interned values of a checkpoint (or of the live source's reconciler): scopes, and label
+/// names for labels packed by [`Interned::pack_labels`].
 #[derive(Debug, Default)]
-struct Interned {
+pub(crate) struct Interned {
     scopes: Interner<Scope>,
     label_names: Interner<Box<str>>,
 }
 
 impl Interned {
-    fn scope(&mut self, api_version: &str, kind: &str, namespace: Option<&str>) -> u32 {
+    /// The number of a scope, with one more user.
+    pub(crate) fn scope(&mut self, api_version: &str, kind: &str, namespace: Option<&str>) -> u32 {
         self.scopes.acquire(
             &(api_version, kind, namespace),
             |s| {
@@ -390,10 +397,42 @@ impl Interned {
             .acquire(name, |n| **n == *name, || name.into())
     }
 
-    /// Releases what `entry` holds.
-    fn release(&mut self, entry: &HandledObject) {
-        self.scopes.release(entry.scope, Scope::empty);
-        for (name, _) in PackedLabels(&entry.labels) {
+    /// The scope numbered `n`.
+    pub(crate) fn scope_of(&self, n: u32) -> &Scope {
+        self.scopes.get(n)
+    }
+
+    /// Appends `labels`, in order, each as the varint number of its interned name and the value
+    /// as by [`put_bytes`]; release them with [`Interned::release`].
+    pub(crate) fn pack_labels(
+        &mut self,
+        out: &mut Vec<u8>,
+        labels: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+    ) {
+        for (name, value) in labels {
+            put_varint(out, self.label_name(name.as_ref()).into());
+            put_bytes(out, value.as_ref().as_bytes());
+        }
+    }
+
+    /// The labels packed by [`Interned::pack_labels`] into `packed`, as (name, value).
+    pub(crate) fn labels<'a>(
+        &'a self,
+        packed: &'a [u8],
+    ) -> impl Iterator<Item = (&'a str, &'a str)> {
+        PackedLabels(packed).map(|(name, value)| (&**self.label_names.get(name), value))
+    }
+
+    /// The number of scopes and of label names in use.
+    #[cfg(test)]
+    pub(crate) fn in_use(&self) -> (usize, usize) {
+        (self.scopes.len(), self.label_names.len())
+    }
+
+    /// Releases the scope numbered `scope` and the names of the labels packed in `labels`.
+    pub(crate) fn release(&mut self, scope: u32, labels: &[u8]) {
+        self.scopes.release(scope, Scope::empty);
+        for (name, _) in PackedLabels(labels) {
             self.label_names.release(name, Box::default);
         }
     }
@@ -564,10 +603,7 @@ impl Checkpoint {
         match meta.event_type {
             EventType::Added | EventType::Modified => {
                 let mut labels = Vec::new();
-                for (name, value) in event.labels()? {
-                    put_varint(&mut labels, self.shared.label_name(&name).into());
-                    put_bytes(&mut labels, value.as_bytes());
-                }
+                self.shared.pack_labels(&mut labels, event.labels()?);
                 let scope =
                     self.shared
                         .scope(&meta.api_version, &meta.kind, meta.namespace.as_deref());
@@ -728,7 +764,7 @@ impl Checkpoint {
     /// Puts `entry` under `key`, releasing what the entry it replaces held.
     fn insert_entry(&mut self, key: Key, entry: HandledObject) {
         if let Some(old) = self.entries.insert(key, entry) {
-            self.shared.release(&old);
+            self.shared.release(old.scope, &old.labels);
         }
     }
 
@@ -736,7 +772,7 @@ impl Checkpoint {
     fn remove_entry(&mut self, key: &Key) -> bool {
         match self.entries.remove(key) {
             Some(old) => {
-                self.shared.release(&old);
+                self.shared.release(old.scope, &old.labels);
                 true
             }
             None => false,
@@ -782,43 +818,75 @@ impl Checkpoint {
 /// writes for `deleted_object = "identity"` from the same event.
 fn identity(key: &Key, entry: &HandledObject, shared: &Interned) -> Vec<u8> {
     let scope = shared.scopes.get(entry.scope);
+    let uid = key.uid();
+    let version = entry.version.text();
     let mut out = Vec::with_capacity(160 + entry.labels.len());
-    let json = |text: &str, out: &mut Vec<u8>| {
-        // Writing a `str` into a `Vec` cannot fail.
-        let _ = serde_json::to_writer(&mut *out, text);
-    };
-    out.extend_from_slice(br#"{"kind":"#);
-    json(&scope.kind, &mut out);
-    out.extend_from_slice(br#","apiVersion":"#);
-    json(&scope.api_version, &mut out);
-    out.extend_from_slice(br#","metadata":{"name":"#);
-    json(&entry.name, &mut out);
-    if let Some(namespace) = &scope.namespace {
-        out.extend_from_slice(br#","namespace":"#);
-        json(namespace, &mut out);
+    Identity {
+        kind: &scope.kind,
+        api_version: &scope.api_version,
+        name: &entry.name,
+        namespace: scope.namespace.as_deref(),
+        uid: uid.as_deref(),
+        resource_version: version.as_deref(),
     }
-    if let Some(uid) = key.uid() {
-        out.extend_from_slice(br#","uid":"#);
-        json(&uid, &mut out);
-    }
-    if let Some(version) = entry.version.text() {
-        out.extend_from_slice(br#","resourceVersion":"#);
-        json(&version, &mut out);
-    }
-    if !entry.labels.is_empty() {
-        out.extend_from_slice(br#","labels":{"#);
-        for (i, (name, value)) in PackedLabels(&entry.labels).enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            json(shared.label_names.get(name), &mut out);
-            out.push(b':');
-            json(value, &mut out);
-        }
-        out.push(b'}');
-    }
-    out.extend_from_slice(b"}}");
+    .write(&mut out, shared.labels(&entry.labels));
     out
+}
+
+/// What the `object` of a synthesized `DELETED` holds, but for the labels.
+pub(crate) struct Identity<'a> {
+    pub(crate) kind: &'a str,
+    pub(crate) api_version: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) namespace: Option<&'a str>,
+    pub(crate) uid: Option<&'a str>,
+    pub(crate) resource_version: Option<&'a str>,
+}
+
+impl Identity<'_> {
+    /// Appends the object, with `labels` in order: `{"kind":..,"apiVersion":..,"metadata":
+    /// {"name":..,"namespace":..,"uid":..,"resourceVersion":..,"labels":{..}}}`, where the
+    /// absent fields (and `labels` when there are none) are left out.
+    pub(crate) fn write<'l>(
+        &self,
+        out: &mut Vec<u8>,
+        labels: impl IntoIterator<Item = (&'l str, &'l str)>,
+    ) {
+        let json = |text: &str, out: &mut Vec<u8>| {
+            // Writing a `str` into a `Vec` cannot fail.
+            let _ = serde_json::to_writer(&mut *out, text);
+        };
+        out.extend_from_slice(br#"{"kind":"#);
+        json(self.kind, out);
+        out.extend_from_slice(br#","apiVersion":"#);
+        json(self.api_version, out);
+        out.extend_from_slice(br#","metadata":{"name":"#);
+        json(self.name, out);
+        for (key, value) in [
+            (&br#","namespace":"#[..], self.namespace),
+            (br#","uid":"#, self.uid),
+            (br#","resourceVersion":"#, self.resource_version),
+        ] {
+            if let Some(value) = value {
+                out.extend_from_slice(key);
+                json(value, out);
+            }
+        }
+        let mut labels = labels.into_iter().peekable();
+        if labels.peek().is_some() {
+            out.extend_from_slice(br#","labels":{"#);
+            for (i, (name, value)) in labels.enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json(name, out);
+                out.push(b':');
+                json(value, out);
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"}}");
+    }
 }
 
 #[cfg(test)]
