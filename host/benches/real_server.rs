@@ -21,10 +21,18 @@
 //!   part (RssAnon: VmRSS also counts the binary's code pages), and CPU (utime + stime) per
 //!   1,000 objects;
 //! - **burst**: every object modified once (concurrent patches), time from the first patch to the
-//!   N-th object's line after it, and the process's CPU over that span per 1,000 events.
+//!   N-th object's line after it, and the process's CPU over that span per 1,000 events;
+//! - **steady watch**: then a low, even rate of changes: R patches a second (a tokio interval,
+//!   each sent without waiting for the previous answer; `EC_BENCH_STEADY_RATE`, default 200) for
+//!   D seconds (`EC_BENCH_STEADY_SECONDS`, default 10), each to a distinct object (the first R × D,
+//!   at most N) with a revision it never had. Once every one of those objects' lines has arrived:
+//!   the process's CPU from the first patch on per 1,000 events (so including the idle time
+//!   between changes), its VmRSS, and the latency of each change, from the moment the benchmark
+//!   sent its patch to the moment it read the object's line (p50 and p99, in ms: the API server's
+//!   write and watch fan-out, the process's handling and the pipe).
 //!
 //! It prints every run, then a table of medians with the ratios to the native watcher measured
-//! in the same run. It deletes the ConfigMaps and the namespace at the end.
+//! in the same run (latencies absolute). It deletes the ConfigMaps and the namespace at the end.
 //!
 //! `just bench-real` builds what it needs and runs it.
 
@@ -34,7 +42,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Client;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -86,7 +94,35 @@ struct Setup {
     namespace: String,
     prefix: String,
     objects: usize,
+    steady: SteadyPace,
     plugins: tempfile::TempDir,
+}
+
+/// The steady phase's stream of changes: the first `changes` objects, `rate` a second.
+struct SteadyPace {
+    rate: usize,
+    changes: usize,
+}
+
+impl SteadyPace {
+    /// `EC_BENCH_STEADY_RATE` changes a second for `EC_BENCH_STEADY_SECONDS`, at least one
+    /// change and at most one per object.
+    fn from_env(objects: usize) -> SteadyPace {
+        let rate = env_number("EC_BENCH_STEADY_RATE", 200).max(1);
+        let wanted = rate * env_number("EC_BENCH_STEADY_SECONDS", 10);
+        let changes = wanted.clamp(1, objects);
+        if changes != wanted {
+            eprintln!("steady phase: {changes} changes instead of {wanted} (one per object, at least one)");
+        }
+        SteadyPace { rate, changes }
+    }
+
+    /// The objects changed, in order.
+    fn names(&self, prefix: &str) -> Vec<String> {
+        (0..self.changes)
+            .map(|i| object_name_of(prefix, i))
+            .collect()
+    }
 }
 
 /// CPU time and resident memory of a process at one moment.
@@ -105,10 +141,32 @@ struct Measurement {
     list_rss_mib: f64,
     list_anon_mib: f64,
     list_cpu_per_1000: f64,
-    burst: Duration,
-    burst_cpu_per_1000: f64,
+    burst: Burst,
+    steady: Steady,
+}
+
+/// The burst's figures.
+struct Burst {
+    /// From the first patch to the N-th object's line.
+    handled: Duration,
+    cpu_per_1000: f64,
     /// From the first patch to the last patch answered: the server's pace.
     writes: Duration,
+}
+
+/// The steady phase's figures.
+struct Steady {
+    /// From the first patch to the last patch sent: about D seconds if the pace was kept.
+    sending: Duration,
+    /// From the first patch to the last changed object's line.
+    handled: Duration,
+    /// CPU from the first patch to the last line, per 1,000 changes.
+    cpu_per_1000: f64,
+    /// VmRSS when the last line arrived.
+    rss_mib: f64,
+    /// From a patch's sending to its object's line being read, in ms.
+    latency_p50_ms: f64,
+    latency_p99_ms: f64,
 }
 
 /// utime + stime of `pid`, in seconds.
@@ -150,29 +208,88 @@ fn object_name<'a>(line: &'a str, prefix: &str) -> Option<&'a str> {
     name.starts_with(prefix).then_some(name)
 }
 
+/// What the log reader tells `measure`.
+enum Report {
+    /// The N-th distinct object's line of the list or of the burst arrived.
+    Counted(Sample),
+    /// The line of every awaited object arrived; when each was read, by name.
+    Awaited(Sample, HashMap<String, Instant>),
+}
+
+/// What the log reader is doing with the object lines it reads.
+enum Phase {
+    /// Counting distinct objects up to N, for `left` more phases (the list, then the burst).
+    Counting { seen: HashSet<String>, left: usize },
+    /// Noting when the first line of each `pending` object after the order was read.
+    Awaiting {
+        pending: HashSet<String>,
+        read: HashMap<String, Instant>,
+    },
+    /// Only draining the pipe.
+    Draining,
+}
+
+impl Phase {
+    /// Notes `name`'s line, read `at`; returns the report if it ends the phase.
+    fn on_line(&mut self, name: &str, at: Instant, objects: usize, pid: u32) -> Option<Report> {
+        match self {
+            Phase::Counting { seen, left } => {
+                seen.insert(name.to_owned());
+                if seen.len() < objects {
+                    return None;
+                }
+                seen.clear();
+                *left -= 1;
+                if *left == 0 {
+                    *self = Phase::Draining;
+                }
+                Some(Report::Counted(sample(pid)))
+            }
+            Phase::Awaiting { pending, read } => {
+                if !pending.remove(name) {
+                    return None;
+                }
+                read.insert(name.to_owned(), at);
+                if !pending.is_empty() {
+                    return None;
+                }
+                let read = std::mem::take(read);
+                *self = Phase::Draining;
+                Some(Report::Awaited(sample(pid), read))
+            }
+            Phase::Draining => None,
+        }
+    }
+}
+
 /// Reads the child's log: a sample when the N-th distinct object's line arrives (the list), then
-/// another when the N-th distinct object's line after that arrives (the burst); then drains the
-/// pipe until the child ends.
-fn count_lines(
+/// another when the N-th distinct object's line after that arrives (the burst). When `awaits`
+/// brings a set of names, notes when the first line of each is read (the steady phase; the order
+/// is looked at before each line, so it is in effect for the lines of changes made after it was
+/// sent). Drains the pipe until the child ends.
+fn read_log(
     log: impl std::io::Read,
     pid: u32,
     prefix: String,
     objects: usize,
-    done: mpsc::Sender<Sample>,
+    awaits: mpsc::Receiver<HashSet<String>>,
+    reports: mpsc::Sender<Report>,
 ) {
     let mut lines = std::io::BufReader::with_capacity(1 << 20, log);
-    let mut seen = HashSet::with_capacity(objects);
     let mut line = String::new();
-    let mut phases_left = 2;
+    let mut phase = Phase::Counting {
+        seen: HashSet::with_capacity(objects),
+        left: 2,
+    };
     while lines.read_line(&mut line).unwrap_or(0) > 0 {
-        if phases_left > 0 {
-            if let Some(name) = object_name(&line, &prefix) {
-                seen.insert(name.to_owned());
-                if seen.len() == objects {
-                    let _ = done.send(sample(pid));
-                    seen.clear();
-                    phases_left -= 1;
-                }
+        let at = Instant::now();
+        if let Ok(pending) = awaits.try_recv() {
+            let read = HashMap::with_capacity(pending.len());
+            phase = Phase::Awaiting { pending, read };
+        }
+        if let Some(name) = object_name(&line, &prefix) {
+            if let Some(report) = phase.on_line(name, at, objects, pid) {
+                let _ = reports.send(report);
             }
         }
         line.clear();
@@ -239,50 +356,150 @@ fn spawn(variant: Variant, setup: &Setup) -> Child {
         .expect("start the process")
 }
 
-/// Waits for the reader's next sample, or fails naming the variant and phase.
-fn next_sample(samples: &mpsc::Receiver<Sample>, variant: Variant, phase: &str) -> Sample {
-    samples.recv_timeout(PATIENCE).unwrap_or_else(|_| {
-        panic!(
-            "{}: the {phase} was not handled within {PATIENCE:?}",
-            variant.label()
-        )
-    })
+/// A variant's process and the thread reading its log.
+struct Running {
+    variant: Variant,
+    child: Child,
+    pid: u32,
+    reports: mpsc::Receiver<Report>,
+    awaits: mpsc::Sender<HashSet<String>>,
+    reader: std::thread::JoinHandle<()>,
 }
 
-/// Runs one variant: the list, then (if `burst` is given) a burst of changes, then stops it.
+impl Running {
+    fn start(variant: Variant, setup: &Setup) -> Running {
+        let mut child = spawn(variant, setup);
+        let pid = child.id();
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (report, reports) = mpsc::channel();
+        let (awaits, awaited) = mpsc::channel();
+        let (prefix, objects) = (setup.prefix.clone(), setup.objects);
+        let reader = std::thread::spawn(move || {
+            read_log(stderr, pid, prefix, objects, awaited, report);
+        });
+        Running {
+            variant,
+            child,
+            pid,
+            reports,
+            awaits,
+            reader,
+        }
+    }
+
+    /// Waits for the reader's next report, or fails naming the variant and phase.
+    fn next_report(&self, phase: &str) -> Report {
+        self.reports.recv_timeout(PATIENCE).unwrap_or_else(|_| {
+            panic!(
+                "{}: the {phase} was not handled within {PATIENCE:?}",
+                self.variant.label()
+            )
+        })
+    }
+
+    /// The sample taken when the N-th object of the list or the burst was logged.
+    fn counted(&self, phase: &str) -> Sample {
+        match self.next_report(phase) {
+            Report::Counted(sample) => sample,
+            Report::Awaited(..) => unreachable!("awaited lines before the {phase} was counted"),
+        }
+    }
+
+    /// Has the reader note when the next line of each of `names` is read.
+    fn await_lines(&self, names: &[String]) {
+        self.awaits
+            .send(names.iter().cloned().collect())
+            .expect("the log reader runs");
+    }
+
+    /// The sample taken when the last awaited line was read, and when each was.
+    fn awaited(&self, phase: &str) -> (Sample, HashMap<String, Instant>) {
+        match self.next_report(phase) {
+            Report::Awaited(sample, read) => (sample, read),
+            Report::Counted(_) => unreachable!("a phase counted while the {phase} was awaited"),
+        }
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = self.reader.join();
+    }
+}
+
+/// Runs one variant: the list, then (if a `revision` is given) a burst of changes and a steady
+/// stream of them, then stops it.
 fn measure(
     variant: Variant,
     setup: &Setup,
     cluster: &Cluster,
-    burst: Option<&str>,
+    revision: Option<&str>,
 ) -> Option<Measurement> {
     let started = Instant::now();
-    let mut child = spawn(variant, setup);
-    let pid = child.id();
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (done, samples) = mpsc::channel();
-    let (prefix, objects) = (setup.prefix.clone(), setup.objects);
-    let reader = std::thread::spawn(move || count_lines(stderr, pid, prefix, objects, done));
-    let listed = next_sample(&samples, variant, "initial list");
-    let measurement = burst.map(|revision| {
-        let before = sample(pid);
-        let writes = cluster.modify_all(setup, revision);
-        let after = next_sample(&samples, variant, "burst");
-        let per_1000 = |cpu: f64| cpu * 1000.0 / setup.objects as f64;
-        Measurement {
-            list: listed.at - started,
-            list_rss_mib: listed.rss_kib as f64 / 1024.0,
-            list_anon_mib: listed.anon_kib as f64 / 1024.0,
-            list_cpu_per_1000: per_1000(listed.cpu_seconds),
-            burst: after.at - before.at,
-            burst_cpu_per_1000: per_1000(after.cpu_seconds - before.cpu_seconds),
-            writes,
-        }
+    let process = Running::start(variant, setup);
+    let listed = process.counted("initial list");
+    let measurement = revision.map(|revision| Measurement {
+        list: listed.at - started,
+        list_rss_mib: listed.rss_kib as f64 / 1024.0,
+        list_anon_mib: listed.anon_kib as f64 / 1024.0,
+        list_cpu_per_1000: per_1000(listed.cpu_seconds, setup.objects),
+        burst: measure_burst(&process, setup, cluster, revision),
+        steady: measure_steady(&process, setup, cluster, &format!("{revision}-steady")),
     });
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = reader.join();
+    process.stop();
     measurement
+}
+
+/// CPU seconds per 1,000 of `count` objects or events.
+fn per_1000(cpu_seconds: f64, count: usize) -> f64 {
+    cpu_seconds * 1000.0 / count as f64
+}
+
+/// Every object set to `revision` at once; waits for all of their lines.
+fn measure_burst(process: &Running, setup: &Setup, cluster: &Cluster, revision: &str) -> Burst {
+    let before = sample(process.pid);
+    let writes = cluster.modify_all(setup, revision);
+    let after = process.counted("burst");
+    Burst {
+        handled: after.at - before.at,
+        cpu_per_1000: per_1000(after.cpu_seconds - before.cpu_seconds, setup.objects),
+        writes,
+    }
+}
+
+/// The steady stream of changes, each object set to `revision`; waits for all of their lines.
+fn measure_steady(process: &Running, setup: &Setup, cluster: &Cluster, revision: &str) -> Steady {
+    let names = setup.steady.names(&setup.prefix);
+    process.await_lines(&names);
+    let before = sample(process.pid);
+    let sent = cluster.patch_steadily(setup, &names, revision);
+    let (after, read) = process.awaited("steady watch");
+    let mut latencies: Vec<f64> = names
+        .iter()
+        .zip(&sent)
+        .map(|(name, sent)| {
+            let read = read.get(name).expect("every awaited name was read");
+            read.saturating_duration_since(*sent).as_secs_f64() * 1000.0
+        })
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    Steady {
+        sending: match (sent.first(), sent.last()) {
+            (Some(first), Some(last)) => *last - *first,
+            _ => Duration::ZERO,
+        },
+        handled: after.at - before.at,
+        cpu_per_1000: per_1000(after.cpu_seconds - before.cpu_seconds, names.len()),
+        rss_mib: after.rss_kib as f64 / 1024.0,
+        latency_p50_ms: percentile(&latencies, 0.50),
+        latency_p99_ms: percentile(&latencies, 0.99),
+    }
+}
+
+/// The nearest-rank `fraction` percentile of `sorted`, which must not be empty.
+fn percentile(sorted: &[f64], fraction: f64) -> f64 {
+    let rank = (fraction * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// The benchmark's own client and a runtime to drive it.
@@ -390,6 +607,34 @@ impl Cluster {
         })
     }
 
+    /// Sets the `revision` key of each of `names`, in order, one every 1/R s: a tokio interval
+    /// paces them (catching up after a late tick), and none waits for an earlier one's answer.
+    /// Returns when each patch was sent; returns once all are answered.
+    fn patch_steadily(&self, setup: &Setup, names: &[String], revision: &str) -> Vec<Instant> {
+        let api = self.configmaps(&setup.namespace);
+        let patch = serde_json::json!({"data": {"revision": revision}});
+        let period = Duration::from_secs_f64(1.0 / setup.steady.rate as f64);
+        self.runtime.block_on(async {
+            let mut ticks = tokio::time::interval(period);
+            let mut patches = tokio::task::JoinSet::new();
+            let mut sent = Vec::with_capacity(names.len());
+            for name in names {
+                ticks.tick().await;
+                sent.push(Instant::now());
+                let (api, name, patch) = (api.clone(), name.clone(), patch.clone());
+                patches.spawn(async move {
+                    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                        .expect("patch a ConfigMap (steady phase)");
+                });
+            }
+            while let Some(finished) = patches.join_next().await {
+                finished.expect("a steady patch task");
+            }
+            sent
+        })
+    }
+
     /// Deletes the objects and the namespace (which stays Terminating on a cluster without a
     /// controller-manager, hence the objects first). A collection delete stops at the server's
     /// request timeout (about 70,000 of 100,000 objects here), so it is repeated until none is
@@ -458,6 +703,10 @@ struct Medians {
     list_cpu: f64,
     burst: f64,
     burst_cpu: f64,
+    steady_cpu: f64,
+    steady_rss: f64,
+    latency_p50: f64,
+    latency_p99: f64,
 }
 
 impl Medians {
@@ -468,23 +717,35 @@ impl Medians {
             rss: of(|m| m.list_rss_mib),
             anon: of(|m| m.list_anon_mib),
             list_cpu: of(|m| m.list_cpu_per_1000),
-            burst: of(|m| m.burst.as_secs_f64()),
-            burst_cpu: of(|m| m.burst_cpu_per_1000),
+            burst: of(|m| m.burst.handled.as_secs_f64()),
+            burst_cpu: of(|m| m.burst.cpu_per_1000),
+            steady_cpu: of(|m| m.steady.cpu_per_1000),
+            steady_rss: of(|m| m.steady.rss_mib),
+            latency_p50: of(|m| m.steady.latency_p50_ms),
+            latency_p99: of(|m| m.steady.latency_p99_ms),
         }
     }
 }
 
-fn print_run(variant: Variant, run: usize, m: &Measurement) {
+fn print_run(variant: Variant, run: usize, m: &Measurement, pace: &SteadyPace) {
     eprintln!(
-        "run {run} | {}: list {:.2} s, RSS {:.1} MiB (anonymous {:.1}), list CPU {:.3} s/1000 | burst {:.2} s (writes {:.2} s), burst CPU {:.3} s/1000",
+        "run {run} | {}: list {:.2} s, RSS {:.1} MiB (anonymous {:.1}), list CPU {:.3} s/1000 | burst {:.2} s (writes {:.2} s), burst CPU {:.3} s/1000 | steady {} at {}/s: sent in {:.2} s, handled in {:.2} s, CPU {:.3} s/1000, RSS {:.1} MiB, latency p50 {:.1} ms, p99 {:.1} ms",
         variant.label(),
         m.list.as_secs_f64(),
         m.list_rss_mib,
         m.list_anon_mib,
         m.list_cpu_per_1000,
-        m.burst.as_secs_f64(),
-        m.writes.as_secs_f64(),
-        m.burst_cpu_per_1000,
+        m.burst.handled.as_secs_f64(),
+        m.burst.writes.as_secs_f64(),
+        m.burst.cpu_per_1000,
+        pace.changes,
+        pace.rate,
+        m.steady.sending.as_secs_f64(),
+        m.steady.handled.as_secs_f64(),
+        m.steady.cpu_per_1000,
+        m.steady.rss_mib,
+        m.steady.latency_p50_ms,
+        m.steady.latency_p99_ms,
     );
 }
 
@@ -498,11 +759,11 @@ fn print_table(results: &[(Variant, Vec<Measurement>)]) {
         .find(|(variant, _)| *variant == Variant::Native)
         .expect("the native watcher's runs")
         .1;
-    println!("| | initial list handled | RSS after the list | of which anonymous | CPU / 1,000 objects (list, incl. start) | burst handled | CPU / 1,000 events (burst) |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| | initial list handled | RSS after the list | of which anonymous | CPU / 1,000 objects (list, incl. start) | burst handled | CPU / 1,000 events (burst) | CPU / 1,000 events (steady) | RSS after steady | latency p50 (steady) | latency p99 (steady) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (variant, m) in &medians {
         println!(
-            "| {} | {:.2} s ({:.2}x) | {:.1} MiB ({:.2}x) | {:.1} MiB ({:.2}x) | {:.3} s ({:.2}x) | {:.2} s ({:.2}x) | {:.3} s ({:.2}x) |",
+            "| {} | {:.2} s ({:.2}x) | {:.1} MiB ({:.2}x) | {:.1} MiB ({:.2}x) | {:.3} s ({:.2}x) | {:.2} s ({:.2}x) | {:.3} s ({:.2}x) | {:.3} s ({:.2}x) | {:.1} MiB ({:.2}x) | {:.1} ms | {:.1} ms |",
             variant.label(),
             m.list,
             m.list / native.list,
@@ -516,6 +777,12 @@ fn print_table(results: &[(Variant, Vec<Measurement>)]) {
             m.burst / native.burst,
             m.burst_cpu,
             m.burst_cpu / native.burst_cpu,
+            m.steady_cpu,
+            m.steady_cpu / native.steady_cpu,
+            m.steady_rss,
+            m.steady_rss / native.steady_rss,
+            m.latency_p50,
+            m.latency_p99,
         );
     }
 }
@@ -542,6 +809,7 @@ fn main() {
         namespace: format!("ec-bench-{pid}"),
         prefix: format!("b{pid}-"),
         objects,
+        steady: SteadyPace::from_env(objects),
         plugins: support::plugins_dir(&["plugin_simple"]),
     };
     let cluster = Cluster::connect(&setup.kubeconfig);
@@ -555,15 +823,17 @@ fn main() {
         Variant::ALL.iter().map(|v| (*v, Vec::new())).collect();
     for run in 1..=runs {
         for (variant, measurements) in &mut results {
-            // Each burst writes a value the objects never had, or the patches change nothing.
+            // Each burst (and steady phase) writes a value the objects never had, or the patches
+            // change nothing.
             let revision = format!("{run}-{}", *variant as usize);
             let m = measure(*variant, &setup, &cluster, Some(&revision)).expect("measured");
-            print_run(*variant, run, &m);
+            print_run(*variant, run, &m, &setup.steady);
             measurements.push(m);
         }
     }
     println!(
-        "\n{objects} ConfigMaps of {size} bytes, {runs} alternating runs each, medians; (ratio to the native watcher)\n"
+        "\n{objects} ConfigMaps of {size} bytes, {runs} alternating runs each, medians; (ratio to the native watcher); steady: {} changes at {}/s\n",
+        setup.steady.changes, setup.steady.rate
     );
     print_table(&results);
     cluster.delete_objects(&setup);

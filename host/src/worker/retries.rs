@@ -34,17 +34,29 @@ impl ObjectKey {
         ObjectKey(event.shared_meta().clone())
     }
 
-    /// The fields that identify the object, by uid first.
-    fn identity(&self) -> (Option<&str>, Option<(&str, Option<&str>, &str)>) {
+    /// The fields that identify the object.
+    fn identity(&self) -> Identity<'_> {
         let meta = &*self.0;
         match &meta.uid {
-            Some(uid) => (Some(uid), None),
-            None => (
-                None,
-                Some((&meta.kind, meta.namespace.as_deref(), &meta.name)),
-            ),
+            Some(uid) => Identity::Uid(uid),
+            None => Identity::Name {
+                kind: &meta.kind,
+                namespace: meta.namespace.as_deref(),
+                name: &meta.name,
+            },
         }
     }
+}
+
+/// What [`ObjectKey`]s compare and hash.
+#[derive(PartialEq, Eq, Hash)]
+enum Identity<'a> {
+    Uid(&'a str),
+    Name {
+        kind: &'a str,
+        namespace: Option<&'a str>,
+        name: &'a str,
+    },
 }
 
 impl PartialEq for ObjectKey {
