@@ -2,10 +2,10 @@
 //! buffer, and a background thread writes that buffer out in batches.
 //!
 //! A line costs its caller a lock and a copy: no allocation, no channel message, and no wake-up
-//! unless the writer is asleep. The writer sleeps only when nothing is pending, and when it
-//! wakes to a small batch it lingers up to [`LINGER`] for more (or until [`BATCH`] bytes are
-//! pending), so a burst of events costs one write every few milliseconds, while a quiet
-//! controller's single line still appears within [`LINGER`].
+//! unless the writer is asleep. The writer sleeps only when nothing is pending. Woken to a small
+//! batch less than [`LINGER`] after its last write (lines are coming fast), it lingers up to
+//! [`LINGER`] for more (or until [`BATCH`] bytes are pending), so a burst of events costs one
+//! write every few milliseconds; a quiet controller's line is written at once.
 //!
 //! Nothing is dropped: past [`MAX_PENDING`] bytes, a logging thread waits for the writer, as
 //! it would for a slow disk.
@@ -13,7 +13,7 @@
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tracing_subscriber::fmt::MakeWriter;
 
 /// The longest a line waits for company before it is written.
@@ -76,8 +76,9 @@ impl Shared {
         }
     }
 
-    /// The next batch to write, swapped with `spare`; `None` once closed and drained.
-    fn next_batch(&self, spare: Vec<u8>) -> Option<Vec<u8>> {
+    /// The next batch to write, swapped with `spare`; `None` once closed and drained. Lingers
+    /// for more lines when the last write was `last_write`, less than [`LINGER`] ago.
+    fn next_batch(&self, spare: Vec<u8>, last_write: Instant) -> Option<Vec<u8>> {
         let mut pending = self.lock();
         while pending.bytes.is_empty() && !pending.closed {
             pending.writer_asleep = true;
@@ -87,7 +88,7 @@ impl Shared {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
         }
         pending.writer_asleep = false;
-        if pending.bytes.len() < BATCH && !pending.closed {
+        if pending.bytes.len() < BATCH && !pending.closed && last_write.elapsed() < LINGER {
             pending.writer_lingering = true;
             pending = self
                 .work
@@ -150,9 +151,11 @@ pub fn start(out: impl Write + Send + 'static) -> std::io::Result<(BatchWriter, 
 /// The writer thread: one `write` (and flush) per batch until closed.
 fn write_batches(shared: &Shared, mut out: impl Write) {
     let mut spare = Vec::with_capacity(BATCH);
-    while let Some(mut batch) = shared.next_batch(spare) {
+    let mut last_write = Instant::now();
+    while let Some(mut batch) = shared.next_batch(spare, last_write) {
         // Nowhere to report a failing log destination but the destination itself.
         let _ = out.write_all(&batch).and_then(|()| out.flush());
+        last_write = Instant::now();
         batch.clear();
         spare = batch;
     }
