@@ -892,7 +892,7 @@ impl Identity<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::reconcile::identity_object;
+    use crate::source::reconcile::{arbitrary_event, identity_object};
     use proptest::prelude::*;
 
     const UID_A: &str = "0b9e6f3c-5a1d-4c2e-9f7a-1d2c3b4a5e6f";
@@ -1150,49 +1150,6 @@ mod tests {
             1,
             "the free slot is reused"
         );
-    }
-
-    fn json_string() -> impl Strategy<Value = String> {
-        prop_oneof![
-            "[a-z0-9.-]{0,12}",
-            any::<String>().prop_map(|s| s.chars().take(12).collect()),
-        ]
-    }
-
-    /// An event with arbitrary identity fields, each one maybe absent.
-    fn arbitrary_event() -> impl Strategy<Value = WatchEvent> {
-        (
-            (json_string(), json_string(), json_string()),
-            (
-                prop::option::of(json_string()),
-                prop::option::of(prop_oneof![
-                    json_string(),
-                    Just(UID_A.to_owned()),
-                    Just(UID_A.to_uppercase())
-                ]),
-                prop::option::of(prop_oneof![json_string(), any::<u64>().prop_map(|n| n.to_string())]),
-            ),
-            prop::collection::vec((json_string(), json_string()), 0..4),
-        )
-            .prop_map(|((kind, api_version, name), (namespace, uid, rv), labels)| {
-                let mut metadata = serde_json::Map::new();
-                metadata.insert("name".into(), name.into());
-                for (key, value) in [("namespace", namespace), ("uid", uid), ("resourceVersion", rv)] {
-                    if let Some(value) = value {
-                        metadata.insert(key.into(), value.into());
-                    }
-                }
-                if !labels.is_empty() {
-                    let labels: serde_json::Map<String, serde_json::Value> =
-                        labels.into_iter().map(|(k, v)| (k, v.into())).collect();
-                    metadata.insert("labels".into(), labels.into());
-                }
-                let event = serde_json::json!({
-                    "type": "ADDED",
-                    "object": {"kind": kind, "apiVersion": api_version, "metadata": metadata, "spec": {}},
-                });
-                WatchEvent::parse(serde_json::to_vec(&event).expect("json")).expect("valid")
-            })
     }
 
     proptest! {

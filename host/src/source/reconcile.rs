@@ -392,6 +392,60 @@ pub(crate) fn identity_object(event: &WatchEvent) -> Result<bytes::Bytes, EventE
     Ok(out.into())
 }
 
+/// A string for a JSON field: often plain, sometimes anything.
+#[cfg(test)]
+fn json_string() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        "[a-z0-9.-]{0,12}",
+        any::<String>().prop_map(|s| s.chars().take(12).collect()),
+    ]
+}
+
+/// An event with arbitrary identity fields, each one maybe absent (a UUID uid in either case,
+/// numeric and non-canonical resourceVersions among them), for the reconciler's and the
+/// checkpoint's tests of the synthesized `DELETED`.
+#[cfg(test)]
+pub(crate) fn arbitrary_event() -> impl proptest::strategy::Strategy<Value = WatchEvent> {
+    use proptest::prelude::*;
+    (
+        (json_string(), json_string(), json_string()),
+        (
+            prop::option::of(json_string()),
+            prop::option::of(prop_oneof![
+                json_string(),
+                Just("0b9e6f3c-5a1d-4c2e-9f7a-1d2c3b4a5e6f".to_owned()),
+                Just("0B9E6F3C-5A1D-4C2E-9F7A-1D2C3B4A5E6F".to_owned()),
+            ]),
+            prop::option::of(prop_oneof![
+                json_string(),
+                any::<u64>().prop_map(|n| n.to_string()),
+                Just("007".to_owned()),
+            ]),
+        ),
+        prop::collection::vec((json_string(), json_string()), 0..4),
+    )
+        .prop_map(|((kind, api_version, name), (namespace, uid, rv), labels)| {
+            let mut metadata = serde_json::Map::new();
+            metadata.insert("name".into(), name.into());
+            for (key, value) in [("namespace", namespace), ("uid", uid), ("resourceVersion", rv)] {
+                if let Some(value) = value {
+                    metadata.insert(key.into(), value.into());
+                }
+            }
+            if !labels.is_empty() {
+                let labels: serde_json::Map<String, serde_json::Value> =
+                    labels.into_iter().map(|(k, v)| (k, v.into())).collect();
+                metadata.insert("labels".into(), labels.into());
+            }
+            let event = serde_json::json!({
+                "type": "ADDED",
+                "object": {"kind": kind, "apiVersion": api_version, "metadata": metadata, "spec": {}},
+            });
+            WatchEvent::parse(serde_json::to_vec(&event).expect("json")).expect("valid")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -626,54 +680,6 @@ mod tests {
         list(&mut r, &[]);
         assert_eq!(r.shared.in_use(), (0, 0));
         assert!(r.is_empty());
-    }
-
-    /// A string for a JSON field: often plain, sometimes anything.
-    fn json_string() -> impl Strategy<Value = String> {
-        prop_oneof![
-            "[a-z0-9.-]{0,12}",
-            any::<String>().prop_map(|s| s.chars().take(12).collect()),
-        ]
-    }
-
-    /// An event with arbitrary identity fields, each one maybe absent.
-    fn arbitrary_event() -> impl Strategy<Value = WatchEvent> {
-        (
-            (json_string(), json_string(), json_string()),
-            (
-                prop::option::of(json_string()),
-                prop::option::of(prop_oneof![
-                    json_string(),
-                    Just("0b9e6f3c-5a1d-4c2e-9f7a-1d2c3b4a5e6f".to_owned()),
-                    Just("0B9E6F3C-5A1D-4C2E-9F7A-1D2C3B4A5E6F".to_owned()),
-                ]),
-                prop::option::of(prop_oneof![
-                    json_string(),
-                    any::<u64>().prop_map(|n| n.to_string()),
-                    Just("007".to_owned()),
-                ]),
-            ),
-            prop::collection::vec((json_string(), json_string()), 0..4),
-        )
-            .prop_map(|((kind, api_version, name), (namespace, uid, rv), labels)| {
-                let mut metadata = serde_json::Map::new();
-                metadata.insert("name".into(), name.into());
-                for (key, value) in [("namespace", namespace), ("uid", uid), ("resourceVersion", rv)] {
-                    if let Some(value) = value {
-                        metadata.insert(key.into(), value.into());
-                    }
-                }
-                if !labels.is_empty() {
-                    let labels: serde_json::Map<String, serde_json::Value> =
-                        labels.into_iter().map(|(k, v)| (k, v.into())).collect();
-                    metadata.insert("labels".into(), labels.into());
-                }
-                let event = serde_json::json!({
-                    "type": "ADDED",
-                    "object": {"kind": kind, "apiVersion": api_version, "metadata": metadata, "spec": {}},
-                });
-                WatchEvent::parse(serde_json::to_vec(&event).expect("json")).expect("valid")
-            })
     }
 
     proptest! {
