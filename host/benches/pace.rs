@@ -175,7 +175,7 @@ fn latencies(
                 std::thread::sleep(wait);
             }
         }
-        delivered.insert(event.meta().name.clone(), Instant::now());
+        delivered.insert(event.meta().name().to_owned(), Instant::now());
         dispatcher.deliver(event);
     }
     let waiting = Instant::now();

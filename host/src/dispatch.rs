@@ -128,7 +128,7 @@ impl Dispatcher {
         self.events += 1;
         let inner = &self.plugins.inner;
         self.received
-            .count(&inner.metrics, &meta.kind, meta.event_type.as_str());
+            .count(&inner.metrics, meta.kind(), meta.event_type.as_str());
         let mut redacted = Redacted::Pending;
         for worker in self.plugins.read().iter() {
             if !worker.wants(event) {
@@ -281,8 +281,8 @@ impl Redacted {
                 .map_err(|error| {
                     let meta = event.meta();
                     tracing::error!(
-                        namespace = meta.namespace.as_deref().unwrap_or(""),
-                        name = meta.name.as_str(),
+                        namespace = meta.namespace().unwrap_or(""),
+                        name = meta.name(),
                         "cannot redact Secret {}: {error}; plugins without allow_secrets do not get it",
                         meta.object_ref()
                     );

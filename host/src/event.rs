@@ -6,7 +6,6 @@
 
 use bytes::Bytes;
 use event_controller_guest::head::{EventHead, Fields, HeadError, Labels};
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -92,22 +91,153 @@ pub enum EventError {
 }
 
 /// The identity of an event's object, read once from the head of its JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its six strings share one allocation: an event's identity is made on the source's thread
+/// and dropped on a plugin's, and every allocation crossing threads costs both.
+#[derive(Clone, PartialEq, Eq)]
 pub struct EventMeta {
     /// The event's type.
     pub event_type: EventType,
-    /// `object.apiVersion` (empty when absent).
-    pub api_version: String,
+    /// The fields' text back to back, in [`Field`] order.
+    text: Box<str>,
+    /// Where each field ends in `text`.
+    ends: [u32; FIELDS],
+    /// Bit `1 << field` is set for each optional field present (an empty one included).
+    present: u8,
+}
+
+/// The identity's fields, in their order in [`EventMeta`]'s text.
+#[derive(Clone, Copy)]
+enum Field {
+    Kind,
+    Name,
+    ApiVersion,
+    Namespace,
+    Uid,
+    ResourceVersion,
+}
+
+const FIELDS: usize = 6;
+
+/// The fields of an [`EventMeta`], borrowed, to build one from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MetaFields<'a> {
     /// `object.kind` (empty only for BOOKMARK/ERROR events without one).
-    pub kind: String,
-    /// `object.metadata.namespace`; `None` for cluster-scoped objects.
-    pub namespace: Option<String>,
+    pub kind: &'a str,
     /// `object.metadata.name` (empty only for BOOKMARK/ERROR events).
-    pub name: String,
+    pub name: &'a str,
+    /// `object.apiVersion` (empty when absent).
+    pub api_version: &'a str,
+    /// `object.metadata.namespace`; `None` for cluster-scoped objects.
+    pub namespace: Option<&'a str>,
     /// `object.metadata.uid`.
-    pub uid: Option<String>,
+    pub uid: Option<&'a str>,
     /// `object.metadata.resourceVersion`.
-    pub resource_version: Option<String>,
+    pub resource_version: Option<&'a str>,
+}
+
+impl EventMeta {
+    /// An identity of these fields.
+    pub fn new(event_type: EventType, fields: MetaFields<'_>) -> EventMeta {
+        let values = [
+            Some(fields.kind),
+            Some(fields.name),
+            Some(fields.api_version),
+            fields.namespace,
+            fields.uid,
+            fields.resource_version,
+        ];
+        let mut text = String::with_capacity(values.iter().flatten().map(|v| v.len()).sum());
+        let mut ends = [0; FIELDS];
+        let mut present = 0;
+        for (index, value) in values.iter().enumerate() {
+            if let Some(value) = value {
+                text.push_str(value);
+                present |= 1 << index;
+            }
+            // Kubernetes caps an object's metadata far below 4 GiB; a longer identity is cut.
+            ends[index] = u32::try_from(text.len()).unwrap_or(u32::MAX);
+        }
+        EventMeta {
+            event_type,
+            text: text.into_boxed_str(),
+            ends,
+            present,
+        }
+    }
+
+    fn field(&self, field: Field) -> Option<&str> {
+        let index = field as usize;
+        if self.present & (1 << index) == 0 {
+            return None;
+        }
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before]) as usize;
+        self.text.get(start..self.ends[index] as usize)
+    }
+
+    /// `object.kind` (empty only for BOOKMARK/ERROR events without one).
+    pub fn kind(&self) -> &str {
+        self.field(Field::Kind).unwrap_or_default()
+    }
+
+    /// `object.metadata.name` (empty only for BOOKMARK/ERROR events).
+    pub fn name(&self) -> &str {
+        self.field(Field::Name).unwrap_or_default()
+    }
+
+    /// `object.apiVersion` (empty when absent).
+    pub fn api_version(&self) -> &str {
+        self.field(Field::ApiVersion).unwrap_or_default()
+    }
+
+    /// `object.metadata.namespace`; `None` for cluster-scoped objects.
+    pub fn namespace(&self) -> Option<&str> {
+        self.field(Field::Namespace)
+    }
+
+    /// `object.metadata.uid`.
+    pub fn uid(&self) -> Option<&str> {
+        self.field(Field::Uid)
+    }
+
+    /// `object.metadata.resourceVersion`.
+    pub fn resource_version(&self) -> Option<&str> {
+        self.field(Field::ResourceVersion)
+    }
+
+    /// The same identity with another type.
+    pub fn with_type(&self, event_type: EventType) -> EventMeta {
+        EventMeta {
+            event_type,
+            ..self.clone()
+        }
+    }
+
+    fn fields(&self) -> MetaFields<'_> {
+        MetaFields {
+            kind: self.kind(),
+            name: self.name(),
+            api_version: self.api_version(),
+            namespace: self.namespace(),
+            uid: self.uid(),
+            resource_version: self.resource_version(),
+        }
+    }
+}
+
+impl fmt::Debug for EventMeta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fields = self.fields();
+        f.debug_struct("EventMeta")
+            .field("event_type", &self.event_type)
+            .field("api_version", &fields.api_version)
+            .field("kind", &fields.kind)
+            .field("namespace", &fields.namespace)
+            .field("name", &fields.name)
+            .field("uid", &fields.uid)
+            .field("resource_version", &fields.resource_version)
+            .finish()
+    }
 }
 
 /// One watch event: the exact bytes the server sent and their identity. Cloning shares both
@@ -155,10 +285,7 @@ impl WatchEvent {
             return Ok(self.clone());
         }
         let raw = retyped(&self.raw, event_type)?;
-        let meta = Arc::new(EventMeta {
-            event_type,
-            ..EventMeta::clone(&self.meta)
-        });
+        let meta = Arc::new(self.meta.with_type(event_type));
         Ok(WatchEvent { raw, meta })
     }
 
@@ -228,42 +355,41 @@ pub fn event_bytes(event_type: EventType, object: &[u8]) -> Bytes {
     out.into()
 }
 
-fn owned(value: Option<Cow<'_, str>>) -> Option<String> {
-    value.map(Cow::into_owned)
-}
-
 impl EventMeta {
     fn from_head(head: EventHead<'_>) -> Result<EventMeta, EventError> {
         let type_name = head.event_type.ok_or(EventError::MissingType)?;
         let event_type = EventType::parse(&type_name)
             .ok_or_else(|| EventError::UnknownType(type_name.into_owned()))?;
-        let required = |value: Option<Cow<'_, str>>, field| match value {
-            Some(v) => Ok(v.into_owned()),
-            None if !event_type.is_object_change() => Ok(String::new()),
-            None => Err(EventError::MissingField { event_type, field }),
+        let require = |present: bool, field| match present || !event_type.is_object_change() {
+            true => Ok(()),
+            false => Err(EventError::MissingField { event_type, field }),
         };
-        Ok(EventMeta {
+        require(head.kind.is_some(), "kind")?;
+        require(head.name.is_some(), "metadata.name")?;
+        Ok(EventMeta::new(
             event_type,
-            kind: required(head.kind, "kind")?,
-            name: required(head.name, "metadata.name")?,
-            api_version: owned(head.api_version).unwrap_or_default(),
-            namespace: owned(head.namespace),
-            uid: owned(head.uid),
-            resource_version: owned(head.resource_version),
-        })
+            MetaFields {
+                kind: head.kind.as_deref().unwrap_or_default(),
+                name: head.name.as_deref().unwrap_or_default(),
+                api_version: head.api_version.as_deref().unwrap_or_default(),
+                namespace: head.namespace.as_deref(),
+                uid: head.uid.as_deref(),
+                resource_version: head.resource_version.as_deref(),
+            },
+        ))
     }
 
     /// The key that identifies the object across its events: its uid, or `namespace/name`
     /// for objects without one.
     pub fn key(&self) -> String {
-        self.uid.clone().unwrap_or_else(|| self.object_ref())
+        self.uid().map_or_else(|| self.object_ref(), str::to_owned)
     }
 
     /// `namespace/name`, or `name` for cluster-scoped objects.
     pub fn object_ref(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("{ns}/{}", self.name),
-            None => self.name.clone(),
+        match self.namespace() {
+            Some(ns) => format!("{ns}/{}", self.name()),
+            None => self.name().to_owned(),
         }
     }
 }
@@ -280,8 +406,38 @@ mod tests {
         let meta = event.meta();
         assert_eq!(meta.event_type, EventType::Deleted);
         assert_eq!(meta.object_ref(), "ns/a");
-        assert_eq!(meta.resource_version.as_deref(), Some("9"));
+        assert_eq!(meta.resource_version(), Some("9"));
         assert!(event.labels().expect("readable").is_empty());
+    }
+
+    #[test]
+    fn identity_fields_share_one_text_and_keep_absent_apart_from_empty() {
+        let fields = MetaFields {
+            kind: "Pod",
+            name: "web-1",
+            api_version: "v1",
+            namespace: Some(""),
+            uid: None,
+            resource_version: Some("42"),
+        };
+        let meta = EventMeta::new(EventType::Added, fields);
+        assert_eq!(
+            (meta.kind(), meta.name(), meta.api_version()),
+            ("Pod", "web-1", "v1")
+        );
+        assert_eq!(meta.namespace(), Some(""), "empty, but present");
+        assert_eq!(meta.uid(), None);
+        assert_eq!(meta.resource_version(), Some("42"));
+        let deleted = meta.with_type(EventType::Deleted);
+        assert_eq!(deleted.event_type, EventType::Deleted);
+        assert_eq!(deleted.fields().name, "web-1");
+        assert_ne!(deleted, meta);
+        let none = EventMeta::new(EventType::Bookmark, MetaFields::default());
+        assert_eq!((none.kind(), none.namespace()), ("", None));
+        assert_eq!(
+            format!("{meta:?}"),
+            r#"EventMeta { event_type: Added, api_version: "v1", kind: "Pod", namespace: Some(""), name: "web-1", uid: None, resource_version: Some("42") }"#
+        );
     }
 
     #[test]
@@ -289,7 +445,13 @@ mod tests {
         let line = br#"{"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"a","labels":{"app":"web"}}}}"#;
         let event = WatchEvent::parse(line.to_vec()).expect("valid");
         let labels = event.labels().expect("readable");
-        assert_eq!(labels, [(Cow::Borrowed("app"), Cow::Borrowed("web"))]);
+        assert_eq!(
+            labels,
+            [(
+                std::borrow::Cow::Borrowed("app"),
+                std::borrow::Cow::Borrowed("web")
+            )]
+        );
     }
 
     #[test]

@@ -195,9 +195,9 @@ pub fn plugin_message(plugin: &str, event: &EventMeta, level: Level, text: &str)
         target: "plugin",
         plugin,
         event_type = event.event_type.as_str(),
-        kind = event.kind.as_str(),
-        namespace = event.namespace.as_deref().unwrap_or(""),
-        name = event.name.as_str(),
+        kind = event.kind(),
+        namespace = event.namespace().unwrap_or(""),
+        name = event.name(),
         "{}",
         text
     );

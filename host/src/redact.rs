@@ -48,7 +48,7 @@ pub enum RedactError {
 /// True when `event` carries a core/v1 Secret (kind `Secret`, apiVersion `v1`).
 pub fn is_secret(event: &WatchEvent) -> bool {
     let meta = event.meta();
-    meta.kind == "Secret" && meta.api_version == "v1"
+    meta.kind() == "Secret" && meta.api_version() == "v1"
 }
 
 /// A copy of `event` with the values of `object.data` and `object.stringData` and the

@@ -94,13 +94,13 @@ impl Reflector {
         }
         let meta = event.meta();
         let mut kept = self.write();
-        if !kept.keeps(&meta.api_version, &meta.kind) {
+        if !kept.keeps(meta.api_version(), meta.kind()) {
             return;
         }
-        let kind = (meta.api_version.clone(), meta.kind.clone());
+        let kind = (meta.api_version().to_owned(), meta.kind().to_owned());
         let key = (
-            meta.namespace.clone().unwrap_or_default(),
-            meta.name.clone(),
+            meta.namespace().map(str::to_owned).unwrap_or_default(),
+            meta.name().to_owned(),
         );
         let objects = kept.objects.entry(kind).or_default();
         if meta.event_type != EventType::Deleted {
@@ -111,7 +111,7 @@ impl Reflector {
         // new object's ADDED first) must not remove the new one.
         let same_object = objects
             .get(&key)
-            .is_some_and(|kept| meta.uid.is_none() || kept.meta().uid == meta.uid);
+            .is_some_and(|kept| meta.uid().is_none() || kept.meta().uid() == meta.uid());
         if same_object {
             objects.remove(&key);
         }
@@ -335,7 +335,7 @@ mod tests {
         reflector.observe(&event("ADDED", "shop", "a", "new"));
         reflector.observe(&event("DELETED", "shop", "a", "old"));
         match reflector.get("v1", "ConfigMap", Some("shop"), "a") {
-            Lookup::Found(event) => assert_eq!(event.meta().uid.as_deref(), Some("new")),
+            Lookup::Found(event) => assert_eq!(event.meta().uid(), Some("new")),
             other => panic!("the new object is kept: {other:?}"),
         }
     }

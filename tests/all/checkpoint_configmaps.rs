@@ -150,9 +150,9 @@ fn assert_holds(loaded: &Checkpoint, events: &[WatchEvent]) {
     for event in events {
         assert_eq!(
             loaded.version_of(event),
-            event.meta().resource_version.clone(),
+            event.meta().resource_version().map(str::to_owned),
             "{}",
-            event.meta().name
+            event.meta().name()
         );
     }
 }

@@ -55,7 +55,7 @@ pub(super) fn list(
         let meta = event.meta();
         let wanted = fields.matches(meta)
             && protected
-                .covers(resource, meta.namespace.as_deref(), Some(&meta.name))
+                .covers(resource, meta.namespace(), Some(meta.name()))
                 .is_none()
             && labels
                 .as_ref()
@@ -122,9 +122,9 @@ impl FieldSelector {
     fn matches(&self, meta: &EventMeta) -> bool {
         self.terms.iter().all(|term| {
             let field = if term.namespace {
-                meta.namespace.as_deref().unwrap_or_default()
+                meta.namespace().unwrap_or_default()
             } else {
-                meta.name.as_str()
+                meta.name()
             };
             (field == term.value) == term.equal
         })

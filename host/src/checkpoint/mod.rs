@@ -235,10 +235,10 @@ pub(crate) enum Key {
 impl Key {
     /// The key of the object `meta` identifies.
     pub(crate) fn of(meta: &EventMeta) -> Key {
-        match &meta.uid {
+        match meta.uid() {
             Some(uid) => match parse_uuid(uid) {
                 Some(bytes) => Key::Uuid(bytes),
-                None => Key::Uid(uid.as_str().into()),
+                None => Key::Uid(uid.into()),
             },
             None => Key::Ref(meta.object_ref().into()),
         }
@@ -604,12 +604,12 @@ impl Checkpoint {
             EventType::Added | EventType::Modified => {
                 let mut labels = Vec::new();
                 self.shared.pack_labels(&mut labels, event.labels()?);
-                let scope =
-                    self.shared
-                        .scope(&meta.api_version, &meta.kind, meta.namespace.as_deref());
+                let scope = self
+                    .shared
+                    .scope(meta.api_version(), meta.kind(), meta.namespace());
                 let entry = HandledObject {
-                    version: ObjectVersion::of(meta.resource_version.as_deref()),
-                    name: meta.name.as_str().into(),
+                    version: ObjectVersion::of(meta.resource_version()),
+                    name: meta.name().into(),
                     labels: labels.into_boxed_slice(),
                     scope,
                     seen: Seen::Yes,
@@ -658,7 +658,7 @@ impl Checkpoint {
             return Admission::Deliver;
         };
         entry.seen = Seen::Yes;
-        if entry.version.matches(meta.resource_version.as_deref()) {
+        if entry.version.matches(meta.resource_version()) {
             self.stats.unchanged += 1;
             return Admission::Skip;
         }
@@ -927,7 +927,7 @@ mod tests {
     fn types_and_names(events: &[WatchEvent]) -> Vec<(EventType, String)> {
         events
             .iter()
-            .map(|e| (e.meta().event_type, e.meta().name.clone()))
+            .map(|e| (e.meta().event_type, e.meta().name().to_owned()))
             .collect()
     }
 
@@ -1183,8 +1183,8 @@ mod tests {
             let deliver = |e: &WatchEvent, cp: &mut Checkpoint, view: &mut HashMap<String, String>| {
                 let m = e.meta();
                 match m.event_type {
-                    EventType::Deleted => { view.remove(&m.name); }
-                    _ => { view.insert(m.name.clone(), m.resource_version.clone().unwrap_or_default()); }
+                    EventType::Deleted => { view.remove(m.name()); }
+                    _ => { view.insert(m.name().to_owned(), m.resource_version().unwrap_or_default().to_owned()); }
                 }
                 cp.record(e).expect("recorded");
             };
@@ -1443,29 +1443,29 @@ mod tests {
             if let Some(lost) = &self.resuming {
                 // Nothing is delivered again but what a crash may have lost the record of.
                 let again = match meta.event_type {
-                    EventType::Deleted => !self.view.contains_key(&meta.name),
-                    _ => self.view.get(&meta.name) == meta.resource_version.as_ref(),
+                    EventType::Deleted => !self.view.contains_key(meta.name()),
+                    _ => self.view.get(meta.name()).map(String::as_str) == meta.resource_version(),
                 };
                 assert!(
-                    !again || lost.contains(&meta.name),
+                    !again || lost.contains(meta.name()),
                     "{} delivered again",
-                    meta.name
+                    meta.name()
                 );
             }
             match meta.event_type {
                 EventType::Deleted => {
-                    self.view.remove(&meta.name);
+                    self.view.remove(meta.name());
                 }
                 _ => {
                     self.view.insert(
-                        meta.name.clone(),
-                        meta.resource_version.clone().unwrap_or_default(),
+                        meta.name().to_owned(),
+                        meta.resource_version().unwrap_or_default().to_owned(),
                     );
                 }
             }
             self.checkpoint.record(event).expect("recorded");
-            self.unticked.insert(meta.name.clone());
-            self.undurable.insert(meta.name.clone());
+            self.unticked.insert(meta.name().to_owned());
+            self.undurable.insert(meta.name().to_owned());
             self.tick()
         }
 

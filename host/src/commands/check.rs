@@ -90,7 +90,7 @@ pub fn run(
     let described_event = format!(
         "{} {} {} ({} bytes)",
         meta.event_type,
-        meta.kind,
+        meta.kind(),
         meta.object_ref(),
         event.raw().len()
     );

@@ -180,7 +180,7 @@ impl Reconciler {
                 if self.relisting {
                     known.flags |= LISTED;
                 }
-                if known.has_version(meta.resource_version.as_deref()) {
+                if known.has_version(meta.resource_version()) {
                     None
                 } else {
                     Some(EventType::Modified)
@@ -242,7 +242,7 @@ impl Reconciler {
         match meta.event_type {
             EventType::Added | EventType::Modified => {
                 let delivered = match self.known.get(&key) {
-                    Some(known) if known.has_version(meta.resource_version.as_deref()) => None,
+                    Some(known) if known.has_version(meta.resource_version()) => None,
                     Some(_) => Some(EventType::Modified),
                     None => Some(EventType::Added),
                 };
@@ -264,9 +264,9 @@ impl Reconciler {
     /// cannot be read from the event.
     fn remember(&mut self, key: Key, event: &WatchEvent, listed: bool) -> Result<(), EventError> {
         let meta = event.meta();
-        let mut packed = Vec::with_capacity(meta.name.len() + 1);
-        put_bytes(&mut packed, meta.name.as_bytes());
-        let (version, mut flags) = match meta.resource_version.as_deref() {
+        let mut packed = Vec::with_capacity(meta.name().len() + 1);
+        put_bytes(&mut packed, meta.name().as_bytes());
+        let (version, mut flags) = match meta.resource_version() {
             None => (0, VERSION_ABSENT),
             Some(text) => match canonical_u64(text) {
                 Some(number) => (number, VERSION_NUMBER),
@@ -291,7 +291,7 @@ impl Reconciler {
             packed: packed.into_boxed_slice(),
             scope: self
                 .shared
-                .scope(&meta.api_version, &meta.kind, meta.namespace.as_deref()),
+                .scope(meta.api_version(), meta.kind(), meta.namespace()),
             flags,
         };
         match self.known.entry(key) {
@@ -466,8 +466,8 @@ mod tests {
                 let m = e.meta();
                 (
                     m.event_type,
-                    m.name.clone(),
-                    m.resource_version.clone().unwrap_or_default(),
+                    m.name().to_owned(),
+                    m.resource_version().unwrap_or_default().to_owned(),
                 )
             })
             .collect()
@@ -758,8 +758,8 @@ mod tests {
                         for e in &delivered {
                             let m = e.meta();
                             match m.event_type {
-                                Deleted => { view.remove(&m.name); }
-                                _ => { view.insert(m.name.clone(), m.resource_version.clone().unwrap_or_default()); }
+                                Deleted => { view.remove(m.name()); }
+                                _ => { view.insert(m.name().to_owned(), m.resource_version().unwrap_or_default().to_owned()); }
                             }
                         }
                         let truth: HashMap<String, String> = world.iter().map(|(u, v)| (u.clone(), v.to_string())).collect();
@@ -772,8 +772,8 @@ mod tests {
             let mut per_object: HashMap<String, Vec<(EventType, u64)>> = HashMap::new();
             for e in &delivered {
                 let m = e.meta();
-                let v: u64 = m.resource_version.as_deref().unwrap_or("0").parse().expect("number");
-                per_object.entry(m.name.clone()).or_default().push((m.event_type, v));
+                let v: u64 = m.resource_version().unwrap_or("0").parse().expect("number");
+                per_object.entry(m.name().to_owned()).or_default().push((m.event_type, v));
             }
             for (name, events) in per_object {
                 prop_assert_eq!(events[0].0, Added, "{} starts with {:?}", name, events);

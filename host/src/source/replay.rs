@@ -99,10 +99,7 @@ impl Blocks {
             .front_mut()
             .is_some_and(|oldest| oldest.try_reclaim(size));
         let mut block = match reclaimed.then(|| self.retired.pop_front()).flatten() {
-            Some(mut reused) => {
-                reused.resize(size, 0);
-                reused
-            }
+            Some(reused) => full_length(reused, size),
             None => BytesMut::zeroed(size),
         };
         block[..partial.len()].copy_from_slice(partial);
@@ -118,6 +115,18 @@ impl Blocks {
         }
         self.retired.push_back(block);
     }
+}
+
+/// A reclaimed block, empty, at `size` bytes without writing them: zeroing a megabyte for every
+/// megabyte read was a tenth of the reader's time.
+#[allow(unsafe_code)]
+fn full_length(mut reclaimed: BytesMut, size: usize) -> BytesMut {
+    assert!(reclaimed.is_empty() && reclaimed.capacity() >= size);
+    // SAFETY: every block is allocated zeroed (`BytesMut::zeroed` in `Blocks::next`), and bytes
+    // once written stay initialized; `try_reclaim` succeeded, which it does only without
+    // allocating, so the block's first `size` bytes lie within that zeroed allocation.
+    unsafe { reclaimed.set_len(size) };
+    reclaimed
 }
 
 /// One line: delivered, skipped or counted as malformed.
@@ -186,7 +195,8 @@ mod tests {
             text: text.as_bytes(),
             capacity,
         };
-        let summary = replay(input, |event| names.push(event.meta().name.clone())).expect("read");
+        let summary =
+            replay(input, |event| names.push(event.meta().name().to_owned())).expect("read");
         (names, summary)
     }
 

@@ -211,7 +211,7 @@ impl Subscription {
         if self.event_types & type_bit(meta.event_type) == 0 {
             return false;
         }
-        let namespace = meta.namespace.as_deref().unwrap_or("");
+        let namespace = meta.namespace().unwrap_or("");
         if !self.namespaces.is_empty() && !self.namespaces.iter().any(|ns| ns == namespace) {
             return false;
         }
@@ -222,7 +222,7 @@ impl Subscription {
             && !self
                 .resources
                 .iter()
-                .any(|r| r.matches(&meta.kind, &meta.api_version))
+                .any(|r| r.matches(meta.kind(), meta.api_version()))
         {
             return false;
         }

@@ -571,8 +571,8 @@ mod tests {
             seen.push(match entry {
                 Entry::Event(event) => {
                     let meta = event.meta();
-                    let rv = meta.resource_version.as_deref().unwrap_or("");
-                    format!("{} {} {rv}", meta.event_type.as_str(), meta.name)
+                    let rv = meta.resource_version().unwrap_or("");
+                    format!("{} {} {rv}", meta.event_type.as_str(), meta.name())
                 }
                 Entry::Control(control) => control.to_owned(),
                 Entry::Lost => "lost".to_owned(),

@@ -654,12 +654,12 @@ impl Running {
                 let meta = event.meta();
                 tracing::debug!(
                     plugin = %shared.plugin,
-                    kind = meta.kind.as_str(),
-                    namespace = meta.namespace.as_deref().unwrap_or(""),
-                    name = meta.name.as_str(),
+                    kind = meta.kind(),
+                    namespace = meta.namespace().unwrap_or(""),
+                    name = meta.name(),
                     attempt = superseded.attempt,
                     "a newer event for {} {} supersedes its pending retry",
-                    meta.kind,
+                    meta.kind(),
                     meta.object_ref(),
                 );
                 superseded.attempt
@@ -720,15 +720,15 @@ impl Running {
         tracing::debug!(
             plugin = %shared.plugin,
             event_type = meta.event_type.as_str(),
-            kind = meta.kind.as_str(),
-            namespace = meta.namespace.as_deref().unwrap_or(""),
-            name = meta.name.as_str(),
-            resource_version = meta.resource_version.as_deref().unwrap_or(""),
+            kind = meta.kind(),
+            namespace = meta.namespace().unwrap_or(""),
+            name = meta.name(),
+            resource_version = meta.resource_version().unwrap_or(""),
             attempt,
             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             "retry {attempt} of {} {} {} scheduled in {delay:?}",
             meta.event_type,
-            meta.kind,
+            meta.kind(),
             meta.object_ref(),
         );
         let due = due_after(Instant::now(), delay);
@@ -853,7 +853,7 @@ fn call(
 /// Keeps the failure as the plugin's last, for `/plugins`.
 fn record_failure(shared: &WorkerShared, event: &WatchEvent, error: &CallError) {
     let meta = event.meta();
-    let on = format!("{} {} {}", meta.event_type, meta.kind, meta.object_ref());
+    let on = format!("{} {} {}", meta.event_type, meta.kind(), meta.object_ref());
     let message = error.to_string();
     let statuses = shared.metrics.statuses();
     statuses.call_failed(&shared.plugin, failure_kind(error), on, &message);
@@ -870,12 +870,12 @@ fn log_failure(plugin: &str, event: &WatchEvent, error: &CallError) {
         plugin,
         failure = failure_kind(error).as_str(),
         event_type = meta.event_type.as_str(),
-        kind = meta.kind.as_str(),
-        namespace = meta.namespace.as_deref().unwrap_or(""),
-        name = meta.name.as_str(),
+        kind = meta.kind(),
+        namespace = meta.namespace().unwrap_or(""),
+        name = meta.name(),
         "plugin failed on {} {} {}: {error}{next}",
         meta.event_type,
-        meta.kind,
+        meta.kind(),
         meta.object_ref(),
     );
 }
@@ -1043,7 +1043,7 @@ mod tests {
         assert_eq!(worker.retries.len(), 1);
         let pending = worker.retries.take(&key("a")).expect("pending");
         assert_eq!(pending.attempt, 2);
-        assert_eq!(pending.event.meta().resource_version.as_deref(), Some("2"));
+        assert_eq!(pending.event.meta().resource_version(), Some("2"));
         assert!(pending.due >= before + FIRST_RETRY_DELAY * 2);
         assert!(pending.due < Instant::now() + FIRST_RETRY_DELAY * 2);
 

@@ -173,7 +173,7 @@ fn lane_index(event: &WatchEvent, lanes: usize) -> usize {
         return 0;
     }
     let meta = event.meta();
-    let hash = match &meta.uid {
+    let hash = match meta.uid() {
         Some(uid) => crc32fast::hash(uid.as_bytes()),
         None => crc32fast::hash(meta.key().as_bytes()),
     };

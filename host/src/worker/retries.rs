@@ -37,12 +37,12 @@ impl ObjectKey {
     /// The fields that identify the object.
     fn identity(&self) -> Identity<'_> {
         let meta = &*self.0;
-        match &meta.uid {
+        match meta.uid() {
             Some(uid) => Identity::Uid(uid),
             None => Identity::Name {
-                kind: &meta.kind,
-                namespace: meta.namespace.as_deref(),
-                name: &meta.name,
+                kind: meta.kind(),
+                namespace: meta.namespace(),
+                name: meta.name(),
             },
         }
     }
@@ -250,7 +250,7 @@ pub(super) mod tests {
         assert_eq!(retries.next_due(), Some(now + second));
         assert!(retries.pop_due(now).is_none(), "nothing is due yet");
         let names: Vec<String> = std::iter::from_fn(|| retries.pop_due(now + second))
-            .map(|(_, retry)| retry.event.meta().name.clone())
+            .map(|(_, retry)| retry.event.meta().name().to_owned())
             .collect();
         assert_eq!(
             names,
@@ -278,7 +278,7 @@ pub(super) mod tests {
         assert_eq!(retries.next_due(), Some(now + FIRST_RETRY_DELAY));
         let taken = retries.take(&key("a")).expect("pending");
         assert_eq!(taken.attempt, 2);
-        assert_eq!(taken.event.meta().resource_version.as_deref(), Some("2"));
+        assert_eq!(taken.event.meta().resource_version(), Some("2"));
         assert!(retries.is_empty());
         assert_eq!(retries.next_due(), None);
         assert!(retries.take(&key("a")).is_none());

@@ -322,8 +322,8 @@ async fn watch(
         };
         for line in lines.push(data) {
             let event = WatchEvent::parse(line)?;
-            if let Some(version) = &event.meta().resource_version {
-                last_version.clone_from(version);
+            if let Some(version) = event.meta().resource_version() {
+                version.clone_into(&mut last_version);
             }
             let delivered = match event.meta().event_type {
                 EventType::Error => return Err(watch_error_event(&event)),
@@ -581,7 +581,11 @@ mod tests {
         let crd =
             br#"{"apiVersion":"route.openshift.io/v1","kind":"Route","metadata":{"name":"r"}}"#;
         let event = list_item_event(crd, &pods).expect("event");
-        assert_eq!(event.meta().kind, "Route", "items that have a kind keep it");
+        assert_eq!(
+            event.meta().kind(),
+            "Route",
+            "items that have a kind keep it"
+        );
     }
 
     #[test]
