@@ -4,6 +4,7 @@
 //! from the host's own lines (targets `event_controller::...`).
 
 mod batch;
+mod fields;
 
 use crate::event::EventMeta;
 use event_controller_guest::abi::Level;
@@ -163,7 +164,10 @@ pub fn init(settings: &LogSettings) -> Result<LogGuard, LoggingError> {
         .with_writer(writer);
     // A second initialisation (tests, benchmarks) keeps the first subscriber.
     let _ = match settings.format {
-        LogFormat::Text => builder.with_ansi(ansi).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(ansi)
+            .fmt_fields(fields::FastFields)
+            .try_init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
@@ -193,19 +197,18 @@ pub fn plugin_message(plugin: &str, event: &EventMeta, level: Level, text: &str)
     at_level!(
         level,
         target: "plugin",
+        message = text,
         plugin,
         event_type = event.event_type.as_str(),
         kind = event.kind(),
         namespace = event.namespace().unwrap_or(""),
         name = event.name(),
-        "{}",
-        text
     );
 }
 
 /// Logs a line a plugin wrote through the `log` import (`stream = "log"`) or to stdout/stderr.
 pub fn plugin_line(plugin: &str, stream: &'static str, level: Level, text: &str) {
-    at_level!(level, target: "plugin", plugin, stream, "{}", text);
+    at_level!(level, target: "plugin", message = text, plugin, stream);
 }
 
 #[cfg(test)]
