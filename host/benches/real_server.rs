@@ -31,6 +31,9 @@
 //!   sent its patch to the moment it read the object's line (p50 and p99, in ms: the API server's
 //!   write and watch fan-out, the process's handling and the pipe).
 //!
+//! With `EC_BENCH_PERF_DIR` set, each process's steady phase is recorded with `perf record -g`
+//! into that directory (`steady-PID.data`), to see where its CPU goes.
+//!
 //! It prints every run, then a table of medians with the ratios to the native watcher measured
 //! in the same run (latencies absolute). It deletes the ConfigMaps and the namespace at the end.
 //!
@@ -471,9 +474,11 @@ fn measure_burst(process: &Running, setup: &Setup, cluster: &Cluster, revision: 
 fn measure_steady(process: &Running, setup: &Setup, cluster: &Cluster, revision: &str) -> Steady {
     let names = setup.steady.names(&setup.prefix);
     process.await_lines(&names);
+    let profile = Profile::start(process);
     let before = sample(process.pid);
     let sent = cluster.patch_steadily(setup, &names, revision);
     let (after, read) = process.awaited("steady watch");
+    profile.stop();
     let mut latencies: Vec<f64> = names
         .iter()
         .zip(&sent)
@@ -493,6 +498,52 @@ fn measure_steady(process: &Running, setup: &Setup, cluster: &Cluster, revision:
         rss_mib: after.rss_kib as f64 / 1024.0,
         latency_p50_ms: percentile(&latencies, 0.50),
         latency_p99_ms: percentile(&latencies, 0.99),
+    }
+}
+
+/// `perf record -g` of one process over its steady phase, when `EC_BENCH_PERF_DIR` names a
+/// directory: `steady-PID.data` there, for `perf report -i` (which variant a PID was is printed).
+struct Profile(Option<Child>);
+
+impl Profile {
+    fn start(process: &Running) -> Profile {
+        let Some(dir) = std::env::var_os("EC_BENCH_PERF_DIR") else {
+            return Profile(None);
+        };
+        let output = PathBuf::from(dir).join(format!("steady-{}.data", process.pid));
+        eprintln!(
+            "{}: steady phase profiled into {}",
+            process.variant.label(),
+            output.display()
+        );
+        let recording = Command::new("perf")
+            .args([
+                "record",
+                "-F",
+                "2000",
+                "-g",
+                "-p",
+                &process.pid.to_string(),
+                "-o",
+            ])
+            .arg(&output)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run perf (EC_BENCH_PERF_DIR is set)");
+        // perf attaches to the process's threads before the first change is sent.
+        std::thread::sleep(Duration::from_millis(500));
+        Profile(Some(recording))
+    }
+
+    /// Ends the recording (perf writes its file on SIGINT).
+    fn stop(self) {
+        if let Some(mut recording) = self.0 {
+            let _ = Command::new("kill")
+                .args(["-INT", &recording.id().to_string()])
+                .status();
+            let _ = recording.wait();
+        }
     }
 }
 

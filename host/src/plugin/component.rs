@@ -104,6 +104,8 @@ impl ComponentInstance {
         let mut state = HostState::new(plugin, limits, &settings.capabilities, services);
         state.limiter().allow_component();
         let (mut store, metered) = start_store(pre.engine(), state, limits);
+        // Instantiation and `init` run under one deadline.
+        let _starting = arm(&mut store, limits.init_timeout, limits.fuel, metered);
         let instantiated = pre.instantiate(&mut store);
         store.data().flush_output();
         let instance = instantiated.map_err(start_failed("instantiation", limits))?;
@@ -155,7 +157,7 @@ impl ComponentInstance {
             Err(_) => String::from_utf8_lossy(event),
         };
         let timeout = self.limits.call_timeout;
-        arm(&mut self.store, timeout, self.limits.fuel, self.metered);
+        let _in_flight = arm(&mut self.store, timeout, self.limits.fuel, self.metered);
         let result = self
             .handle_event
             .typed::<HandleEventParams<'_>, HandleEventResults>(&self.store)
@@ -194,6 +196,7 @@ fn convert(outcome: wit::Outcome) -> Result<Outcome, CallError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugin::instance::tests::within_patience;
     use crate::plugin::{LoadError, Plugin};
     use crate::runtime::Runtime;
     use std::path::Path;
@@ -272,6 +275,49 @@ mod tests {
         );
         assert!(error.contains("handle-event"), "{error}");
         assert!(error.contains("type"), "{error}");
+    }
+
+    /// A component whose `handle-event` spins forever.
+    const SPINNER: &str = r#"(component
+        (type $level (enum "trace" "debug" "info" "warn" "error"))
+        (export $level-type "level" (type $level))
+        (type $outcome (record
+            (field "level" $level-type)
+            (field "message" (option string))
+            (field "retry" bool)
+            (field "retry-after-ms" (option u64))))
+        (export $outcome-type "outcome" (type $outcome))
+        (core module $m
+            (memory (export "m") 1)
+            (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 0))
+            (func (export "spin") (param i32 i32) (result i32) (loop $forever (br $forever))
+                (i32.const 0)))
+        (core instance $i (instantiate $m))
+        (func $spin (param "event" string) (result (option $outcome-type))
+            (canon lift (core func $i "spin") (memory (core memory $i "m"))
+                (realloc (core func $i "realloc"))))
+        (export "handle-event" (func $spin)))"#;
+
+    #[test]
+    fn a_stuck_component_traps_at_its_deadline_after_the_ticker_parked() {
+        let runtime = Runtime::new().expect("runtime");
+        let bytes = wat::parse_str(SPINNER).expect("valid WAT");
+        let mut settings = PluginSettings::default();
+        settings.limits.call_timeout = Duration::from_millis(200);
+        let mut plugin =
+            Plugin::from_bytes(&runtime, Path::new("c.wasm"), &bytes, settings).expect("loads");
+        let ticker = runtime.epoch_ticker();
+        ticker.assert_parked();
+
+        let started = std::time::Instant::now();
+        let result = within_patience(runtime.engine(), || plugin.handle_event(b"{}"));
+        assert!(
+            matches!(result, Err(CallError::Timeout(t)) if t == Duration::from_millis(200)),
+            "{result:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        assert_eq!(ticker.in_flight(), 0);
+        ticker.assert_parked();
     }
 
     #[test]

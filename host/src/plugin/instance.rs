@@ -6,7 +6,7 @@
 use super::outcome::Outcome;
 use super::PluginSettings;
 use crate::runtime::MAX_WASM_STACK;
-use crate::sandbox::{HostServices, HostState, LimitExceeded, Limits};
+use crate::sandbox::{HostServices, HostState, InFlight, LimitExceeded, Limits};
 use event_controller_guest::abi;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,6 +146,8 @@ impl Instance {
         let (config_json, limits) = (settings.config_json.as_str(), &settings.limits);
         let state = HostState::new(plugin, limits, &settings.capabilities, services);
         let (mut store, metered) = start_store(pre.module().engine(), state, limits);
+        // Instantiation, `_initialize`, `ec_abi_version` and `init` run under one deadline.
+        let _starting = arm(&mut store, limits.init_timeout, limits.fuel, metered);
         let instance = pre
             .instantiate(&mut store)
             .map_err(start_failed("instantiation", limits))?;
@@ -231,7 +233,8 @@ impl Instance {
     /// `call_timeout` (and fuel).
     pub fn handle_event(&mut self, event: &[u8]) -> Result<Outcome, CallError> {
         self.armed = self.limits.call_timeout;
-        arm(&mut self.store, self.armed, self.limits.fuel, self.metered);
+        // Held until the result is read: `alloc`, the call and `dealloc` all run guest code.
+        let _in_flight = arm(&mut self.store, self.armed, self.limits.fuel, self.metered);
         let handle_event = self.handle_event.clone();
         let packed = self.with_input(event, |store, ptr, len| {
             handle_event.call(store, (ptr, len))
@@ -321,9 +324,9 @@ impl Instance {
     }
 }
 
-/// The store of a new instance holding `state`: the limiter installed when there is a cap, a
-/// deadline trap, and armed with `init_timeout` for instantiation and `init`. Also says whether
-/// the engine meters fuel.
+/// The store of a new instance holding `state`: the limiter installed when there is a cap and a
+/// deadline trap; [`arm`] it with `init_timeout` for instantiation and `init`. Also says
+/// whether the engine meters fuel.
 pub(super) fn start_store(
     engine: &Engine,
     state: HostState,
@@ -335,18 +338,19 @@ pub(super) fn start_store(
     }
     store.epoch_deadline_trap();
     let metered = store.get_fuel().is_ok();
-    arm(&mut store, limits.init_timeout, limits.fuel, metered);
     (store, metered)
 }
 
 /// Gives the guest code about to run its deadline and, when the engine meters fuel, its fuel
-/// (all it wants when the plugin has no fuel limit).
+/// (all it wants when the plugin has no fuel limit). The deadline comes only while the guard
+/// returned is held (the epoch ticker ticks only while some call is in flight): hold it until
+/// the guest code has returned, with a result, a trap or an error.
 pub(super) fn arm(
     store: &mut Store<HostState>,
     timeout: Duration,
     fuel: Option<u64>,
     metered: bool,
-) {
+) -> InFlight {
     let deadline = Instant::now()
         .checked_add(timeout)
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
@@ -355,5 +359,152 @@ pub(super) fn arm(
     if metered {
         // Cannot fail: the engine meters fuel.
         let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
+    }
+    store.data().call_in_flight()
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::plugin::{LoadError, Plugin, PluginSettings};
+    use crate::runtime::Runtime;
+    use std::path::Path;
+    use std::sync::mpsc::{self, RecvTimeoutError};
+
+    /// Long enough for anything that should happen, on a loaded machine.
+    const PATIENCE: Duration = Duration::from_secs(30);
+
+    /// Runs `call`, which should end at a deadline of `engine`'s. If it has not returned
+    /// within [`PATIENCE`], a watchdog advances the epoch itself, so that a ticker that does
+    /// not tick fails the test instead of hanging it.
+    pub(in crate::plugin) fn within_patience<R>(engine: &Engine, call: impl FnOnce() -> R) -> R {
+        let (done, finished) = mpsc::channel::<()>();
+        let engine = engine.clone();
+        let watchdog = std::thread::spawn(move || {
+            let mut patience = PATIENCE;
+            let mut rescued = false;
+            while let Err(RecvTimeoutError::Timeout) = finished.recv_timeout(patience) {
+                (patience, rescued) = (Duration::from_millis(10), true);
+                engine.increment_epoch();
+            }
+            rescued
+        });
+        let result = call();
+        drop(done);
+        let rescued = watchdog.join().expect("the watchdog ends");
+        assert!(
+            !rescued,
+            "the call ended only once the watchdog ticked: the ticker did not"
+        );
+        result
+    }
+
+    /// A plugin whose `handle_event` spins forever on any event but `{}`, and whose `init`
+    /// spins forever on any config but `{}`.
+    const SPINNER: &str = r#"(module
+        (memory (export "memory") 1)
+        (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+        (func (export "dealloc") (param i32 i32))
+        (func $spin_unless_empty (param $len i32)
+            (if (i32.gt_u (local.get $len) (i32.const 2))
+                (then (loop $forever (br $forever)))))
+        (func (export "init") (param i32) (param $len i32) (result i32)
+            (call $spin_unless_empty (local.get $len))
+            (i32.const 0))
+        (func (export "handle_event") (param i32) (param $len i32) (result i64)
+            (call $spin_unless_empty (local.get $len))
+            (i64.const 0)))"#;
+
+    fn settings(call_timeout: Duration, config_json: &str) -> PluginSettings {
+        let mut settings = PluginSettings {
+            config_json: config_json.to_owned(),
+            ..PluginSettings::default()
+        };
+        settings.limits.call_timeout = call_timeout;
+        settings.limits.init_timeout = Duration::from_millis(100);
+        settings
+    }
+
+    fn spinner(runtime: &Runtime, call_timeout: Duration) -> Plugin {
+        let bytes = wat::parse_str(SPINNER).expect("valid WAT");
+        let settings = settings(call_timeout, "{}");
+        Plugin::from_bytes(runtime, Path::new("spinner.wasm"), &bytes, settings).expect("loads")
+    }
+
+    /// Calls `plugin` (of `engine`) with an event it spins on; asserts that it timed out, no
+    /// sooner than `timeout`.
+    fn assert_times_out(engine: &Engine, plugin: &mut Plugin, timeout: Duration) {
+        let started = Instant::now();
+        let result = within_patience(engine, || plugin.handle_event(br#"{"spin":true}"#));
+        assert!(
+            matches!(result, Err(CallError::Timeout(t)) if t == timeout),
+            "{result:?}"
+        );
+        assert!(
+            started.elapsed() >= timeout,
+            "interrupted before its deadline"
+        );
+    }
+
+    #[test]
+    fn a_stuck_call_traps_at_its_deadline_after_the_ticker_parked() {
+        let runtime = Runtime::new().expect("runtime");
+        let ticker = runtime.epoch_ticker();
+        let mut plugin = spinner(&runtime, Duration::from_millis(200));
+        assert!(plugin.handle_event(b"{}").expect("handled").is_none());
+        assert_eq!(ticker.in_flight(), 0);
+        ticker.assert_parked();
+
+        assert_times_out(runtime.engine(), &mut plugin, Duration::from_millis(200));
+        assert_eq!(ticker.in_flight(), 0, "the trapped call is still in flight");
+        ticker.assert_parked();
+    }
+
+    #[test]
+    fn a_stuck_init_traps_at_its_deadline_on_a_parked_ticker() {
+        let runtime = Runtime::new().expect("runtime");
+        runtime.epoch_ticker().assert_parked();
+        let bytes = wat::parse_str(SPINNER).expect("valid WAT");
+        let settings = settings(Duration::from_secs(1), r#"{"spin":true}"#);
+        let error = within_patience(runtime.engine(), || {
+            Plugin::from_bytes(&runtime, Path::new("spinner.wasm"), &bytes, settings)
+        })
+        .err()
+        .expect("init interrupted");
+        assert!(
+            matches!(&error, LoadError::Start { cause: StartError::Failed { stage: "init", message }, .. }
+                if message.contains("timed out")),
+            "{error}"
+        );
+        assert_eq!(runtime.epoch_ticker().in_flight(), 0);
+        runtime.epoch_ticker().assert_parked();
+    }
+
+    #[test]
+    fn overlapping_stuck_calls_on_two_threads_both_reach_their_deadlines() {
+        let runtime = Runtime::new().expect("runtime");
+        let ticker = runtime.epoch_ticker().clone();
+        let (long, short) = (Duration::from_millis(1000), Duration::from_millis(200));
+        let mut slow = spinner(&runtime, long);
+        let mut quick = spinner(&runtime, short);
+        let (done, slow_done) = mpsc::channel();
+        let engine = runtime.engine().clone();
+        std::thread::spawn(move || {
+            assert_times_out(&engine, &mut slow, long);
+            let _ = done.send(());
+        });
+        let started = Instant::now();
+        while ticker.in_flight() == 0 {
+            assert!(started.elapsed() < PATIENCE, "the slow call never started");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+
+        // The quick call ends first; the slow one must still be interrupted after it.
+        assert_times_out(runtime.engine(), &mut quick, short);
+        slow_done
+            .recv_timeout(PATIENCE)
+            .expect("the slow call reached its deadline");
+        assert_eq!(ticker.in_flight(), 0);
+        ticker.assert_parked();
     }
 }

@@ -1,6 +1,7 @@
 //! The shared wasmtime `Engine` and linkers (one engine for the whole process, one linker for
-//! core modules and one for components, both holding [`crate::sandbox`]'s host functions), and
-//! the [`cache`] of compiled modules and components.
+//! core modules and one for components, both holding [`crate::sandbox`]'s host functions), the
+//! [`cache`] of compiled modules and components, and the start of the epoch
+//! [`ticker`](crate::sandbox::ticker) behind deadlines.
 
 pub mod cache;
 
@@ -8,10 +9,10 @@ pub use self::cache::{sha256_hex, Artifact, CacheStatus, ModuleCache};
 
 use crate::capabilities::KubeAccess;
 use crate::metrics::Metrics;
-use crate::sandbox::{self, HostServices, HostState, EPOCH_TICK};
+use crate::sandbox::{self, EpochTicker, HostServices, HostState};
 use std::sync::Arc;
 use wasmtime::component::{Component, Linker as ComponentLinker};
-use wasmtime::{Config, Engine, EngineWeak, Linker, Module, OptLevel};
+use wasmtime::{Config, Engine, Linker, Module, OptLevel};
 
 /// The wasm stack a plugin call may use before it traps.
 pub const MAX_WASM_STACK: usize = 512 << 10;
@@ -57,8 +58,10 @@ impl Runtime {
         Runtime::with_options(RuntimeOptions::default())
     }
 
-    /// Like [`Runtime::new`] with the given guards. With deadlines, a thread advances the
-    /// engine's epoch every [`EPOCH_TICK`] for as long as the engine lives.
+    /// Like [`Runtime::new`] with the given guards. With deadlines, a thread (the
+    /// [`EpochTicker`]) advances the engine's epoch every [`EPOCH_TICK`](sandbox::EPOCH_TICK)
+    /// while some plugin call is in flight, and sleeps (parked, no wake-ups) while none is; it
+    /// ends once this runtime and every plugin loaded with it are dropped.
     pub fn with_options(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         let mut config = Config::new();
         config
@@ -69,9 +72,12 @@ impl Runtime {
             // Traps are reported as one line; backtraces would need debug info anyway.
             .wasm_backtrace_max_frames(None);
         let engine = Engine::new(&config).map_err(|e| RuntimeError(format!("{e:#}")))?;
-        if options.deadlines {
-            start_epoch_ticker(engine.weak())?;
-        }
+        let epoch_ticker = if options.deadlines {
+            EpochTicker::start(engine.weak())
+                .map_err(|e| RuntimeError(format!("cannot start the epoch ticker: {e}")))?
+        } else {
+            EpochTicker::default()
+        };
         let mut linker = Linker::new(&engine);
         sandbox::add_to_linker(&mut linker)
             .map_err(|e| RuntimeError(format!("linking the host functions: {e:#}")))?;
@@ -84,7 +90,10 @@ impl Runtime {
             linker,
             component_linker,
             cache: None,
-            services: HostServices::default(),
+            services: HostServices {
+                epoch_ticker,
+                ..HostServices::default()
+            },
         })
     }
 
@@ -128,9 +137,15 @@ impl Runtime {
         self.services.metrics = metrics;
     }
 
-    /// What plugins started from now on get from the host: cluster access and metrics.
+    /// What plugins started from now on get from the host: cluster access, metrics and the
+    /// epoch ticker their deadlines need.
     pub fn services(&self) -> HostServices {
         self.services.clone()
+    }
+
+    /// The epoch ticker enforcing plugins' deadlines (none without deadlines).
+    pub fn epoch_ticker(&self) -> &EpochTicker {
+        &self.services.epoch_ticker
     }
 
     /// The cache of compiled modules, if one is set.
@@ -170,17 +185,20 @@ impl Runtime {
     }
 }
 
-/// Advances the epoch every tick until the engine is gone.
-fn start_epoch_ticker(engine: EngineWeak) -> Result<(), RuntimeError> {
-    std::thread::Builder::new()
-        .name("epoch-ticker".into())
-        .spawn(move || {
-            while let Some(engine) = engine.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-            }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_runtimes_with_deadlines_start_a_ticker() {
+        let with = Runtime::new().expect("runtime");
+        assert!(with.epoch_ticker().is_running());
+        assert!(with.services().epoch_ticker.is_running());
+        let without = Runtime::with_options(RuntimeOptions {
+            deadlines: false,
+            fuel: false,
         })
-        .map(drop)
-        .map_err(|e| RuntimeError(format!("cannot start the epoch ticker: {e}")))
+        .expect("runtime");
+        assert!(!without.epoch_ticker().is_running());
+    }
 }

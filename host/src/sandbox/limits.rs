@@ -1,15 +1,17 @@
 //! What one plugin may use: time per call, linear memory, table elements and, optionally, fuel.
 //!
 //! Time is enforced with epoch interruption: the runtime bumps the engine's epoch every
-//! [`EPOCH_TICK`], and each call gets a deadline a number of ticks ahead. Memory and tables are
-//! enforced by [`Limiter`], which makes growing past the cap trap the call (instead of returning
-//! -1, which a guest could ignore) and remembers why, so that the failure is reported as a
-//! memory failure rather than as whatever the guest did next.
+//! [`EPOCH_TICK`] while some call is in flight ([`EpochTicker`](super::EpochTicker)), and each call
+//! gets a deadline a number of ticks ahead. Memory and tables are enforced by [`Limiter`], which
+//! makes growing past the cap trap the call (instead of returning -1, which a guest could
+//! ignore) and remembers why, so that the failure is reported as a memory failure rather than
+//! as whatever the guest did next.
 
 use std::time::Duration;
 use wasmtime::ResourceLimiter;
 
-/// How often the runtime's ticker advances the engine's epoch: the precision of deadlines.
+/// How often the runtime's ticker advances the engine's epoch while calls are in flight: the
+/// precision of deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The limits of one plugin. The defaults suit plugins that log, alert or call out briefly.
@@ -54,6 +56,11 @@ impl Limits {
 
     /// Epoch ticks a call may run for `timeout`: rounded up, plus one because the current
     /// tick may end at once. At most [`Limits::NEVER`] (wasmtime adds it to the current epoch).
+    ///
+    /// The extra tick also covers a ticker that was parked (no call in flight): the call wakes
+    /// it, its first tick comes at once and each later one at least [`EPOCH_TICK`] after the
+    /// previous, so the rounded-up ticks after that first one still take the whole `timeout`,
+    /// as with a ticker that never stopped.
     pub fn deadline_ticks(timeout: Duration) -> u64 {
         let tick = EPOCH_TICK.as_nanos();
         let ticks = timeout.as_nanos().div_ceil(tick);

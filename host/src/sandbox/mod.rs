@@ -11,9 +11,11 @@ pub mod component;
 mod functions;
 pub mod limits;
 pub mod output;
+pub mod ticker;
 
 pub use self::functions::add_to_linker;
 pub use self::limits::{LimitExceeded, Limiter, Limits, EPOCH_TICK};
+pub use self::ticker::{EpochTicker, InFlight};
 
 use self::output::CapturedOutput;
 use crate::capabilities::{
@@ -29,13 +31,17 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::WasiCtxBuilder;
 
 /// What the host lends a plugin's instances beyond WASI: the cluster connection for
-/// `kube_request`, and the metrics its capability requests are counted in.
+/// `kube_request`, the metrics its capability requests are counted in, and the epoch ticker
+/// that makes its deadlines come.
 #[derive(Clone, Default)]
 pub struct HostServices {
     /// The controller's cluster connection (none under `replay`: every `kube_request` fails).
     pub kube: Option<Arc<KubeAccess>>,
     /// Where capability requests are counted (none: not counted).
     pub metrics: Option<Arc<Metrics>>,
+    /// The runtime's epoch ticker, which ticks while a call is in flight (none, the default:
+    /// the engine has no deadlines). Plugins get it with [`crate::runtime::Runtime::services`].
+    pub epoch_ticker: EpochTicker,
 }
 
 impl std::fmt::Debug for HostServices {
@@ -43,6 +49,7 @@ impl std::fmt::Debug for HostServices {
         f.debug_struct("HostServices")
             .field("kube", &self.kube.is_some())
             .field("metrics", &self.metrics.is_some())
+            .field("epoch_ticker", &self.epoch_ticker)
             .finish()
     }
 }
@@ -111,6 +118,12 @@ impl HostState {
     /// capability requests it makes).
     pub fn set_deadline(&mut self, deadline: Instant) {
         self.deadline = deadline;
+    }
+
+    /// Marks a guest call of this instance in flight until the guard drops: the epoch ticker
+    /// ticks meanwhile, which is what makes the call's epoch deadline come.
+    pub fn call_in_flight(&self) -> InFlight {
+        self.services.epoch_ticker.call()
     }
 
     /// Serves the plugin's `kube_request` (`request` is its JSON): denied unless granted, and
@@ -262,6 +275,7 @@ mod tests {
         let services = HostServices {
             kube: None,
             metrics: Some(metrics.clone()),
+            ..HostServices::default()
         };
         let mut state =
             HostState::new("caller".into(), &Limits::default(), &capabilities, services);
