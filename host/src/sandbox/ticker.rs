@@ -1,15 +1,16 @@
 //! The epoch ticker: the thread that advances the engine's epoch every [`EPOCH_TICK`] while some
 //! guest call may be running, which is what makes the calls' epoch deadlines come.
 //!
-//! An idle controller runs no guest code, so the ticker parks while no call is in flight (no
-//! wake-ups at all) and the first call to arm wakes it. Every guest call holds an [`InFlight`]
-//! guard from just before it enters the guest until it returns (with a result, a trap or an
-//! error).
+//! An idle controller runs no guest code, so the ticker parks once no call has been in flight
+//! for [`LINGER_TICKS`] (no wake-ups at all), and the next call to arm wakes it. Every guest
+//! call holds an [`InFlight`] guard from just before it enters the guest until it returns (with
+//! a result, a trap or an error).
 //!
-//! Arming costs two atomic increments (the guard's reference and the count of calls in flight)
-//! and, when it is the only call in flight, an unpark: one atomic swap while the ticker is awake,
-//! one futex wake when it sleeps. Waking cannot be lost: `unpark` before `park` makes `park`
-//! return at once, and the ticker checks the count again after every wake-up.
+//! Arming costs three atomic increments (the guard's reference, the count of calls and the
+//! count in flight) and, when it is the only call in flight, an unpark: one atomic swap while
+//! the ticker is awake, one futex wake when it sleeps. Waking cannot be lost: `unpark` before
+//! `park` makes `park` return at once, and the ticker checks the counts again after every
+//! wake-up.
 
 use super::EPOCH_TICK;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -47,6 +48,8 @@ struct Handle {
 struct State {
     /// Guest calls armed and not finished yet.
     in_flight: AtomicUsize,
+    /// Guest calls armed so far: the ticker lingers after the last one.
+    calls: AtomicU64,
     /// Every handle is gone: the thread ends.
     stopped: AtomicBool,
     /// Epoch increments so far.
@@ -71,6 +74,7 @@ impl EpochTicker {
     /// it was parked) meanwhile. Only atomics, but for the one unpark that wakes the ticker.
     pub fn call(&self) -> InFlight {
         if let Some(handle) = &self.0 {
+            handle.state.calls.fetch_add(1, Ordering::AcqRel);
             if handle.state.in_flight.fetch_add(1, Ordering::AcqRel) == 0 {
                 handle.thread.unpark();
             }
@@ -118,19 +122,34 @@ impl Drop for InFlight {
     }
 }
 
-/// The ticker's loop: while calls are in flight, advances the epoch every [`EPOCH_TICK`];
-/// otherwise parks until a call wakes it. Ends when every handle or the engine is gone.
+/// Ticks the ticker keeps ticking once no call has been in flight for that long, before it
+/// parks: a steady trickle of events (one every few milliseconds) keeps it ticking instead of
+/// waking it for every call, and an idle controller parks it after 100 ms.
+const LINGER_TICKS: u32 = 10;
+
+/// The ticker's loop: while calls are in flight or have been in the last [`LINGER_TICKS`],
+/// advances the epoch every [`EPOCH_TICK`]; otherwise parks until a call wakes it. Ends when
+/// every handle or the engine is gone.
 ///
 /// The first tick after a wake-up comes at once, as it may while ticking: a deadline counts
 /// the tick running when it is set as already over (see
 /// [`Limits::deadline_ticks`](crate::sandbox::Limits::deadline_ticks)), so a call still gets
 /// at least its whole timeout.
 fn tick_while_needed(state: &State, engine: &EngineWeak) {
+    // It starts parked, as after a long quiet.
+    let mut seen_calls = state.calls.load(Ordering::Acquire);
+    let mut quiet_ticks = LINGER_TICKS;
     while !state.stopped.load(Ordering::Acquire) {
-        if state.in_flight.load(Ordering::Acquire) == 0 {
-            // An unpark since the load makes this return at once; so may a spurious wake-up.
+        let calls = state.calls.load(Ordering::Acquire);
+        if calls != seen_calls || state.in_flight.load(Ordering::Acquire) > 0 {
+            (seen_calls, quiet_ticks) = (calls, 0);
+        } else if quiet_ticks >= LINGER_TICKS {
+            // A call since the loads unparks first, which makes this return at once; so may a
+            // spurious wake-up, after which the loop parks again.
             std::thread::park();
             continue;
+        } else {
+            quiet_ticks += 1;
         }
         let Some(engine) = engine.upgrade() else {
             return;
@@ -144,9 +163,10 @@ fn tick_while_needed(state: &State, engine: &EngineWeak) {
 
 #[cfg(test)]
 impl EpochTicker {
-    /// Asserts that the ticker is parked: no tick across 100 ms, after 100 ms to settle.
+    /// Asserts that the ticker is parked: no tick across 100 ms, after 250 ms to settle (it
+    /// lingers for [`LINGER_TICKS`] after the last call).
     pub(crate) fn assert_parked(&self) {
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(std::time::Duration::from_millis(250));
         let ticks = self.ticks();
         std::thread::sleep(std::time::Duration::from_millis(100));
         assert_eq!(
@@ -200,6 +220,8 @@ mod tests {
         wait_for_ticks(&ticker, 3);
         drop(call);
         assert_eq!(ticker.in_flight(), 0);
+        // It lingers (a trickle of calls does not wake it each time), then parks.
+        wait_for_ticks(&ticker, 2);
         ticker.assert_parked();
 
         // Woken again by the next call.
