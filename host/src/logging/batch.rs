@@ -5,7 +5,12 @@
 //! unless the writer is asleep. The writer sleeps only when nothing is pending. Woken to a small
 //! batch less than [`LINGER`] after its last write (lines are coming fast), it lingers up to
 //! [`LINGER`] for more (or until [`BATCH`] bytes are pending), so a burst of events costs one
-//! write every few milliseconds; a quiet controller's line is written at once.
+//! write every few milliseconds.
+//!
+//! A quiet controller's line (nothing pending, nothing written for [`LINGER`]) is written by the
+//! thread that logs it, at once: one `write`, and no wake-up of the writer thread and switch to
+//! it for every event of a trickle. A line written so is still in order: the caller takes the
+//! destination before it lets go of the buffer, so a batch appended meanwhile waits for it.
 //!
 //! Nothing is dropped: past [`MAX_PENDING`] bytes, a logging thread waits for the writer, as
 //! it would for a slow disk.
@@ -38,13 +43,29 @@ struct Pending {
     closed: bool,
 }
 
-#[derive(Default)]
 struct Shared {
     pending: Mutex<Pending>,
     /// Wakes the writer.
     work: Condvar,
     /// Wakes logging threads waiting for room.
     room: Condvar,
+    /// Where lines go. Taken while `pending` is held (by a caller writing its own line) or
+    /// after (by the writer thread): never the other way round.
+    output: Mutex<Output>,
+}
+
+/// The destination, and when it was last written to.
+struct Output {
+    out: Box<dyn Write + Send>,
+    last_write: Instant,
+}
+
+impl Output {
+    fn write(&mut self, bytes: &[u8]) {
+        // Nowhere to report a failing log destination but the destination itself.
+        let _ = self.out.write_all(bytes).and_then(|()| self.out.flush());
+        self.last_write = Instant::now();
+    }
 }
 
 impl Shared {
@@ -55,9 +76,33 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Appends one formatted line (or part of one) and wakes the writer if it must.
+    fn new(out: Box<dyn Write + Send>) -> Shared {
+        Shared {
+            pending: Mutex::default(),
+            work: Condvar::new(),
+            room: Condvar::new(),
+            output: Mutex::new(Output {
+                out,
+                last_write: Instant::now(),
+            }),
+        }
+    }
+
+    fn output(&self) -> MutexGuard<'_, Output> {
+        self.output
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appends one formatted line (or part of one) and wakes the writer if it must; writes it
+    /// itself when the log is quiet.
     fn append(&self, line: &[u8]) {
         let mut pending = self.lock();
+        if let Some(mut output) = self.quiet_output(&pending) {
+            drop(pending);
+            output.write(line);
+            return;
+        }
         while pending.bytes.len() >= MAX_PENDING && !pending.closed {
             pending.callers_waiting = true;
             pending = self
@@ -74,6 +119,16 @@ impl Shared {
             drop(pending);
             self.work.notify_one();
         }
+    }
+
+    /// The destination, if a line can go straight to it: nothing is pending or being written,
+    /// the writer thread sleeps, and nothing was written for [`LINGER`].
+    fn quiet_output(&self, pending: &Pending) -> Option<MutexGuard<'_, Output>> {
+        if !(pending.bytes.is_empty() && pending.writer_asleep) || pending.closed {
+            return None;
+        }
+        let output = self.output.try_lock().ok()?;
+        (output.last_write.elapsed() >= LINGER).then_some(output)
     }
 
     /// The next batch to write, swapped with `spare`; `None` once closed and drained. Lingers
@@ -130,12 +185,12 @@ pub struct BatchGuard {
 
 /// Starts the writer thread over `out`.
 pub fn start(out: impl Write + Send + 'static) -> std::io::Result<(BatchWriter, BatchGuard)> {
-    let shared = Arc::new(Shared::default());
+    let shared = Arc::new(Shared::new(Box::new(out)));
     let thread = std::thread::Builder::new()
         .name("log-writer".to_owned())
         .spawn({
             let shared = shared.clone();
-            move || write_batches(&shared, out)
+            move || write_batches(&shared)
         })?;
     Ok((
         BatchWriter {
@@ -149,13 +204,14 @@ pub fn start(out: impl Write + Send + 'static) -> std::io::Result<(BatchWriter, 
 }
 
 /// The writer thread: one `write` (and flush) per batch until closed.
-fn write_batches(shared: &Shared, mut out: impl Write) {
+fn write_batches(shared: &Shared) {
     let mut spare = Vec::with_capacity(BATCH);
-    let mut last_write = Instant::now();
-    while let Some(mut batch) = shared.next_batch(spare, last_write) {
-        // Nowhere to report a failing log destination but the destination itself.
-        let _ = out.write_all(&batch).and_then(|()| out.flush());
-        last_write = Instant::now();
+    loop {
+        let last_write = shared.output().last_write;
+        let Some(mut batch) = shared.next_batch(spare, last_write) else {
+            return;
+        };
+        shared.output().write(&batch);
         batch.clear();
         spare = batch;
     }
@@ -251,6 +307,63 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    /// One write: the name of the thread that made it, and its bytes.
+    type NamedWrite = (Option<String>, Vec<u8>);
+
+    /// A destination that notes which thread made each write.
+    #[derive(Clone, Default)]
+    struct Writers(Arc<Mutex<Vec<NamedWrite>>>);
+
+    impl Write for Writers {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let thread = std::thread::current().name().map(str::to_owned);
+            self.0
+                .lock()
+                .expect("writes")
+                .push((thread, bytes.to_vec()));
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_quiet_log_is_written_by_the_caller_and_a_burst_in_batches() {
+        let writes = Writers::default();
+        let (writer, guard) = start(writes.clone()).expect("writer thread");
+        while !writer.shared.lock().writer_asleep {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(LINGER * 2);
+        (&writer).write_all(b"quiet\n").expect("append");
+        let me = std::thread::current().name().map(str::to_owned);
+        assert_eq!(
+            writes.0.lock().expect("writes").as_slice(),
+            [(me, b"quiet\n".to_vec())],
+            "written at once, by the caller"
+        );
+        for i in 0..2_000 {
+            (&writer)
+                .write_all(format!("burst {i}\n").as_bytes())
+                .expect("append");
+        }
+        drop(guard);
+        let writes = writes.0.lock().expect("writes").clone();
+        let text: Vec<u8> = writes.iter().flat_map(|(_, bytes)| bytes.clone()).collect();
+        let lines: Vec<&str> = std::str::from_utf8(&text).expect("utf8").lines().collect();
+        assert_eq!(lines.len(), 2_001);
+        assert!(lines[1..]
+            .iter()
+            .enumerate()
+            .all(|(i, line)| *line == format!("burst {i}")));
+        assert!(
+            writes.len() < 100,
+            "{} writes for 2,001 lines",
+            writes.len()
+        );
     }
 
     #[test]
