@@ -30,11 +30,13 @@ use crate::oci::{self, OciError, OciReference, Registry, RegistrySettings};
 use crate::plugin::plugin_name;
 use crate::runtime::sha256_hex;
 use crate::runtime::Runtime;
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{Event, EventKind, RecursiveMode, Watcher};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -472,7 +474,7 @@ impl Reloader {
         self.sources.every = rescan;
         let stop = Arc::new(AtomicBool::new(false));
         let (notified, changes) = channel();
-        let watcher = notify::recommended_watcher(notified)
+        let watcher = notify::recommended_watcher(only_changes(notified))
             .map_err(|e| {
                 tracing::warn!("cannot watch files ({e}); rescanning every {rescan:?} only")
             })
@@ -621,6 +623,25 @@ enum Wake {
     Closed,
 }
 
+/// The watcher's handler: passes on what changes the files (and errors), not reads. (inotify
+/// reports every open of the directory, and each reconcile reads it: passed on, opens kept the
+/// reload thread reconciling ten times a second on an idle controller.)
+fn only_changes(changes: Sender<notify::Result<Event>>) -> impl notify::EventHandler {
+    move |event: notify::Result<Event>| {
+        if event.as_ref().map_or(true, |event| is_change(&event.kind)) {
+            let _ = changes.send(event);
+        }
+    }
+}
+
+/// Anything but a read: an open, a read, or a close after reading.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(access) => matches!(access, AccessKind::Close(AccessMode::Write)),
+        _ => true,
+    }
+}
+
 /// Waits for a change and then for quiet, but not longer than [`MAX_DEBOUNCE`] after the
 /// first change: a directory that never settles is still read.
 fn wait_for_changes<T>(changes: &Receiver<T>, rescan: Duration) -> Wake {
@@ -690,5 +711,41 @@ impl Watches {
                 tracing::warn!(dir = %dir.display(), "cannot watch: {error}; relying on rescans")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_the_plugins_directory_is_no_change_and_writing_to_it_is() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plugin = dir.path().join("a.wasm");
+        std::fs::write(&plugin, b"\0asm").expect("write");
+        let (notified, changes) = channel();
+        let mut watcher = notify::recommended_watcher(only_changes(notified)).expect("watcher");
+        watcher
+            .watch(dir.path(), RecursiveMode::NonRecursive)
+            .expect("watch");
+        for _ in 0..3 {
+            assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1);
+            assert_eq!(std::fs::read(&plugin).expect("read"), b"\0asm");
+        }
+        assert!(
+            matches!(
+                wait_for_changes(&changes, Duration::from_millis(300)),
+                Wake::Rescan
+            ),
+            "reads were taken for changes"
+        );
+        assert!(is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        std::fs::write(dir.path().join("b.wasm"), b"\0asm").expect("write");
+        assert!(matches!(
+            wait_for_changes(&changes, Duration::from_secs(30)),
+            Wake::Changed
+        ));
     }
 }
