@@ -249,13 +249,31 @@ impl<'a> MakeWriter<'a> for BatchWriter {
 mod tests {
     use super::*;
 
-    /// A destination the test can read while the writer runs.
+    /// One write: the name of the thread that made it, and its bytes.
+    type NamedWrite = (Option<String>, Vec<u8>);
+
+    /// A destination the test can read while the writer runs, noting which thread made each
+    /// write.
     #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
+    struct Sink(Arc<Mutex<Vec<NamedWrite>>>);
+
+    impl Sink {
+        /// Every write so far.
+        fn writes(&self) -> Vec<NamedWrite> {
+            self.0.lock().expect("sink").clone()
+        }
+
+        /// Every byte written so far, in order.
+        fn bytes(&self) -> Vec<u8> {
+            let writes = self.0.lock().expect("sink");
+            writes.iter().flat_map(|(_, bytes)| bytes.clone()).collect()
+        }
+    }
 
     impl Write for Sink {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("sink").extend_from_slice(bytes);
+            let thread = std::thread::current().name().map(str::to_owned);
+            self.0.lock().expect("sink").push((thread, bytes.to_vec()));
             Ok(bytes.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -279,7 +297,7 @@ mod tests {
             }
         });
         drop(guard);
-        let text = String::from_utf8(sink.0.lock().expect("sink").clone()).expect("utf8");
+        let text = String::from_utf8(sink.bytes()).expect("utf8");
         assert_eq!(text.lines().count(), 80_000);
         for thread in 0..4 {
             let mine: Vec<&str> = text
@@ -300,7 +318,7 @@ mod tests {
         let (writer, _guard) = start(sink.clone()).expect("writer thread");
         (&writer).write_all(b"alone\n").expect("append");
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while sink.0.lock().expect("sink").as_slice() != b"alone\n" {
+        while sink.bytes() != b"alone\n" {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the line was never written"
@@ -309,31 +327,10 @@ mod tests {
         }
     }
 
-    /// One write: the name of the thread that made it, and its bytes.
-    type NamedWrite = (Option<String>, Vec<u8>);
-
-    /// A destination that notes which thread made each write.
-    #[derive(Clone, Default)]
-    struct Writers(Arc<Mutex<Vec<NamedWrite>>>);
-
-    impl Write for Writers {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            let thread = std::thread::current().name().map(str::to_owned);
-            self.0
-                .lock()
-                .expect("writes")
-                .push((thread, bytes.to_vec()));
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn a_quiet_log_is_written_by_the_caller_and_a_burst_in_batches() {
-        let writes = Writers::default();
-        let (writer, guard) = start(writes.clone()).expect("writer thread");
+        let sink = Sink::default();
+        let (writer, guard) = start(sink.clone()).expect("writer thread");
         while !writer.shared.lock().writer_asleep {
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -341,7 +338,7 @@ mod tests {
         (&writer).write_all(b"quiet\n").expect("append");
         let me = std::thread::current().name().map(str::to_owned);
         assert_eq!(
-            writes.0.lock().expect("writes").as_slice(),
+            sink.writes(),
             [(me, b"quiet\n".to_vec())],
             "written at once, by the caller"
         );
@@ -351,8 +348,7 @@ mod tests {
                 .expect("append");
         }
         drop(guard);
-        let writes = writes.0.lock().expect("writes").clone();
-        let text: Vec<u8> = writes.iter().flat_map(|(_, bytes)| bytes.clone()).collect();
+        let (writes, text) = (sink.writes(), sink.bytes());
         let lines: Vec<&str> = std::str::from_utf8(&text).expect("utf8").lines().collect();
         assert_eq!(lines.len(), 2_001);
         assert!(lines[1..]
@@ -386,6 +382,6 @@ mod tests {
             (&writer).write_all(&line).expect("append");
         }
         drop(guard);
-        assert_eq!(sink.0.lock().expect("sink").len(), 24 << 20);
+        assert_eq!(sink.bytes().len(), 24 << 20);
     }
 }
