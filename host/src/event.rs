@@ -102,7 +102,8 @@ pub struct EventMeta {
     text: Box<str>,
     /// Where each field ends in `text`.
     ends: [u32; FIELDS],
-    /// Bit `1 << field` is set for each optional field present (an empty one included).
+    /// Bit `1 << field` is set for each field present (an empty one included): an optional
+    /// field's absence is not its emptiness.
     present: u8,
 }
 
@@ -163,6 +164,43 @@ impl EventMeta {
             text: text.into_boxed_str(),
             ends,
             present,
+        }
+    }
+
+    fn from_head(head: EventHead<'_>) -> Result<EventMeta, EventError> {
+        let type_name = head.event_type.ok_or(EventError::MissingType)?;
+        let event_type = EventType::parse(&type_name)
+            .ok_or_else(|| EventError::UnknownType(type_name.into_owned()))?;
+        let require = |present: bool, field| match present || !event_type.is_object_change() {
+            true => Ok(()),
+            false => Err(EventError::MissingField { event_type, field }),
+        };
+        require(head.kind.is_some(), "kind")?;
+        require(head.name.is_some(), "metadata.name")?;
+        Ok(EventMeta::new(
+            event_type,
+            MetaFields {
+                kind: head.kind.as_deref().unwrap_or_default(),
+                name: head.name.as_deref().unwrap_or_default(),
+                api_version: head.api_version.as_deref().unwrap_or_default(),
+                namespace: head.namespace.as_deref(),
+                uid: head.uid.as_deref(),
+                resource_version: head.resource_version.as_deref(),
+            },
+        ))
+    }
+
+    /// The key that identifies the object across its events: its uid, or `namespace/name`
+    /// for objects without one.
+    pub fn key(&self) -> String {
+        self.uid().map_or_else(|| self.object_ref(), str::to_owned)
+    }
+
+    /// `namespace/name`, or `name` for cluster-scoped objects.
+    pub fn object_ref(&self) -> String {
+        match self.namespace() {
+            Some(ns) => format!("{ns}/{}", self.name()),
+            None => self.name().to_owned(),
         }
     }
 
@@ -353,45 +391,6 @@ pub fn event_bytes(event_type: EventType, object: &[u8]) -> Bytes {
     out.extend_from_slice(object);
     out.push(b'}');
     out.into()
-}
-
-impl EventMeta {
-    fn from_head(head: EventHead<'_>) -> Result<EventMeta, EventError> {
-        let type_name = head.event_type.ok_or(EventError::MissingType)?;
-        let event_type = EventType::parse(&type_name)
-            .ok_or_else(|| EventError::UnknownType(type_name.into_owned()))?;
-        let require = |present: bool, field| match present || !event_type.is_object_change() {
-            true => Ok(()),
-            false => Err(EventError::MissingField { event_type, field }),
-        };
-        require(head.kind.is_some(), "kind")?;
-        require(head.name.is_some(), "metadata.name")?;
-        Ok(EventMeta::new(
-            event_type,
-            MetaFields {
-                kind: head.kind.as_deref().unwrap_or_default(),
-                name: head.name.as_deref().unwrap_or_default(),
-                api_version: head.api_version.as_deref().unwrap_or_default(),
-                namespace: head.namespace.as_deref(),
-                uid: head.uid.as_deref(),
-                resource_version: head.resource_version.as_deref(),
-            },
-        ))
-    }
-
-    /// The key that identifies the object across its events: its uid, or `namespace/name`
-    /// for objects without one.
-    pub fn key(&self) -> String {
-        self.uid().map_or_else(|| self.object_ref(), str::to_owned)
-    }
-
-    /// `namespace/name`, or `name` for cluster-scoped objects.
-    pub fn object_ref(&self) -> String {
-        match self.namespace() {
-            Some(ns) => format!("{ns}/{}", self.name()),
-            None => self.name().to_owned(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -60,8 +60,9 @@ impl Runtime {
 
     /// Like [`Runtime::new`] with the given guards. With deadlines, a thread (the
     /// [`EpochTicker`]) advances the engine's epoch every [`EPOCH_TICK`](sandbox::EPOCH_TICK)
-    /// while some plugin call is in flight, and sleeps (parked, no wake-ups) while none is; it
-    /// ends once this runtime and every plugin loaded with it are dropped.
+    /// while some plugin call is in flight and for 100 ms after the last one, and sleeps
+    /// (parked, no wake-ups) otherwise; it ends once this runtime and every plugin loaded with
+    /// it are dropped.
     pub fn with_options(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         let mut config = Config::new();
         config
