@@ -8,12 +8,23 @@
 //! watches do not cover, [`Lookup::Uncovered`] sends the reader to the API server. What is kept
 //! is what the plugins were handed, so a read is as fresh as the events (client-go's informers
 //! make the same trade): a plugin reading while it handles an event sees at least that event.
+//!
+//! A plugin also reads its own writes: after a write the watches have not shown yet
+//! ([`Reflector::await_write`]), reads of that object, and lists of its kind, go to the API server
+//! until its event arrives (or [`WRITE_SHOWN_WITHIN`] has passed). Without that, a plugin that
+//! creates an object and, at its next event, reads it back from the watch would find it missing
+//! and create it again.
 
 use crate::event::{EventType, WatchEvent};
 use crate::source::ListedTarget;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+/// How long reads of an object written by a plugin bypass the watches when its event does not
+/// come (a watch reconnecting, say): then the watch is trusted again.
+pub const WRITE_SHOWN_WITHIN: Duration = Duration::from_secs(10);
 
 /// A kind: `(apiVersion, kind)`.
 type KindKey = (String, String);
@@ -42,6 +53,66 @@ struct Kept {
     objects: HashMap<KindKey, BTreeMap<ObjectKey, Arc<WatchEvent>>>,
     /// Lists completed for kept kinds: what reads may be answered from.
     listed: Vec<ListedTarget>,
+    /// Plugins' writes whose events have not arrived yet.
+    awaited: HashMap<(KindKey, ObjectKey), AwaitedWrite>,
+}
+
+/// What a plugin's write will look like in the watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The object's resourceVersion in the answer.
+    version: Option<String>,
+    /// Whether the write was a delete (shown by a `DELETED` as well).
+    deletion: bool,
+}
+
+impl Written {
+    /// A create or an update, answered with the object at `version`.
+    pub fn at(version: String) -> Written {
+        Written {
+            version: Some(version),
+            deletion: false,
+        }
+    }
+
+    /// A delete, answered with the object at `version` (its last state, or one with a
+    /// deletionTimestamp while finalizers run) or with a Status (`None`).
+    pub fn deletion(version: Option<String>) -> Written {
+        Written {
+            version,
+            deletion: true,
+        }
+    }
+
+    /// Whether `event` shows the write.
+    fn shown_by(&self, event: &WatchEvent) -> bool {
+        let meta = event.meta();
+        (self.deletion && meta.event_type == EventType::Deleted)
+            || (self.version.is_some() && meta.resource_version() == self.version.as_deref())
+    }
+
+    /// Whether `current`, the object kept (`None`: none), already shows the write: its event
+    /// came before the answer did, or the write changed nothing (and has no event).
+    fn shown_in(&self, current: Option<&WatchEvent>) -> bool {
+        match current {
+            None => self.deletion,
+            Some(event) => {
+                self.version.is_some() && event.meta().resource_version() == self.version.as_deref()
+            }
+        }
+    }
+}
+
+/// A write the watches have not shown yet, and since when.
+struct AwaitedWrite {
+    written: Written,
+    since: Instant,
+}
+
+impl AwaitedWrite {
+    fn pending(&self, now: Instant) -> bool {
+        now.duration_since(self.since) < WRITE_SHOWN_WITHIN
+    }
 }
 
 /// What the reflector knows of one object.
@@ -102,18 +173,57 @@ impl Reflector {
             meta.namespace().map(str::to_owned).unwrap_or_default(),
             meta.name().to_owned(),
         );
-        let objects = kept.objects.entry(kind).or_default();
-        if meta.event_type != EventType::Deleted {
-            objects.insert(key, Arc::new(event.clone()));
+        let lookup = (kind, key);
+        let shown = !kept.awaited.is_empty()
+            && kept
+                .awaited
+                .get(&lookup)
+                .is_some_and(|awaited| awaited.written.shown_by(event));
+        if shown {
+            kept.awaited.remove(&lookup);
+        }
+        let (kind, key) = lookup;
+        kept.store(kind, key, event);
+    }
+
+    /// A plugin wrote the object `name` (in `namespace`) of `kind`, as `written`: until the
+    /// watch shows it, reads of it and lists of its kind are not answered here. Nothing when the
+    /// kind is not kept, or when the object kept is already at that version (a write that
+    /// changed nothing has no event).
+    pub fn await_write(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        written: Written,
+    ) {
+        if !self.shared.keeps_any.load(Ordering::Acquire) {
             return;
         }
-        // A DELETED for an object since recreated under the same name (a relist can send the
-        // new object's ADDED first) must not remove the new one.
-        let same_object = objects
-            .get(&key)
-            .is_some_and(|kept| meta.uid().is_none() || kept.meta().uid() == meta.uid());
-        if same_object {
-            objects.remove(&key);
+        let mut kept = self.write();
+        if !kept.keeps(api_version, kind) {
+            return;
+        }
+        let now = Instant::now();
+        kept.awaited.retain(|_, write| write.pending(now));
+        let lookup = (
+            (api_version.to_owned(), kind.to_owned()),
+            (namespace.unwrap_or_default().to_owned(), name.to_owned()),
+        );
+        let current = kept
+            .objects
+            .get(&lookup.0)
+            .and_then(|objects| objects.get(&lookup.1));
+        let shown = written.shown_in(current.map(|event| &**event));
+        if !shown {
+            kept.awaited.insert(
+                lookup,
+                AwaitedWrite {
+                    written,
+                    since: now,
+                },
+            );
         }
     }
 
@@ -146,7 +256,8 @@ impl Reflector {
             .collect()
     }
 
-    /// One object, if a complete list covers its namespace.
+    /// One object, if a complete list covers its namespace and no write of it awaits its
+    /// event.
     pub fn get(
         &self,
         api_version: &str,
@@ -155,18 +266,20 @@ impl Reflector {
         name: &str,
     ) -> Lookup {
         let kept = self.read();
-        if !kept.covers(api_version, kind, namespace) {
+        let kind = (api_version.to_owned(), kind.to_owned());
+        if !kept.covers(&kind, namespace) || kept.awaits(&kind, namespace, Some(name)) {
             return Lookup::Uncovered;
         }
         let key = (namespace.unwrap_or_default().to_owned(), name.to_owned());
         kept.objects
-            .get(&(api_version.to_owned(), kind.to_owned()))
+            .get(&kind)
             .and_then(|objects| objects.get(&key))
             .map_or(Lookup::Absent, |event| Lookup::Found(event.clone()))
     }
 
     /// The objects of a kind in `namespace` (`None`: all namespaces, or a cluster-scoped kind),
-    /// in the API server's order, if a complete list covers it; `None` otherwise.
+    /// in the API server's order, if a complete list covers it and no write there awaits its
+    /// event; `None` otherwise.
     pub fn list(
         &self,
         api_version: &str,
@@ -174,10 +287,11 @@ impl Reflector {
         namespace: Option<&str>,
     ) -> Option<Vec<Arc<WatchEvent>>> {
         let kept = self.read();
-        if !kept.covers(api_version, kind, namespace) {
+        let kind = (api_version.to_owned(), kind.to_owned());
+        if !kept.covers(&kind, namespace) || kept.awaits(&kind, namespace, None) {
             return None;
         }
-        let Some(objects) = kept.objects.get(&(api_version.to_owned(), kind.to_owned())) else {
+        let Some(objects) = kept.objects.get(&kind) else {
             return Some(Vec::new());
         };
         let events = match namespace {
@@ -217,6 +331,36 @@ impl Reflector {
 }
 
 impl Kept {
+    /// Keeps `event` as the latest of its object, or removes the object.
+    fn store(&mut self, kind: KindKey, key: ObjectKey, event: &WatchEvent) {
+        let meta = event.meta();
+        let objects = self.objects.entry(kind).or_default();
+        if meta.event_type != EventType::Deleted {
+            objects.insert(key, Arc::new(event.clone()));
+            return;
+        }
+        // A DELETED for an object since recreated under the same name (a relist can send the
+        // new object's ADDED first) must not remove the new one.
+        let same_object = objects
+            .get(&key)
+            .is_some_and(|kept| meta.uid().is_none() || kept.meta().uid() == meta.uid());
+        if same_object {
+            objects.remove(&key);
+        }
+    }
+
+    /// Whether a plugin's write to an object of `kind` in `namespace` (`None`: any), or to
+    /// `name` there, awaits its event.
+    fn awaits(&self, kind: &KindKey, namespace: Option<&str>, name: Option<&str>) -> bool {
+        let now = Instant::now();
+        self.awaited.iter().any(|((k, (ns, n)), write)| {
+            k == kind
+                && namespace.is_none_or(|namespace| namespace == ns)
+                && name.is_none_or(|name| name == n)
+                && write.pending(now)
+        })
+    }
+
     fn keeps(&self, api_version: &str, kind: &str) -> bool {
         self.all_kinds
             || self
@@ -226,11 +370,11 @@ impl Kept {
     }
 
     /// Whether a complete list of a kept kind covers `namespace` (`None`: every namespace).
-    fn covers(&self, api_version: &str, kind: &str, namespace: Option<&str>) -> bool {
+    fn covers(&self, (api_version, kind): &KindKey, namespace: Option<&str>) -> bool {
         self.keeps(api_version, kind)
             && self.listed.iter().any(|target| {
-                target.api_version == api_version
-                    && target.kind == kind
+                target.api_version == *api_version
+                    && target.kind == *kind
                     && (target.namespace.is_none() || target.namespace.as_deref() == namespace)
             })
     }
@@ -245,6 +389,22 @@ mod tests {
             r#"{{"type":"{event_type}","object":{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","namespace":"{namespace}","uid":"{uid}"}}}}}}"#
         );
         WatchEvent::parse(line.into_bytes()).expect("a valid event")
+    }
+
+    /// An event of the ConfigMap `namespace/name` at `version`.
+    fn at_version(event_type: &str, namespace: &str, name: &str, version: &str) -> WatchEvent {
+        let line = format!(
+            r#"{{"type":"{event_type}","object":{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","namespace":"{namespace}","uid":"u-{name}","resourceVersion":"{version}"}}}}}}"#
+        );
+        WatchEvent::parse(line.into_bytes()).expect("a valid event")
+    }
+
+    /// A reflector keeping ConfigMaps, listed in every namespace.
+    fn listed_configmaps() -> Reflector {
+        let reflector = Reflector::new();
+        reflector.keep_kind("v1", "ConfigMap");
+        reflector.listed(&configmaps(None));
+        reflector
     }
 
     fn configmaps(namespace: Option<&str>) -> ListedTarget {
@@ -352,5 +512,102 @@ mod tests {
         assert!(events
             .iter()
             .any(|e| e.meta().event_type == EventType::Modified));
+    }
+
+    #[test]
+    fn a_plugins_write_is_read_from_the_api_server_until_the_watch_shows_it() {
+        let reflector = listed_configmaps();
+        reflector.await_write(
+            "v1",
+            "ConfigMap",
+            Some("a1"),
+            "copy",
+            Written::at("7".into()),
+        );
+        let get = || reflector.get("v1", "ConfigMap", Some("a1"), "copy");
+        assert!(
+            matches!(get(), Lookup::Uncovered),
+            "the create is not in the watch yet"
+        );
+        assert!(reflector.list("v1", "ConfigMap", Some("a1")).is_none());
+        assert!(reflector.list("v1", "ConfigMap", None).is_none());
+        // Other namespaces and objects are still read from the watch.
+        assert!(reflector.list("v1", "ConfigMap", Some("b")).is_some());
+        assert!(matches!(
+            reflector.get("v1", "ConfigMap", Some("a1"), "other"),
+            Lookup::Absent
+        ));
+        // An earlier version of the object does not show the write; its own version does.
+        reflector.observe(&at_version("ADDED", "a1", "copy", "6"));
+        assert!(matches!(get(), Lookup::Uncovered));
+        reflector.observe(&at_version("MODIFIED", "a1", "copy", "7"));
+        assert!(matches!(get(), Lookup::Found(_)));
+        assert!(reflector.list("v1", "ConfigMap", None).is_some());
+    }
+
+    #[test]
+    fn a_write_already_shown_or_that_changed_nothing_awaits_nothing() {
+        let reflector = listed_configmaps();
+        reflector.observe(&at_version("ADDED", "a1", "copy", "7"));
+        // Its event came first, or an apply changed nothing (same version, no event).
+        reflector.await_write(
+            "v1",
+            "ConfigMap",
+            Some("a1"),
+            "copy",
+            Written::at("7".into()),
+        );
+        assert!(matches!(
+            reflector.get("v1", "ConfigMap", Some("a1"), "copy"),
+            Lookup::Found(_)
+        ));
+        // A delete whose DELETED came before its answer.
+        reflector.await_write(
+            "v1",
+            "ConfigMap",
+            Some("a1"),
+            "gone",
+            Written::deletion(None),
+        );
+        assert!(matches!(
+            reflector.get("v1", "ConfigMap", Some("a1"), "gone"),
+            Lookup::Absent
+        ));
+        // A kind not kept is not tracked at all.
+        reflector.await_write("v1", "Secret", Some("a1"), "s", Written::at("1".into()));
+        assert!(reflector.read().awaited.is_empty());
+    }
+
+    #[test]
+    fn a_delete_is_shown_by_its_deleted_or_by_the_version_it_answered() {
+        let reflector = listed_configmaps();
+        reflector.observe(&at_version("ADDED", "a1", "x", "3"));
+        reflector.observe(&at_version("ADDED", "a1", "y", "4"));
+        reflector.await_write("v1", "ConfigMap", Some("a1"), "x", Written::deletion(None));
+        reflector.await_write(
+            "v1",
+            "ConfigMap",
+            Some("a1"),
+            "y",
+            Written::deletion(Some("9".into())),
+        );
+        let get = |name| reflector.get("v1", "ConfigMap", Some("a1"), name);
+        assert!(matches!(get("x"), Lookup::Uncovered));
+        assert!(matches!(get("y"), Lookup::Uncovered));
+        reflector.observe(&at_version("DELETED", "a1", "x", "8"));
+        assert!(matches!(get("x"), Lookup::Absent));
+        // Finalizers hold y: the delete set its deletionTimestamp at version 9.
+        reflector.observe(&at_version("MODIFIED", "a1", "y", "9"));
+        assert!(matches!(get("y"), Lookup::Found(_)));
+    }
+
+    #[test]
+    fn a_write_the_watch_never_shows_stops_being_awaited() {
+        let awaited = AwaitedWrite {
+            written: Written::at("7".into()),
+            since: Instant::now(),
+        };
+        assert!(awaited.pending(awaited.since + WRITE_SHOWN_WITHIN / 2));
+        assert!(!awaited.pending(awaited.since + WRITE_SHOWN_WITHIN));
     }
 }

@@ -615,6 +615,46 @@ fn reads_of_watched_resources_are_answered_from_the_watches_without_asking_the_a
     assert_eq!(configmap_reads(&requests).len(), 1, "{requests:?}");
 }
 
+/// A plugin reads its own write even while the watch lags behind it: the object it created is
+/// not yet in the watch (each watch line comes 600 ms late), so the read goes to the API server
+/// instead of answering 404 from the watch.
+#[test]
+fn a_plugin_reads_its_own_write_before_the_watch_shows_it() {
+    let server = support::apiserver::ApiServer::start();
+    let get = r#"verb = "get", resource = "configmaps", namespace = "shop", name = "for-{name}""#;
+    let (plugins, config) = plugins_dir_with_config(
+        &["test_http"],
+        &format!(
+            "[plugins.test_http.config]\nfunction = \"kube_request\"\nrequest = {{ {} }}\nthen = {{ {get} }}\n\n[plugins.test_http.subscribe]\nresources = [\"pods\"]\n\n[plugins.test_http.capabilities.kubernetes]\ncreate = [\"configmaps\"]\nread = [\"configmaps\"]\n",
+            configmap_request("create")
+        ),
+    );
+    let env = [
+        ("CONFIG_FILE", config.as_str()),
+        ("K8S_RESOURCE", "pods,configmaps"),
+        ("RUST_LOG", "info,event_controller::capabilities=debug"),
+    ];
+    let controller = support::controller::Controller::start_in(&server, plugins, &env);
+    controller
+        .wait_for_log("plugins' reads of ConfigMap in all namespaces are served from the watch");
+    server.slow_watches(Duration::from_millis(600));
+    server.create("pods", &pod_object("shop", "web-1", "nginx:1"));
+    let said = wait::until(
+        support::controller::PATIENCE,
+        || controller.plugin_said("test_http").first().cloned(),
+        || format!("test_http did not answer:\n{:#?}", controller.logs()),
+    );
+    let answers: Value = serde_json::from_str(&said).expect("the answers are JSON");
+    assert_eq!(answers[0]["status"], 201, "{said}");
+    assert_eq!(
+        answers[1]["status"], 200,
+        "the plugin reads what it created: {said}"
+    );
+    assert_eq!(answers[1]["object"]["data"]["pod"], "web-1", "{said}");
+    let logged = controller.wait_for_log("plugin read configmaps");
+    assert_eq!(logged["served_from"], "api", "{logged}");
+}
+
 /// The pitfall docs/ABI.md §6 warns of, as the real API server answers it: fields a plugin
 /// created belong to its field manager as an update, so a plain apply that changes them is a
 /// 409 naming the manager and the field; a forced apply takes them over.

@@ -9,7 +9,7 @@
 use super::watched_reads;
 use crate::cluster::resource::{self, Resource};
 use crate::metrics::CapabilityOutcome;
-use crate::reflector::Reflector;
+use crate::reflector::{Reflector, Written};
 use crate::subscription::LabelSelector;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -411,7 +411,44 @@ impl KubeAccess {
             Verb::Patch => self.patch(&checked).await,
             Verb::Delete => self.delete(&checked).await,
         };
+        if checked.verb.writes() {
+            self.await_in_watches(&checked, &answer);
+        }
         (answer, ServedFrom::Api)
+    }
+
+    /// After a write the server accepted, reads of the object skip the watches until they show
+    /// it (read-your-writes; see [`crate::reflector`]).
+    fn await_in_watches(&self, checked: &Checked<'_>, answer: &KubeAnswer) {
+        let (Some(reflector), KubeAnswer::Object { status, object }) = (&self.reflector, answer)
+        else {
+            return;
+        };
+        if !(200..300).contains(status) {
+            return;
+        }
+        let resource = &checked.resource;
+        // A delete may be answered with a Status instead of the object.
+        let is_object = object["kind"].as_str() == Some(resource.kind.as_str());
+        let metadata = &object["metadata"];
+        let field = |name: &str| metadata[name].as_str().filter(|_| is_object);
+        let Some(name) = field("name").or(checked.name.as_deref()) else {
+            return;
+        };
+        let namespace = field("namespace").or(checked.namespace.as_deref());
+        let version = field("resourceVersion").map(str::to_owned);
+        let written = match (checked.verb, version) {
+            (Verb::Delete, version) => Written::deletion(version),
+            (_, Some(version)) => Written::at(version),
+            (_, None) => return,
+        };
+        reflector.await_write(
+            &resource.api_version(),
+            &resource.kind,
+            namespace,
+            name,
+            written,
+        );
     }
 
     /// A `get` or `list` answered from the watches, when they cover it and the plugin did not

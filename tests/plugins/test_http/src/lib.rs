@@ -1,4 +1,6 @@
 //! Test plugin: on every event, sends the request in its config (`{"request": {...}}`, the JSON of docs/ABI.md §6, with `{name}` replaced by the object's name) through the raw `http_request` import (or `kube_request` with `"function": "kube_request"`), and logs INFO with the answer JSON exactly as the host returned it.
+//! With `"then": {...}` as well, it sends that request right after the first and logs both
+//! answers as a JSON array, `[first,then]`.
 
 //!
 //! The imports are declared by hand on purpose, not used through the SDK's `http` and `kube`
@@ -26,6 +28,7 @@ unsafe fn kube_request(_ptr: *const u8, _len: usize) -> i64 {
 }
 
 static REQUEST: OnceLock<serde_json::Value> = OnceLock::new();
+static THEN: OnceLock<serde_json::Value> = OnceLock::new();
 static KUBE: OnceLock<bool> = OnceLock::new();
 
 fn init(config: Config) -> Result<(), String> {
@@ -35,6 +38,9 @@ fn init(config: Config) -> Result<(), String> {
         .cloned()
         .ok_or("config needs a `request` object")?;
     let _ = REQUEST.set(request);
+    if let Some(then) = config.get("then") {
+        let _ = THEN.set(then.clone());
+    }
     let _ = KUBE.set(config.get("function").and_then(|f| f.as_str()) == Some("kube_request"));
     Ok(())
 }
@@ -43,9 +49,22 @@ fn handle_event(event: &Event) -> Outcome {
     let Some(template) = REQUEST.get() else {
         return Outcome::error("no request configured");
     };
-    let request = template
-        .to_string()
-        .replace("{name}", event.name().unwrap_or_default());
+    let name = event.name().unwrap_or_default();
+    let Some(answer) = send(template, name) else {
+        return Outcome::error("no answer");
+    };
+    let Some(then) = THEN.get() else {
+        return Outcome::info(answer);
+    };
+    match send(then, name) {
+        Some(then) => Outcome::info(format!("[{answer},{then}]")),
+        None => Outcome::error("no answer"),
+    }
+}
+
+/// Sends `template` with `{name}` replaced; the host's answer as it came.
+fn send(template: &serde_json::Value, name: &str) -> Option<String> {
+    let request = template.to_string().replace("{name}", name);
     // SAFETY: the host reads `request` during the call and returns a buffer it allocated with
     // our `alloc`, which we free below.
     let packed = if KUBE.get() == Some(&true) {
@@ -54,7 +73,7 @@ fn handle_event(event: &Event) -> Outcome {
         unsafe { http_request(request.as_ptr(), request.len()) }
     };
     if packed == 0 {
-        return Outcome::error("no answer");
+        return None;
     }
     let (ptr, len) = abi::unpack(packed);
     // SAFETY: the host wrote `len` bytes at `ptr`, from our own `alloc`.
@@ -62,7 +81,7 @@ fn handle_event(event: &Event) -> Outcome {
     let text = String::from_utf8_lossy(answer).into_owned();
     // SAFETY: the buffer came from `alloc(len)` and is not used after this.
     unsafe { __rt::dealloc(ptr as usize as *mut u8, len as usize) };
-    Outcome::info(text)
+    Some(text)
 }
 
 export_plugin!(handle_event, init = init);
