@@ -449,8 +449,8 @@ pub enum Removed {
 /// (`spec`, `data`...). The owner label ([`OWNER_LABEL`] `= owner`) is added to its labels.
 ///
 /// 1. `get` of the object. Absent (404): `create` of `desired`, [`Ensured::Created`]. When
-///    the create finds it exists after all (409: the read came from the controller's watches
-///    before they saw it, or it was created in between), a consistent `get` and on to 2.
+///    the create finds it exists after all (409: someone else created it in between), a
+///    consistent `get` and on to 2.
 /// 2. Present without the owner label (or with another owner's): [`Ensured::NotOwned`],
 ///    nothing written.
 /// 3. Present, owned, with every field of `desired` ([`matches_desired`]):
