@@ -2,8 +2,8 @@
 //! together, running until a signal.
 //!
 //! In order: the metrics endpoints, the connection, the checkpoint store, the plugins (loaded
-//! once, then hot-reloaded), the elector, then the source feeding the [`Relay`] on a thread of
-//! its own. At SIGTERM the watches stop, every plugin finishes its event in flight and saves its
+//! once, then hot-reloaded), the elector, then the source feeding the [`Relay`], a task beside
+//! the watches. At SIGTERM the watches stop, every plugin finishes its event in flight and saves its
 //! checkpoint, and only then is the Lease handed over.
 
 use crate::capabilities::{KubeAccess, Protected};
@@ -22,7 +22,6 @@ use crate::source::kube::{KubeSettings, Observer};
 use crate::source::reconcile::InitialEvents;
 use crate::source::{self, SourceEvent};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -39,7 +38,7 @@ pub enum ControllerError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     AsyncRuntime(std::io::Error),
-    /// A thread (the reloader, the dispatcher) could not start.
+    /// A thread (the reloader) could not start.
     #[error("cannot start a thread: {0}")]
     Thread(std::io::Error),
     /// A plugin's workers could not start.
@@ -67,9 +66,9 @@ pub enum ControllerError {
     /// The wasm engine could not be set up.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    /// The dispatch thread panicked.
-    #[error("the dispatch thread panicked")]
-    DispatchPanicked,
+    /// The relay (the task between the watches and the plugins) panicked.
+    #[error("the relay between the watches and the plugins panicked")]
+    RelayPanicked,
     /// This replica led and lost its lease: it stopped delivering.
     #[error("lost the lease: stopped delivering; restart to stand by again")]
     LostLease,
@@ -242,10 +241,7 @@ pub fn run(
         None => None,
     };
     let leadership = match &elector {
-        Some((_, leading)) => Leadership::Elected {
-            leading: leading.clone(),
-            runtime: tokio.handle().clone(),
-        },
+        Some((_, leading)) => Leadership::Elected(leading.clone()),
         None => Leadership::Always,
     };
     let relay = Relay::new(
@@ -260,12 +256,12 @@ pub fn run(
     })?;
     drop(endpoints);
     if let Some((elector, _)) = elector {
-        if ended != Some(Ended::LostLease) {
+        if ended != Ended::LostLease {
             hand_over(&tokio, elector);
         }
     }
     tokio.shutdown_timeout(Duration::from_secs(1));
-    if ended == Some(Ended::LostLease) {
+    if ended == Ended::LostLease {
         return Err(ControllerError::LostLease);
     }
     Ok(())
@@ -309,49 +305,51 @@ fn start_plugins(
     Ok(Some(handle))
 }
 
-/// Runs `source` (given the queue to fill) and the relay on its own thread until the source
+/// Runs `source` (given the queue to fill) and the relay, a task beside it, until the source
 /// ends, a signal comes (the relay then stops every plugin after its event in flight), or the
-/// relay ends by itself (a lost lease). Returns once the relay has ended, with why when it
-/// ended by itself.
+/// relay ends by itself (a lost lease). Returns once the workers have finished, with why the
+/// relay ended.
 fn deliver_until_the_end<F>(
     tokio: &tokio::runtime::Runtime,
     relay: Relay,
     leadership: Leadership,
     source: impl FnOnce(mpsc::Sender<SourceEvent>) -> F,
-) -> Result<Option<Ended>, ControllerError>
+) -> Result<Ended, ControllerError>
 where
     F: std::future::Future<Output = ()>,
 {
     let (events, queue) = mpsc::channel::<SourceEvent>(EVENT_QUEUE);
-    let stopping = Arc::new(AtomicBool::new(false));
-    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
-    let relay = std::thread::Builder::new()
-        .name("dispatch".into())
-        .spawn({
-            let stopping = stopping.clone();
-            move || {
-                let ended = relay.run(queue, leadership, &stopping);
-                let _ = ended_tx.send(ended);
-            }
-        })
-        .map_err(ControllerError::Thread)?;
-    let ended = tokio.block_on(async {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut relaying = tokio.spawn(relay_task(relay, queue, leadership, stopped));
+    let joined = tokio.block_on(async {
         tokio::select! {
-            () = source(events) => None,
-            ended = ended_rx => ended.ok(),
+            () = source(events) => {}
+            joined = &mut relaying => return joined,
             signal = shutdown_signal() => {
                 tracing::info!("{signal} received: finishing the events in flight, then exiting");
-                stopping.store(true, Ordering::Relaxed);
-                None
+                stop.send_replace(true);
             }
         }
+        // The watches are gone (their sender with them): the relay ends, at once when stopping,
+        // after the events queued otherwise.
+        relaying.await
     });
-    // The watches are gone (their sender with them): the relay ends, and each plugin after
-    // its event in flight, its checkpoint saved.
-    relay
-        .join()
-        .map_err(|_| ControllerError::DispatchPanicked)?;
+    let (relay, ended) = joined.map_err(|_| ControllerError::RelayPanicked)?;
+    // Each plugin ends after its event in flight (or its queue), its checkpoint saved.
+    relay.finish(ended);
     Ok(ended)
+}
+
+/// The relay as a task: relays until it ends, then hands itself back to be finished off the
+/// runtime.
+async fn relay_task(
+    mut relay: Relay,
+    mut queue: mpsc::Receiver<SourceEvent>,
+    mut leadership: Leadership,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> (Relay, Ended) {
+    let ended = relay.run(&mut queue, &mut leadership, &mut stopped).await;
+    (relay, ended)
 }
 
 /// Releases the lease (once every checkpoint is saved), so that a standby takes over at once.

@@ -237,11 +237,25 @@ impl PluginSet {
 
     /// Switches the plugin named like `plugin` to it, after the events already queued for the
     /// old one. `Ok(false)` when no such plugin runs; an error (the old version running on)
-    /// when an instance for one of its lanes cannot start.
+    /// when an instance for one of its lanes cannot start. The instances start before the
+    /// switch, so delivery never waits for a plugin's start.
     pub fn replace(&self, plugin: Plugin, options: WorkerOptions) -> Result<bool, PoolError> {
+        let lanes = self
+            .read()
+            .iter()
+            .find(|worker| worker.name() == plugin.name())
+            .map(Pool::lane_count);
+        let Some(lanes) = lanes else {
+            return Ok(false);
+        };
+        let name = plugin.name().to_owned();
+        let instances = Pool::instances(plugin, lanes)?;
         let mut workers = self.write();
-        match workers.iter_mut().find(|w| w.name() == plugin.name()) {
-            Some(worker) => worker.replace(plugin, options).map(|()| true),
+        match workers.iter_mut().find(|worker| worker.name() == name) {
+            Some(worker) => {
+                worker.switch_to(instances, options);
+                Ok(true)
+            }
             None => Ok(false),
         }
     }

@@ -17,13 +17,18 @@
 //! A leader that loses its lease stops at once: [`Relay::run`] returns
 //! [`Ended::LostLease`] and the process exits, to come back as a standby (as client-go's
 //! controllers do).
+//!
+//! The relay is a task on the async runtime, beside the watches: an event goes from the watch
+//! that read it to the plugins' queues on the same thread, with no hand-over in between. That
+//! holds because delivery never waits (the dispatcher paces [`Pace::Independent`]); stopping the
+//! workers and saving their checkpoints, which do wait, happen in [`Relay::finish`], off the
+//! runtime.
 
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{DispatchStats, Dispatcher, Pace};
 use crate::event::{EventType, WatchEvent};
 use crate::reflector::Reflector;
 use crate::source::{ListedTarget, SourceEvent};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, watch};
 
 /// Whether this replica delivers.
@@ -31,12 +36,7 @@ pub enum Leadership {
     /// Always: no election.
     Always,
     /// While the receiver says `true` (the lease is held).
-    Elected {
-        /// `true` while this replica holds the lease.
-        leading: watch::Receiver<bool>,
-        /// Runs the waits on the receiver and the queue from the relay's thread.
-        runtime: tokio::runtime::Handle,
-    },
+    Elected(watch::Receiver<bool>),
 }
 
 /// Why [`Relay::run`] returned.
@@ -80,6 +80,7 @@ pub struct Relay {
 enum Input {
     Source(SourceEvent),
     Leading(bool),
+    Stop,
     Closed,
 }
 
@@ -87,7 +88,8 @@ impl Relay {
     /// A relay into `dispatcher` for `resources` configured resources, keeping `reflector` up
     /// to date (a standby's warm cache when it keeps every kind). `lists_deliver_objects`:
     /// false when the initial objects are skipped, in which case checkpoints report no
-    /// deletions.
+    /// deletions. The dispatcher is set to [`Pace::Independent`]: the relay runs on the async
+    /// runtime, where delivery must never wait for a plugin.
     pub fn new(
         dispatcher: Dispatcher,
         resources: usize,
@@ -95,7 +97,7 @@ impl Relay {
         lists_deliver_objects: bool,
     ) -> Relay {
         Relay {
-            dispatcher,
+            dispatcher: dispatcher.with_pace(Pace::Independent),
             state: State::Standby,
             reflector,
             unresolved: resources,
@@ -105,43 +107,41 @@ impl Relay {
         }
     }
 
-    /// Runs until the source closes, `stopping` is set, or the lease is lost; then stops the
-    /// workers (after their event in flight when stopping or losing the lease, after their
-    /// queue otherwise) and saves the checkpoints.
-    pub fn run(
-        mut self,
-        mut queue: mpsc::Receiver<SourceEvent>,
-        mut leadership: Leadership,
-        stopping: &AtomicBool,
+    /// Relays until the source closes its queue, `stop` turns `true` (or its sender is
+    /// dropped), or the lease is lost. Returns at once on any of them, leaving the workers
+    /// running: [`Relay::finish`] stops them.
+    pub async fn run(
+        &mut self,
+        queue: &mut mpsc::Receiver<SourceEvent>,
+        leadership: &mut Leadership,
+        stop: &mut watch::Receiver<bool>,
     ) -> Ended {
-        let leads_at_start = match &mut leadership {
-            Leadership::Always => true,
-            Leadership::Elected { leading, .. } => *leading.borrow_and_update(),
-        };
-        if leads_at_start {
+        if self.state == State::Standby && leads(leadership) {
             self.lead();
         }
-        let ended = loop {
-            let input = next_input(&mut queue, &mut leadership);
-            if stopping.load(Ordering::Relaxed) {
-                break Ended::Stopping;
-            }
-            match input {
+        loop {
+            match next_input(queue, leadership, stop).await {
                 Input::Source(SourceEvent::Event(event)) => self.event(event),
                 Input::Source(SourceEvent::Watching(targets)) => self.watching(targets),
                 Input::Source(SourceEvent::Listed(target)) => self.listed(&target),
                 Input::Leading(true) if self.state == State::Standby => self.lead(),
                 Input::Leading(true) => {}
                 Input::Leading(false) if self.state == State::Standby => {}
-                Input::Leading(false) => break Ended::LostLease,
-                Input::Closed => break Ended::SourceClosed,
+                Input::Leading(false) => return Ended::LostLease,
+                Input::Stop => return Ended::Stopping,
+                Input::Closed => return Ended::SourceClosed,
             }
-        };
+        }
+    }
+
+    /// Stops the workers, after their event in flight when stopping or losing the lease, after
+    /// their queue when the source closed, and saves the checkpoints. Blocks: call it off the
+    /// async runtime.
+    pub fn finish(self, ended: Ended) -> DispatchStats {
         if ended != Ended::SourceClosed {
             self.dispatcher.stop();
         }
-        self.dispatcher.finish();
-        ended
+        self.dispatcher.finish()
     }
 
     fn event(&mut self, event: WatchEvent) {
@@ -197,23 +197,36 @@ impl Relay {
     }
 }
 
-/// The next event from the source or change of leadership, whichever comes first.
-fn next_input(queue: &mut mpsc::Receiver<SourceEvent>, leadership: &mut Leadership) -> Input {
-    let (leading, runtime) = match leadership {
-        Leadership::Always => {
-            return queue.blocking_recv().map_or(Input::Closed, Input::Source);
-        }
-        Leadership::Elected { leading, runtime } => (leading, runtime),
-    };
-    runtime.block_on(async {
-        tokio::select! {
-            biased;
-            changed = leading.changed() => match changed {
+/// Whether this replica leads now.
+fn leads(leadership: &mut Leadership) -> bool {
+    match leadership {
+        Leadership::Always => true,
+        Leadership::Elected(leading) => *leading.borrow_and_update(),
+    }
+}
+
+/// The next event from the source or change of leadership, whichever comes first; a stop
+/// before either.
+async fn next_input(
+    queue: &mut mpsc::Receiver<SourceEvent>,
+    leadership: &mut Leadership,
+    stop: &mut watch::Receiver<bool>,
+) -> Input {
+    let leading_changed = async {
+        match leadership {
+            Leadership::Always => std::future::pending().await,
+            Leadership::Elected(leading) => match leading.changed().await {
                 Ok(()) => Input::Leading(*leading.borrow_and_update()),
                 // The elector ended: this replica no longer knows it leads.
                 Err(_) => Input::Leading(false),
             },
-            event = queue.recv() => event.map_or(Input::Closed, Input::Source),
         }
-    })
+    };
+    tokio::select! {
+        biased;
+        // A stop, or its sender gone.
+        _ = stop.wait_for(|stop| *stop) => Input::Stop,
+        input = leading_changed => input,
+        event = queue.recv() => event.map_or(Input::Closed, Input::Source),
+    }
 }

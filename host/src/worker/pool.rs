@@ -48,7 +48,7 @@ impl Pool {
     ) -> Result<Pool, PoolError> {
         let count = options.workers.max(1);
         let name = plugin.name().to_owned();
-        let instances = instances(plugin, count)?;
+        let instances = Pool::instances(plugin, count)?;
         let lanes = instances
             .into_iter()
             .enumerate()
@@ -107,15 +107,37 @@ impl Pool {
         self.lane_of(&event).send_when_room(event)
     }
 
-    /// Switches every lane to a new version of the plugin, behind what each has queued. The
-    /// lane count stays. When an instance for a lane cannot start, the old version keeps
-    /// running on every lane and the error is returned.
-    pub fn replace(&mut self, plugin: Plugin, options: WorkerOptions) -> Result<(), PoolError> {
-        let new = instances(plugin, self.lanes.len())?;
-        for (lane, instance) in self.lanes.iter_mut().zip(new) {
+    /// How many lanes (instances) the plugin runs on; it stays for the pool's life.
+    pub fn lane_count(&self) -> usize {
+        self.lanes.len()
+    }
+
+    /// `plugin` and `count - 1` more instances of it, for [`Pool::switch_to`]: starting an
+    /// instance runs guest code, so it happens before the switch, with no lock held.
+    pub fn instances(plugin: Plugin, count: usize) -> Result<Vec<Plugin>, PoolError> {
+        let mut more = Vec::with_capacity(count);
+        for lane in 1..count {
+            let instance = plugin
+                .another_instance()
+                .map_err(|source| PoolError::Instance {
+                    plugin: plugin.name().to_owned(),
+                    lane,
+                    source: Box::new(source),
+                })?;
+            more.push(instance);
+        }
+        let mut all = vec![plugin];
+        all.extend(more);
+        Ok(all)
+    }
+
+    /// Switches every lane to a new version of the plugin (one of `instances` each, made by
+    /// [`Pool::instances`] for [`Pool::lane_count`] lanes), behind what each has queued.
+    pub fn switch_to(&mut self, instances: Vec<Plugin>, options: WorkerOptions) {
+        debug_assert_eq!(instances.len(), self.lanes.len());
+        for (lane, instance) in self.lanes.iter_mut().zip(instances) {
             lane.replace(instance, options.clone());
         }
-        Ok(())
     }
 
     /// Every lane resumes from its checkpoint (see [`Worker::resume`]).
@@ -146,24 +168,6 @@ impl Pool {
                 skipped: sum.skipped + lane.skipped,
             })
     }
-}
-
-/// `plugin` and `count - 1` more instances of it.
-fn instances(plugin: Plugin, count: usize) -> Result<Vec<Plugin>, PoolError> {
-    let mut more = Vec::with_capacity(count);
-    for lane in 1..count {
-        let instance = plugin
-            .another_instance()
-            .map_err(|source| PoolError::Instance {
-                plugin: plugin.name().to_owned(),
-                lane,
-                source: Box::new(source),
-            })?;
-        more.push(instance);
-    }
-    let mut all = vec![plugin];
-    all.extend(more);
-    Ok(all)
 }
 
 /// The lane of `event`'s object among `lanes`: a CRC-32 of its uid (or of its kind, namespace
