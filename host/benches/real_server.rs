@@ -10,7 +10,10 @@
 //!   (a streaming list);
 //! - the same with `K8S_STREAMING_LISTS=false` (a paginated list);
 //! - `native-watcher` (tests/native_watcher, `target/release/native-watcher`): a storeless
-//!   kube-rs `watcher` with its default paginated list, one `tracing` line per object.
+//!   kube-rs `watcher` with its default paginated list, one `tracing` line per object;
+//! - with `EC_BENCH_BASELINE=PATH`, another `event-controller` binary (an earlier build) run as
+//!   the first, to compare two builds in the same run. `EC_BENCH_PAGED=0` leaves the paginated
+//!   variant out.
 //!
 //! Each writes one text log line per object (`Kind: ConfigMap; Name: NAME`) to stderr, a pipe
 //! this benchmark reads: the lines are formatted and written as in production, and counted here.
@@ -71,24 +74,39 @@ enum Variant {
     Controller,
     /// `event-controller run` with `K8S_STREAMING_LISTS=false`.
     ControllerPaged,
+    /// The binary `EC_BENCH_BASELINE` names, run as [`Variant::Controller`].
+    Baseline,
     /// The kube-rs watcher a user would write instead.
     Native,
 }
 
 impl Variant {
-    const ALL: [Variant; 3] = [
-        Variant::Controller,
-        Variant::ControllerPaged,
-        Variant::Native,
-    ];
+    /// The variants this run compares (see the module docs).
+    fn chosen() -> Vec<Variant> {
+        let mut variants = vec![Variant::Controller];
+        if std::env::var("EC_BENCH_PAGED").as_deref() != Ok("0") {
+            variants.push(Variant::ControllerPaged);
+        }
+        if baseline_binary().is_some() {
+            variants.push(Variant::Baseline);
+        }
+        variants.push(Variant::Native);
+        variants
+    }
 
     fn label(self) -> &'static str {
         match self {
             Variant::Controller => "event-controller, defaults (streaming list)",
             Variant::ControllerPaged => "event-controller, `K8S_STREAMING_LISTS=false`",
+            Variant::Baseline => "baseline event-controller (`EC_BENCH_BASELINE`), defaults",
             Variant::Native => "native kube-rs watcher (paged list, storeless)",
         }
     }
+}
+
+/// The earlier build `EC_BENCH_BASELINE` names, if any.
+fn baseline_binary() -> Option<PathBuf> {
+    std::env::var_os("EC_BENCH_BASELINE").map(PathBuf::from)
 }
 
 /// What the cluster side needs: the kubeconfig, the namespace and the object names' prefix.
@@ -327,6 +345,15 @@ fn spawn(variant: Variant, setup: &Setup) -> Child {
             );
             native
         }
+        Variant::Baseline => {
+            let baseline = baseline_binary().expect("EC_BENCH_BASELINE is set");
+            assert!(
+                baseline.is_file(),
+                "EC_BENCH_BASELINE: {} is not a file",
+                baseline.display()
+            );
+            baseline
+        }
         Variant::Controller | Variant::ControllerPaged => controller,
     };
     let mut command = Command::new(program);
@@ -337,7 +364,7 @@ fn spawn(variant: Variant, setup: &Setup) -> Child {
         Variant::Native => {
             command.env("RUST_LOG", "info");
         }
-        Variant::Controller | Variant::ControllerPaged => {
+        Variant::Controller | Variant::ControllerPaged | Variant::Baseline => {
             command
                 .arg("run")
                 .env("PLUGINS_DIR", setup.plugins.path())
@@ -867,11 +894,12 @@ fn main() {
     let size = cluster.create_objects(&setup);
     eprintln!("each ConfigMap is {size} bytes as served (JSON)");
     // Warm-up, unmeasured: fills the controller's module cache and the server's watch cache.
-    for variant in Variant::ALL {
+    let variants = Variant::chosen();
+    for &variant in &variants {
         measure(variant, &setup, &cluster, None);
     }
     let mut results: Vec<(Variant, Vec<Measurement>)> =
-        Variant::ALL.iter().map(|v| (*v, Vec::new())).collect();
+        variants.iter().map(|v| (*v, Vec::new())).collect();
     for run in 1..=runs {
         for (variant, measurements) in &mut results {
             // Each burst (and steady phase) writes a value the objects never had, or the patches
