@@ -307,7 +307,7 @@ mod tests {
         let mut plugin =
             Plugin::from_bytes(&runtime, Path::new("c.wasm"), &bytes, settings).expect("loads");
         let ticker = runtime.epoch_ticker();
-        ticker.assert_parked();
+        ticker.assert_idle();
 
         let started = std::time::Instant::now();
         let result = within_patience(runtime.engine(), || plugin.handle_event(b"{}"));
@@ -317,7 +317,7 @@ mod tests {
         );
         assert!(started.elapsed() >= Duration::from_millis(200));
         assert_eq!(ticker.in_flight(), 0);
-        ticker.assert_parked();
+        ticker.assert_idle();
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use super::outcome::Outcome;
 use super::PluginSettings;
 use crate::runtime::MAX_WASM_STACK;
-use crate::sandbox::{HostServices, HostState, InFlight, LimitExceeded, Limits};
+use crate::sandbox::{on_epoch, HostServices, HostState, InFlight, LimitExceeded, Limits};
 use event_controller_guest::abi;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -336,7 +336,7 @@ pub(super) fn start_store(
     if limits.memory != usize::MAX || limits.table_elements != usize::MAX {
         store.limiter(|state| state.limiter());
     }
-    store.epoch_deadline_trap();
+    store.epoch_deadline_callback(|store| Ok(on_epoch(store.data().deadline())));
     let metered = store.get_fuel().is_ok();
     (store, metered)
 }
@@ -355,7 +355,9 @@ pub(super) fn arm(
         .checked_add(timeout)
         .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
     store.data_mut().set_deadline(deadline);
-    store.set_epoch_deadline(Limits::deadline_ticks(timeout));
+    // The next increment: the ticker makes it once some call's deadline has passed, and
+    // `on_epoch` then interrupts this call only if its own has.
+    store.set_epoch_deadline(1);
     if metered {
         // Cannot fail: the engine meters fuel.
         let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
@@ -453,17 +455,17 @@ pub(super) mod tests {
         let mut plugin = spinner(&runtime, Duration::from_millis(200));
         assert!(plugin.handle_event(b"{}").expect("handled").is_none());
         assert_eq!(ticker.in_flight(), 0);
-        ticker.assert_parked();
+        ticker.assert_idle();
 
         assert_times_out(runtime.engine(), &mut plugin, Duration::from_millis(200));
         assert_eq!(ticker.in_flight(), 0, "the trapped call is still in flight");
-        ticker.assert_parked();
+        ticker.assert_idle();
     }
 
     #[test]
     fn a_stuck_init_traps_at_its_deadline_on_a_parked_ticker() {
         let runtime = Runtime::new().expect("runtime");
-        runtime.epoch_ticker().assert_parked();
+        runtime.epoch_ticker().assert_idle();
         let bytes = wat::parse_str(SPINNER).expect("valid WAT");
         let settings = settings(Duration::from_secs(1), r#"{"spin":true}"#);
         let error = within_patience(runtime.engine(), || {
@@ -477,7 +479,7 @@ pub(super) mod tests {
             "{error}"
         );
         assert_eq!(runtime.epoch_ticker().in_flight(), 0);
-        runtime.epoch_ticker().assert_parked();
+        runtime.epoch_ticker().assert_idle();
     }
 
     #[test]
@@ -505,6 +507,6 @@ pub(super) mod tests {
             .recv_timeout(PATIENCE)
             .expect("the slow call reached its deadline");
         assert_eq!(ticker.in_flight(), 0);
-        ticker.assert_parked();
+        ticker.assert_idle();
     }
 }

@@ -1,8 +1,8 @@
 //! What one plugin may use: time per call, linear memory, table elements and, optionally, fuel.
 //!
-//! Time is enforced with epoch interruption: the runtime bumps the engine's epoch every
-//! [`EPOCH_TICK`] while some call is in flight ([`EpochTicker`](super::EpochTicker)), and each call
-//! gets a deadline a number of ticks ahead. Memory and tables are enforced by [`Limiter`], which
+//! Time is enforced with epoch interruption: each call is armed with its deadline, and the
+//! runtime's ticker ([`EpochTicker`](super::EpochTicker)) bumps the engine's epoch once a call
+//! in flight is past it, which interrupts that call. Memory and tables are enforced by [`Limiter`], which
 //! makes growing past the cap trap the call (instead of returning -1, which a guest could
 //! ignore) and remembers why, so that the failure is reported as a memory failure rather than
 //! as whatever the guest did next.
@@ -10,8 +10,8 @@
 use std::time::Duration;
 use wasmtime::ResourceLimiter;
 
-/// How often the runtime's ticker advances the engine's epoch while calls are in flight: the
-/// precision of deadlines.
+/// How often the runtime's ticker advances the engine's epoch again while a call past its
+/// deadline has not returned yet.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The limits of one plugin. The defaults suit plugins that log, alert or call out briefly.
@@ -53,25 +53,6 @@ impl Limits {
             fuel: None,
         }
     }
-
-    /// Epoch ticks a call may run for `timeout`: rounded up, plus one because the current
-    /// tick may end at once. At most [`Limits::NEVER`] (wasmtime adds it to the current epoch).
-    ///
-    /// The extra tick also covers a ticker that was parked (no call in flight): the call wakes
-    /// it, its first tick comes at once and each later one at least [`EPOCH_TICK`] after the
-    /// previous, so the rounded-up ticks after that first one still take the whole `timeout`,
-    /// as with a ticker that never stopped.
-    pub fn deadline_ticks(timeout: Duration) -> u64 {
-        let tick = EPOCH_TICK.as_nanos();
-        let ticks = timeout.as_nanos().div_ceil(tick);
-        u64::try_from(ticks)
-            .unwrap_or(Self::NEVER)
-            .saturating_add(1)
-            .min(Self::NEVER)
-    }
-
-    /// A deadline so far ahead (in ticks) that it never comes, and cannot overflow.
-    pub const NEVER: u64 = 1 << 62;
 }
 
 /// A limit the guest ran into; carried as the trap's error so the failure can be named.
@@ -209,14 +190,6 @@ impl ResourceLimiter for Limiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn deadlines_round_up_to_whole_ticks_plus_one() {
-        assert_eq!(Limits::deadline_ticks(Duration::from_millis(100)), 11);
-        assert_eq!(Limits::deadline_ticks(Duration::from_millis(101)), 12);
-        assert_eq!(Limits::deadline_ticks(Duration::ZERO), 1);
-        assert_eq!(Limits::deadline_ticks(Duration::MAX), Limits::NEVER);
-    }
 
     #[test]
     fn growth_past_a_cap_is_an_error_that_names_the_limit() {

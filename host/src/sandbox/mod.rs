@@ -15,7 +15,7 @@ pub mod ticker;
 
 pub use self::functions::add_to_linker;
 pub use self::limits::{LimitExceeded, Limiter, Limits, EPOCH_TICK};
-pub use self::ticker::{EpochTicker, InFlight};
+pub use self::ticker::{on_epoch, EpochTicker, InFlight};
 
 use self::output::CapturedOutput;
 use crate::capabilities::{
@@ -39,7 +39,7 @@ pub struct HostServices {
     pub kube: Option<Arc<KubeAccess>>,
     /// Where capability requests are counted (none: not counted).
     pub metrics: Option<Arc<Metrics>>,
-    /// The runtime's epoch ticker, which ticks while a call is in flight (none, the default:
+    /// The runtime's epoch ticker, which ticks when a call is past its deadline (none, the default:
     /// the engine has no deadlines). Plugins get it with [`crate::runtime::Runtime::services`].
     pub epoch_ticker: EpochTicker,
 }
@@ -120,10 +120,15 @@ impl HostState {
         self.deadline = deadline;
     }
 
-    /// Marks a guest call of this instance in flight until the guard drops: the epoch ticker
-    /// ticks meanwhile, which is what makes the call's epoch deadline come.
+    /// When the guest code running now must be done.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Marks a guest call of this instance in flight, due by its deadline, until the guard
+    /// drops: the epoch ticker wakes at the deadline, which is what interrupts the call.
     pub fn call_in_flight(&self) -> InFlight {
-        self.services.epoch_ticker.call()
+        self.services.epoch_ticker.call(self.deadline)
     }
 
     /// Serves the plugin's `kube_request` (`request` is its JSON): denied unless granted, and
