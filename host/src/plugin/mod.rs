@@ -367,9 +367,7 @@ impl Compiled {
                     .map_err(compile_error)?;
                 let compile_time = started.elapsed();
                 let shape = component::check(&code, runtime.engine()).map_err(abi_error)?;
-                let pre = runtime
-                    .component_linker()
-                    .and_then(|linker| linker.instantiate_pre(&code));
+                let pre = runtime.component_linker().instantiate_pre(&code);
                 Ok(Compiled {
                     pre: Linked::Component(pre.map_err(link_error)?),
                     shape,

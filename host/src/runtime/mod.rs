@@ -10,7 +10,7 @@ pub use self::cache::{sha256_hex, Artifact, CacheStatus, ModuleCache};
 use crate::capabilities::KubeAccess;
 use crate::metrics::Metrics;
 use crate::sandbox::{self, EpochTicker, HostServices, HostState};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use wasmtime::component::{Component, Linker as ComponentLinker};
 use wasmtime::{Config, Engine, Linker, Module, OptLevel};
 
@@ -46,9 +46,7 @@ impl Default for RuntimeOptions {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
-    /// Made when the first component loads: linking WASI 0.2 touches a few hundred KiB of
-    /// code, resident for the process's life, that a controller of core modules never needs.
-    component_linker: OnceLock<ComponentLinker<HostState>>,
+    component_linker: ComponentLinker<HostState>,
     cache: Option<ModuleCache>,
     services: HostServices,
 }
@@ -61,9 +59,10 @@ impl Runtime {
     }
 
     /// Like [`Runtime::new`] with the given guards. With deadlines, a thread (the
-    /// [`EpochTicker`]) sleeps until the earliest deadline of the plugin calls in flight and
-    /// advances the engine's epoch only once it has passed (parked, no wake-ups, while no call
-    /// runs); it ends once this runtime and every plugin loaded with it are dropped.
+    /// [`EpochTicker`]) advances the engine's epoch every [`EPOCH_TICK`](sandbox::EPOCH_TICK)
+    /// while some plugin call is in flight and for 100 ms after the last one, and sleeps
+    /// (parked, no wake-ups) otherwise; it ends once this runtime and every plugin loaded with
+    /// it are dropped.
     pub fn with_options(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         let mut config = Config::new();
         config
@@ -83,10 +82,14 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         sandbox::add_to_linker(&mut linker)
             .map_err(|e| RuntimeError(format!("linking the host functions: {e:#}")))?;
+        let mut component_linker = ComponentLinker::new(&engine);
+        sandbox::component::add_to_linker(&mut component_linker).map_err(|e| {
+            RuntimeError(format!("linking the host functions for components: {e:#}"))
+        })?;
         Ok(Runtime {
             engine,
             linker,
-            component_linker: OnceLock::new(),
+            component_linker,
             cache: None,
             services: HostServices {
                 epoch_ticker,
@@ -105,15 +108,9 @@ impl Runtime {
         &self.linker
     }
 
-    /// The linker holding the host functions components import (guest ABI v2), made on first
-    /// use.
-    pub fn component_linker(&self) -> wasmtime::Result<&ComponentLinker<HostState>> {
-        if let Some(linker) = self.component_linker.get() {
-            return Ok(linker);
-        }
-        let mut linker = ComponentLinker::new(&self.engine);
-        sandbox::component::add_to_linker(&mut linker)?;
-        Ok(self.component_linker.get_or_init(|| linker))
+    /// The linker holding the host functions components import (guest ABI v2).
+    pub fn component_linker(&self) -> &ComponentLinker<HostState> {
+        &self.component_linker
     }
 
     /// Uses `cache` for compiled modules from now on (`None`: compile every time, the
