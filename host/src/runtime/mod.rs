@@ -59,10 +59,9 @@ impl Runtime {
     }
 
     /// Like [`Runtime::new`] with the given guards. With deadlines, a thread (the
-    /// [`EpochTicker`]) advances the engine's epoch every [`EPOCH_TICK`](sandbox::EPOCH_TICK)
-    /// while some plugin call is in flight and for 100 ms after the last one, and sleeps
-    /// (parked, no wake-ups) otherwise; it ends once this runtime and every plugin loaded with
-    /// it are dropped.
+    /// [`EpochTicker`]) sleeps until the earliest deadline of the plugin calls in flight and
+    /// advances the engine's epoch only once it has passed (parked, no wake-ups, while no call
+    /// runs); it ends once this runtime and every plugin loaded with it are dropped.
     pub fn with_options(options: RuntimeOptions) -> Result<Runtime, RuntimeError> {
         let mut config = Config::new();
         config
