@@ -399,6 +399,11 @@ mod tests {
         WatchEvent::parse(line.into_bytes()).expect("a valid event")
     }
 
+    /// A plugin wrote the ConfigMap `a1/name` as `written`.
+    fn wrote(reflector: &Reflector, name: &str, written: Written) {
+        reflector.await_write("v1", "ConfigMap", Some("a1"), name, written);
+    }
+
     /// A reflector keeping ConfigMaps, listed in every namespace.
     fn listed_configmaps() -> Reflector {
         let reflector = Reflector::new();
@@ -517,13 +522,7 @@ mod tests {
     #[test]
     fn a_plugins_write_is_read_from_the_api_server_until_the_watch_shows_it() {
         let reflector = listed_configmaps();
-        reflector.await_write(
-            "v1",
-            "ConfigMap",
-            Some("a1"),
-            "copy",
-            Written::at("7".into()),
-        );
+        wrote(&reflector, "copy", Written::at("7".into()));
         let get = || reflector.get("v1", "ConfigMap", Some("a1"), "copy");
         assert!(
             matches!(get(), Lookup::Uncovered),
@@ -550,25 +549,13 @@ mod tests {
         let reflector = listed_configmaps();
         reflector.observe(&at_version("ADDED", "a1", "copy", "7"));
         // Its event came first, or an apply changed nothing (same version, no event).
-        reflector.await_write(
-            "v1",
-            "ConfigMap",
-            Some("a1"),
-            "copy",
-            Written::at("7".into()),
-        );
+        wrote(&reflector, "copy", Written::at("7".into()));
         assert!(matches!(
             reflector.get("v1", "ConfigMap", Some("a1"), "copy"),
             Lookup::Found(_)
         ));
         // A delete whose DELETED came before its answer.
-        reflector.await_write(
-            "v1",
-            "ConfigMap",
-            Some("a1"),
-            "gone",
-            Written::deletion(None),
-        );
+        wrote(&reflector, "gone", Written::deletion(None));
         assert!(matches!(
             reflector.get("v1", "ConfigMap", Some("a1"), "gone"),
             Lookup::Absent
@@ -583,14 +570,8 @@ mod tests {
         let reflector = listed_configmaps();
         reflector.observe(&at_version("ADDED", "a1", "x", "3"));
         reflector.observe(&at_version("ADDED", "a1", "y", "4"));
-        reflector.await_write("v1", "ConfigMap", Some("a1"), "x", Written::deletion(None));
-        reflector.await_write(
-            "v1",
-            "ConfigMap",
-            Some("a1"),
-            "y",
-            Written::deletion(Some("9".into())),
-        );
+        wrote(&reflector, "x", Written::deletion(None));
+        wrote(&reflector, "y", Written::deletion(Some("9".into())));
         let get = |name| reflector.get("v1", "ConfigMap", Some("a1"), name);
         assert!(matches!(get("x"), Lookup::Uncovered));
         assert!(matches!(get("y"), Lookup::Uncovered));

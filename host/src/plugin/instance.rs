@@ -343,8 +343,8 @@ pub(super) fn start_store(
 
 /// Gives the guest code about to run its deadline and, when the engine meters fuel, its fuel
 /// (all it wants when the plugin has no fuel limit). The deadline comes only while the guard
-/// returned is held (the epoch ticker ticks only while some call is in flight): hold it until
-/// the guest code has returned, with a result, a trap or an error.
+/// returned is held (the epoch ticker wakes only for the deadlines of calls in flight): hold it
+/// until the guest code has returned, with a result, a trap or an error.
 pub(super) fn arm(
     store: &mut Store<HostState>,
     timeout: Duration,
