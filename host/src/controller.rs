@@ -16,6 +16,7 @@ use crate::metrics::{self, Health, Metrics};
 use crate::reflector::Reflector;
 use crate::relay::{Ended, Leadership, Relay};
 use crate::reload::{ReloadHandle, Reloader};
+use crate::residency;
 use crate::runtime::ModuleCache;
 use crate::runtime::{Runtime, RuntimeError, RuntimeOptions};
 use crate::source::kube::{KubeSettings, Observer};
@@ -236,6 +237,7 @@ pub fn run(
     }
     let _reloading = start_plugins(&setup.plugins, access, config, &dispatcher, &metrics)?;
     health.plugins_loaded();
+    residency::release_code_pages_logged("start-up");
     let elector = match &setup.election {
         Some(lease) => Some(start_election(&tokio, &connection, lease, &metrics)?),
         None => None,

@@ -31,6 +31,7 @@
 //! - [`loader`]: a directory of plugins, loaded once;
 //! - [`oci`]: plugins pulled from OCI registries, signatures, credentials, the local store;
 //! - [`reload`]: hot reload of the directory and the config;
+//! - [`residency`]: the code only start-up and reloads ran, given back to the kernel;
 //! - [`controller`]: the live controller wired together;
 //! - [`commands`]: the one-shot `replay`, `record` and `check`, and `status`;
 //! - [`backoff`]: the one doubling delay (reconnects, plugin pauses, retries).
@@ -57,6 +58,7 @@ pub mod redact;
 pub mod reflector;
 pub mod relay;
 pub mod reload;
+pub mod residency;
 pub mod runtime;
 pub mod sandbox;
 pub mod source;

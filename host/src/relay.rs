@@ -27,6 +27,7 @@
 use crate::dispatch::{DispatchStats, Dispatcher, Pace};
 use crate::event::{EventType, WatchEvent};
 use crate::reflector::Reflector;
+use crate::residency;
 use crate::source::{ListedTarget, SourceEvent};
 use std::collections::HashSet;
 use tokio::sync::{mpsc, watch};
@@ -193,6 +194,9 @@ impl Relay {
             self.state = State::Live;
             self.dispatcher
                 .lists_complete(&self.watched, self.lists_deliver_objects);
+            // Discovery's and the first lists' code is not needed again (off this task: the
+            // advice takes milliseconds).
+            residency::release_code_pages_soon("the first lists");
         }
     }
 }

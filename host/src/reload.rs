@@ -28,6 +28,7 @@ use crate::loader::{self, LoadedPlugin};
 use crate::metrics::{Metrics, PluginOrigin};
 use crate::oci::{self, OciError, OciReference, Registry, RegistrySettings};
 use crate::plugin::plugin_name;
+use crate::residency;
 use crate::runtime::sha256_hex;
 use crate::runtime::Runtime;
 use notify::event::{AccessKind, AccessMode};
@@ -106,6 +107,8 @@ pub struct Reloader {
     dir_missing: bool,
     /// The plugins whose section names an `oci://` source.
     sources: RegistrySources,
+    /// A plugin version was started since the code pages were last released.
+    started_any: bool,
 }
 
 impl Reloader {
@@ -135,6 +138,7 @@ impl Reloader {
             rejected: BTreeMap::new(),
             dir_missing: false,
             sources: RegistrySources::new(DEFAULT_RESCAN),
+            started_any: false,
         }
     }
 
@@ -448,6 +452,7 @@ impl Reloader {
             }
         }
         let origin = version.origin(path);
+        self.started_any = true;
         self.running.insert(name.to_owned(), version);
         let statuses = self.metrics.statuses();
         statuses.loaded(name, origin, subscription, took);
@@ -469,9 +474,12 @@ impl Reloader {
     }
 
     /// Watches the directory and the config file on a thread of its own, reconciling after
-    /// each burst of changes and every `rescan`, until the returned handle is dropped.
+    /// each burst of changes and every `rescan`, until the returned handle is dropped. After a
+    /// reconcile that started a plugin (which loaded and maybe compiled it), the code only that
+    /// ran goes back to the kernel ([`residency`]); the caller does so for the first.
     pub fn spawn(mut self, rescan: Duration) -> std::io::Result<ReloadHandle> {
         self.sources.every = rescan;
+        self.started_any = false;
         let stop = Arc::new(AtomicBool::new(false));
         let (notified, changes) = channel();
         let watcher = notify::recommended_watcher(only_changes(notified))
@@ -494,6 +502,9 @@ impl Reloader {
                     }
                     watches.refresh(&self.plugins_dir, self.config_path.as_deref());
                     self.reconcile();
+                    if std::mem::take(&mut self.started_any) {
+                        residency::release_code_pages_logged("a reload");
+                    }
                 }
             }
         })?;

@@ -26,6 +26,7 @@ mod plugin_metrics;
 mod real_cluster;
 mod reload;
 mod replay;
+mod residency;
 mod resume;
 mod retry;
 mod scaffold;
