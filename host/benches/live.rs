@@ -21,7 +21,7 @@ use event_controller::dispatch::{Dispatcher, Pace};
 use event_controller::metrics::Metrics;
 use event_controller::plugin::{Plugin, PluginSettings};
 use event_controller::runtime::Runtime;
-use event_controller::source::kube::watch::{self, WatchTarget};
+use event_controller::source::kube::watch::{self, WatchTarget, DEFAULT_PAGE_SIZE};
 use event_controller::source::kube::{KubeSettings, Namespaces, Observer};
 use event_controller::source::reconcile::{DeletedObject, InitialEvents, Reconciler};
 use event_controller::source::SourceEvent;
@@ -89,6 +89,7 @@ fn run(server: &mut ServerProcess, objects: usize, phase: Phase) -> Run {
         deleted_object: DeletedObject::Identity,
         rediscover_every: Duration::from_secs(30),
         streaming_lists,
+        list_page_size: DEFAULT_PAGE_SIZE,
     };
     let runtime = Runtime::new().expect("wasm runtime");
     let noop = support::plugin("test_noop");
@@ -116,6 +117,7 @@ fn run(server: &mut ServerProcess, objects: usize, phase: Phase) -> Run {
                 label_selector: None,
                 field_selector: None,
                 streaming_lists: settings.streaming_lists,
+                page_size: settings.list_page_size,
             };
             let reconciler = Reconciler::new(settings.initial_events, settings.deleted_object);
             watch::run(connection, target, reconciler, events, Observer::default()).await;

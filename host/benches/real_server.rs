@@ -13,7 +13,8 @@
 //!   kube-rs `watcher` with its default paginated list, one `tracing` line per object;
 //! - with `EC_BENCH_BASELINE=PATH`, another `event-controller` binary (an earlier build) run as
 //!   the first, to compare two builds in the same run. `EC_BENCH_PAGED=0` leaves the paginated
-//!   variant out.
+//!   variant out; `EC_BENCH_PAGE_SIZES=100,500,2000` runs one per page size
+//!   (`K8S_LIST_PAGE_SIZE`) instead of the default's 500 alone.
 //!
 //! Each writes one text log line per object (`Kind: ConfigMap; Name: NAME`) to stderr, a pipe
 //! this benchmark reads: the lines are formatted and written as in production, and counted here.
@@ -72,8 +73,8 @@ const TICKS_PER_SECOND: f64 = 100.0;
 enum Variant {
     /// `event-controller run` with default settings (streaming list).
     Controller,
-    /// `event-controller run` with `K8S_STREAMING_LISTS=false`.
-    ControllerPaged,
+    /// `event-controller run` with `K8S_STREAMING_LISTS=false` and this `K8S_LIST_PAGE_SIZE`.
+    ControllerPaged(u32),
     /// The binary `EC_BENCH_BASELINE` names, run as [`Variant::Controller`].
     Baseline,
     /// The kube-rs watcher a user would write instead.
@@ -85,7 +86,7 @@ impl Variant {
     fn chosen() -> Vec<Variant> {
         let mut variants = vec![Variant::Controller];
         if std::env::var("EC_BENCH_PAGED").as_deref() != Ok("0") {
-            variants.push(Variant::ControllerPaged);
+            variants.extend(page_sizes().into_iter().map(Variant::ControllerPaged));
         }
         if baseline_binary().is_some() {
             variants.push(Variant::Baseline);
@@ -94,14 +95,33 @@ impl Variant {
         variants
     }
 
-    fn label(self) -> &'static str {
+    fn label(self) -> String {
         match self {
-            Variant::Controller => "event-controller, defaults (streaming list)",
-            Variant::ControllerPaged => "event-controller, `K8S_STREAMING_LISTS=false`",
-            Variant::Baseline => "baseline event-controller (`EC_BENCH_BASELINE`), defaults",
-            Variant::Native => "native kube-rs watcher (paged list, storeless)",
+            Variant::Controller => "event-controller, defaults (streaming list)".into(),
+            Variant::ControllerPaged(500) => "event-controller, `K8S_STREAMING_LISTS=false`".into(),
+            Variant::ControllerPaged(size) => {
+                format!("event-controller, `K8S_STREAMING_LISTS=false K8S_LIST_PAGE_SIZE={size}`")
+            }
+            Variant::Baseline => "baseline event-controller (`EC_BENCH_BASELINE`), defaults".into(),
+            Variant::Native => "native kube-rs watcher (paged list, storeless)".into(),
         }
     }
+}
+
+/// The page sizes of the paginated variants: `EC_BENCH_PAGE_SIZES` (comma-separated), else the
+/// default 500 alone.
+fn page_sizes() -> Vec<u32> {
+    let Ok(sizes) = std::env::var("EC_BENCH_PAGE_SIZES") else {
+        return vec![500];
+    };
+    sizes
+        .split(',')
+        .map(|size| {
+            size.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("EC_BENCH_PAGE_SIZES: {size:?} is not a page size"))
+        })
+        .collect()
 }
 
 /// The earlier build `EC_BENCH_BASELINE` names, if any.
@@ -354,7 +374,7 @@ fn spawn(variant: Variant, setup: &Setup) -> Child {
             );
             baseline
         }
-        Variant::Controller | Variant::ControllerPaged => controller,
+        Variant::Controller | Variant::ControllerPaged(_) => controller,
     };
     let mut command = Command::new(program);
     for name in NOT_INHERITED {
@@ -364,7 +384,7 @@ fn spawn(variant: Variant, setup: &Setup) -> Child {
         Variant::Native => {
             command.env("RUST_LOG", "info");
         }
-        Variant::Controller | Variant::ControllerPaged | Variant::Baseline => {
+        Variant::Controller | Variant::ControllerPaged(_) | Variant::Baseline => {
             command
                 .arg("run")
                 .env("PLUGINS_DIR", setup.plugins.path())
@@ -374,8 +394,10 @@ fn spawn(variant: Variant, setup: &Setup) -> Child {
                 .env("METRICS_ADDRESS", "127.0.0.1:0");
         }
     }
-    if variant == Variant::ControllerPaged {
-        command.env("K8S_STREAMING_LISTS", "false");
+    if let Variant::ControllerPaged(size) = variant {
+        command
+            .env("K8S_STREAMING_LISTS", "false")
+            .env("K8S_LIST_PAGE_SIZE", size.to_string());
     }
     command
         .env("KUBECONFIG", &setup.kubeconfig)
@@ -901,10 +923,10 @@ fn main() {
     let mut results: Vec<(Variant, Vec<Measurement>)> =
         variants.iter().map(|v| (*v, Vec::new())).collect();
     for run in 1..=runs {
-        for (variant, measurements) in &mut results {
+        for (index, (variant, measurements)) in results.iter_mut().enumerate() {
             // Each burst (and steady phase) writes a value the objects never had, or the patches
             // change nothing.
-            let revision = format!("{run}-{}", *variant as usize);
+            let revision = format!("{run}-{index}");
             let m = measure(*variant, &setup, &cluster, Some(&revision)).expect("measured");
             print_run(*variant, run, &m, &setup.steady);
             measurements.push(m);

@@ -76,6 +76,8 @@ pub struct FileConfig {
     pub rediscover_seconds: Option<u64>,
     /// `true` (default): list with streaming lists where the server supports them.
     pub streaming_lists: Option<bool>,
+    /// Objects per page of a paginated list (default 500).
+    pub list_page_size: Option<std::num::NonZeroU32>,
     /// Address of the `/metrics`, `/healthz` and `/readyz` endpoints (default `0.0.0.0:9090`;
     /// `off` disables them).
     pub metrics_address: Option<String>,
@@ -601,6 +603,10 @@ mod tests {
         assert!(text.contains("invalid type"), "{text}");
         let err = parse("log_format = \"xml\"\n").expect_err("variant");
         assert!(err.to_string().contains("xml"), "{err}");
+        let err = parse("streaming_lists = false\nlist_page_size = 0\n").expect_err("zero");
+        let text = err.to_string();
+        assert!(text.starts_with("conf/test.toml:2:"), "{text}");
+        assert!(text.contains("nonzero"), "{text}");
     }
 
     #[test]

@@ -10,9 +10,11 @@ use event_controller::controller::{
 use event_controller::election::LeaseSettings;
 use event_controller::logging::{self, LogFormat, LogSettings};
 use event_controller::reload::DEFAULT_RESCAN;
+use event_controller::source::kube::watch::DEFAULT_PAGE_SIZE;
 use event_controller::source::kube::{KubeSettings, Namespaces, REDISCOVER_EVERY};
 use event_controller::source::reconcile::InitialEvents;
 use event_controller::{checkpoint, commands};
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -101,6 +103,9 @@ struct KubeArgs {
     /// List with streaming lists (sendInitialEvents) where supported [default: true].
     #[arg(long, env = "K8S_STREAMING_LISTS", global = true)]
     streaming_lists: Option<bool>,
+    /// Objects per page of a paginated list [default: 500].
+    #[arg(long, env = "K8S_LIST_PAGE_SIZE", global = true)]
+    list_page_size: Option<NonZeroU32>,
 }
 
 /// Leader election among replicas (`run`); each overrides `[leader_election]`.
@@ -251,6 +256,10 @@ impl KubeArgs {
                 .streaming_lists
                 .or(file.streaming_lists)
                 .unwrap_or(true),
+            list_page_size: self
+                .list_page_size
+                .or(file.list_page_size)
+                .unwrap_or(DEFAULT_PAGE_SIZE),
         }
     }
 }

@@ -13,8 +13,9 @@
 //! started a plugin. It changes nothing the program can see: the pages still in use fault back in at
 //! their next touch (clean file pages: read again from the page cache or the file), and pages
 //! the kernel shares with another process (a second replica on the same node) stay as they are.
-//! Measured against a real API server (docs/performance.md): 17 MiB of the binary resident
-//! after start-up, 4-5 MiB once the hot path has faulted back in.
+//! Against a real API server (docs/performance.md), VmRSS after a 20,000-object list fell from
+//! 21.1 to 16.0 MiB (a native kube-rs watcher: 14.6); the code the controller keeps running is
+//! about 4.4 MiB.
 
 use std::path::Path;
 

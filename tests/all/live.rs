@@ -418,3 +418,48 @@ fn plugins_receive_the_servers_bytes_even_from_a_slow_stream() {
         with_listed_sorted(expected, 2)
     );
 }
+
+/// Paginated lists ask for `K8S_LIST_PAGE_SIZE` objects a page (500 unless set), follow the
+/// continue tokens, and deliver every object once; a page size of 0 is refused at start.
+#[test]
+fn a_paginated_list_asks_for_the_configured_page_size() {
+    let server = ApiServer::start();
+    for name in ["a", "b", "c", "d", "e"] {
+        server.create("pods", &pod_object("shop", name, "nginx:1"));
+    }
+    let controller = Controller::start(
+        &server,
+        &[
+            ("K8S_STREAMING_LISTS", "false"),
+            ("K8S_LIST_PAGE_SIZE", "2"),
+        ],
+    );
+    let received = controller.wait_for_events(5);
+    assert_eq!(received.len(), 5, "{received:#?}");
+    let pages: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/v1/pods" && !r.is_watch())
+        .collect();
+    assert_eq!(pages.len(), 3, "{pages:#?}");
+    assert!(pages
+        .iter()
+        .all(|r| r.param("limit").as_deref() == Some("2")));
+    assert_eq!(
+        pages
+            .iter()
+            .filter(|r| r.param("continue").is_some())
+            .count(),
+        2
+    );
+
+    let refused = support::controller()
+        .args(["run", "--list-page-size", "0"])
+        .env("K8S_API_ENDPOINT", server.url())
+        .env("K8S_RESOURCE", "pods")
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--list-page-size"), "{stderr}");
+}

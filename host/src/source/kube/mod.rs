@@ -13,6 +13,7 @@ use crate::metrics::{Health, Metrics};
 use crate::source::reconcile::{DeletedObject, InitialEvents, Reconciler};
 use crate::source::SourceEvent;
 use std::collections::HashSet;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -76,6 +77,8 @@ pub struct KubeSettings {
     pub rediscover_every: Duration,
     /// List with a streaming list (`sendInitialEvents`) where the server supports it.
     pub streaming_lists: bool,
+    /// Objects per page of a paginated list.
+    pub list_page_size: NonZeroU32,
 }
 
 /// Where the watches report their progress: metrics and readiness.
@@ -209,6 +212,7 @@ async fn watch_resource(
             label_selector: settings.label_selector.clone(),
             field_selector: settings.field_selector.clone(),
             streaming_lists: settings.streaming_lists,
+            page_size: settings.list_page_size,
         })
         .collect();
     let announced = targets.iter().map(WatchTarget::listed).collect();

@@ -22,13 +22,15 @@ use crate::source::{ListedTarget, SourceEvent};
 use bytes::{Buf, Bytes, BytesMut};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use std::num::NonZeroU32;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Server-side watch timeout; kube's client read timeout is longer (295 s).
 const WATCH_TIMEOUT_SECONDS: u32 = 290;
-/// Items per list page.
-const PAGE_SIZE: u32 = 500;
+/// Objects per page of a paginated list unless configured otherwise: client-go's and kubectl's,
+/// and the best of those measured against a real API server (docs/performance.md).
+pub const DEFAULT_PAGE_SIZE: NonZeroU32 = NonZeroU32::new(500).expect("not zero");
 
 /// What one watch loop covers.
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub struct WatchTarget {
     pub field_selector: Option<String>,
     /// Try streaming lists (`sendInitialEvents`) before paginated ones.
     pub streaming_lists: bool,
+    /// Objects per page of a paginated list.
+    pub page_size: NonZeroU32,
 }
 
 impl WatchTarget {
@@ -207,7 +211,7 @@ async fn list(
     let mut continue_token: Option<String> = None;
     reconciler.start_list();
     let resource_version = loop {
-        let limit = PAGE_SIZE.to_string();
+        let limit = target.page_size.to_string();
         let mut query = vec![("limit", limit.as_str())];
         if let Some(token) = &continue_token {
             query.push(("continue", token.as_str()));
