@@ -359,9 +359,8 @@ fn components_reload_in_place_and_start_from_the_module_cache() {
     controller.wait_for_plugin_lines("simple", "Kind: Pod; Name: web", 1);
 
     // Python replaced by JavaScript under the same name: the next event goes to the new one.
-    let replacement = file.with_extension("wasm.tmp");
-    std::fs::copy(plugin("js_simple"), &replacement).expect("copy");
-    std::fs::rename(&replacement, &file).expect("rename");
+    let js = std::fs::read(plugin("js_simple")).expect("plugin");
+    replace_atomically(&file, &js);
     controller.wait_for_log_within(compiling, "plugin reloaded");
     server.modify("pods", &pod_object("shop", "web", "nginx:2"));
     controller.wait_for_plugin_lines("simple", "Kind: Pod; Name: web", 2);

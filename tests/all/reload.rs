@@ -48,14 +48,6 @@ fn sha256(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Writes `bytes` to `path` the way `kubectl cp` or an installer does: a temporary file, then
-/// a rename over the old one.
-fn replace_atomically(path: &Path, bytes: &[u8]) {
-    let temporary = path.with_extension("wasm.tmp");
-    std::fs::write(&temporary, bytes).expect("write");
-    std::fs::rename(&temporary, path).expect("rename");
-}
-
 /// The `plugin reloaded` lines for `plugin`.
 fn reloads(controller: &Controller, plugin: &str) -> Vec<Value> {
     controller

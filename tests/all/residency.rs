@@ -52,10 +52,8 @@ fn start_up_the_first_lists_and_a_reload_give_their_code_back_and_events_still_f
     server.modify("pods", &pod_object("shop", "web", "nginx:2"));
     controller.wait_for_events(2);
 
-    let dir = controller.plugins_dir().to_owned();
-    let staged = dir.join("test_digest.wasm.tmp");
-    std::fs::copy(plugin("test_digest"), &staged).expect("copy");
-    std::fs::rename(&staged, dir.join("test_digest.wasm")).expect("rename");
+    let digest = std::fs::read(plugin("test_digest")).expect("plugin");
+    replace_atomically(&controller.plugins_dir().join("test_digest.wasm"), &digest);
     let reload = wait_for_release(&controller, "a reload");
     assert!(
         kib(&reload, "resident_file_kib_after") < kib(&reload, "resident_file_kib_before"),

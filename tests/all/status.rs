@@ -4,7 +4,6 @@
 //! version.
 
 use serde_json::Value;
-use std::path::Path;
 use support::apiserver::ApiServer;
 use support::controller::{Controller, PATIENCE};
 use support::*;
@@ -13,13 +12,6 @@ fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(bytes);
     digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, as an installer does.
-fn replace_atomically(path: &Path, bytes: &[u8]) {
-    let temporary = path.with_extension("wasm.tmp");
-    std::fs::write(&temporary, bytes).expect("write");
-    std::fs::rename(&temporary, path).expect("rename");
 }
 
 /// `GET /plugins`, parsed.

@@ -178,6 +178,14 @@ pub fn str_of(value: &Value, key: &str) -> String {
     value[key].as_str().unwrap_or_default().to_owned()
 }
 
+/// Writes `bytes` to `path` the way `kubectl cp` or an installer does: a temporary file beside it
+/// (`NAME.wasm.tmp`, which the controller ignores), then a rename over the old one.
+pub fn replace_atomically(path: &Path, bytes: &[u8]) {
+    let temporary = path.with_extension("wasm.tmp");
+    std::fs::write(&temporary, bytes).expect("write");
+    std::fs::rename(&temporary, path).expect("rename");
+}
+
 /// Writes `lines` as a JSONL events file in `dir`.
 pub fn events_file(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
     let path = dir.join(name);
